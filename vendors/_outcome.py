@@ -1,0 +1,113 @@
+"""The one outcome model every vendor call returns.
+
+Four kinds, chosen by what the caller may safely do next:
+
+- ``SUCCEEDED``: the vendor did it; ``data`` holds what it said (redacted).
+- ``REFUSED``: the vendor answered and did not do it; ``code``, ``message`` and
+  ``field_errors`` say why in words staff can act on.
+- ``UNAVAILABLE``: the request certainly did not take effect (connection refused,
+  502/503/504, 429). Safe to try again later.
+- ``UNKNOWN``: it may have taken effect (read timeout, dropped connection after
+  sending, 500, an answer we cannot parse). Never resend a sale after this.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class OutcomeKind(StrEnum):
+    SUCCEEDED = "succeeded"
+    REFUSED = "refused"
+    UNAVAILABLE = "unavailable"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    field: str | None
+    message: str
+    code: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}" if self.field else self.message
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """One HTTP attempt, already redacted: safe to store and show to support."""
+
+    method: str
+    url: str
+    request_headers: Mapping[str, str]
+    request_body: Any
+    status: int | None
+    response_body: Any
+    elapsed_ms: float
+    transport_error: str | None = None
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "url": self.url,
+            "request_headers": dict(self.request_headers),
+            "request_body": self.request_body,
+            "status": self.status,
+            "response_body": self.response_body,
+            "elapsed_ms": round(self.elapsed_ms, 1),
+            "transport_error": self.transport_error,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    kind: OutcomeKind
+    vendor: str
+    operation: str
+    message: str
+    code: str | None = None
+    field_errors: tuple[FieldError, ...] = ()
+    data: Mapping[str, Any] = field(default_factory=dict)
+    exchanges: tuple[Exchange, ...] = ()
+
+    @property
+    def succeeded(self) -> bool:
+        return self.kind is OutcomeKind.SUCCEEDED
+
+    @property
+    def attempts(self) -> int:
+        return len(self.exchanges)
+
+    @property
+    def elapsed_ms(self) -> float:
+        return sum(e.elapsed_ms for e in self.exchanges)
+
+    def with_exchanges(self, exchanges: tuple[Exchange, ...]) -> Outcome:
+        return Outcome(
+            kind=self.kind,
+            vendor=self.vendor,
+            operation=self.operation,
+            message=self.message,
+            code=self.code,
+            field_errors=self.field_errors,
+            data=self.data,
+            exchanges=exchanges,
+        )
+
+    def to_record(self) -> dict[str, Any]:
+        """A JSON-serialisable copy for storage (everything in it is already redacted)."""
+        return {
+            "kind": self.kind.value,
+            "vendor": self.vendor,
+            "operation": self.operation,
+            "message": self.message,
+            "code": self.code,
+            "field_errors": [
+                {"field": f.field, "message": f.message, "code": f.code} for f in self.field_errors
+            ],
+            "data": dict(self.data),
+            "exchanges": [e.to_record() for e in self.exchanges],
+        }

@@ -1,0 +1,202 @@
+"""Registrar and Paytronix as the sandbox plays them."""
+
+from __future__ import annotations
+
+import base64
+import re
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from vendors.sandbox._common import Incoming, Refusal, Reply, ci_get, servicestack_error
+
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+@dataclass
+class RegistrarState:
+    customers: dict[str, str] = field(
+        default_factory=lambda: {
+            "jane@example.com": "SparkleWash",
+            "sam@example.com": "SparkleWash",
+        }
+    )
+
+
+class Registrar:
+    def __init__(self, state: RegistrarState | None = None) -> None:
+        self.state = state or RegistrarState()
+
+    def operation(self, method: str, path: str) -> str | None:
+        if method == "POST" and path.lower() in (
+            "/resetcustomerpassword",
+            "/json/reply/resetcustomerpasswordrequest",
+        ):
+            return "password_reset"
+        return None
+
+    def handle(self, operation: str, req: Incoming) -> Reply:
+        if not isinstance(req.json, dict):
+            raise servicestack_error(
+                400, "SerializationException", "Request body is not valid JSON"
+            )
+        email = ci_get(req.json, "Email")
+        if not email:
+            raise servicestack_error(
+                400,
+                "ValidationException",
+                "'Email' must not be empty.",
+                [("NotEmpty", "Email", "'Email' must not be empty.")],
+            )
+        if not EMAIL.match(str(email)):
+            raise servicestack_error(
+                400,
+                "ValidationException",
+                "'Email' is not a valid email address.",
+                [("Email", "Email", "'Email' is not a valid email address.")],
+            )
+        brand = ci_get(req.json, "CustomerBrandName")
+        known = self.state.customers.get(str(email).lower())
+        if known is None or (brand and brand != known):
+            raise servicestack_error(
+                404, "CustomerNotFound", "No customer with that email address."
+            )
+        return Reply(200, {"ResponseStatus": None})
+
+    def failure_body(self, message: str) -> Any:
+        return {"ResponseStatus": {"ErrorCode": "Failed", "Message": message, "Errors": []}}
+
+
+@dataclass
+class Guest:
+    merchant_id: int
+    account_id: int
+    username: str
+    email: str
+    printed_card_number: str
+    password: str = "initial-password"
+
+
+@dataclass
+class PaytronixState:
+    releases: frozenset[str] = frozenset({"23.4", "24.1"})
+    clients: dict[str, str] = field(default_factory=lambda: {"sandbox-client": "sandbox-secret"})
+    partners: dict[str, str] = field(
+        default_factory=lambda: {"sandbox-partner": "sandbox-b2b-pass"}
+    )
+    guests: list[Guest] = field(
+        default_factory=lambda: [
+            Guest(1234, 5001, "janeloyal", "jane@example.com", "6000100020003000"),
+            Guest(1234, 5002, "bobloyal", "bob@example.com", "6000100020004000"),
+            Guest(5678, 7001, "thirdparty", "tp@example.com", "6000900000001111"),
+        ]
+    )
+    reset_codes: dict[str, Guest] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def _failure(code: str, message: str, status: int = 200) -> Refusal:
+    return Refusal(Reply(status, {"result": "failure", "errorCode": code, "errorMessage": message}))
+
+
+class Paytronix:
+    ENDPOINTS = {
+        "generateAndSendGuestResetPasswordCode": {"anonymous", "b2b"},
+        "sendGuestResetPasswordCode": {"b2b"},
+        "resetGuestPassword": {"b2b"},
+    }
+    _PATH = re.compile(r"^/rest/(?P<release>[^/]+)/guestmanagement/(?P<endpoint>[A-Za-z]+)\.json$")
+
+    def __init__(self, state: PaytronixState | None = None) -> None:
+        self.state = state or PaytronixState()
+
+    def operation(self, method: str, path: str) -> str | None:
+        match = self._PATH.match(path)
+        if method == "POST" and match and match["endpoint"] in self.ENDPOINTS:
+            return match["endpoint"]
+        return None
+
+    def failure_body(self, message: str) -> Any:
+        return {"result": "failure", "errorCode": "sandbox.fault", "errorMessage": message}
+
+    def handle(self, operation: str, req: Incoming) -> Reply:
+        match = self._PATH.match(req.path)
+        assert match is not None
+        if match["release"] not in self.state.releases:
+            raise _failure("release.unknown", f"Unknown release {match['release']}", 404)
+        self._check_basic(req.headers.get("authorization", ""))
+        body = req.json
+        if not isinstance(body, dict):
+            raise _failure("request.invalid", "Request body is not a JSON object", 400)
+        style = body.get("authentication")
+        if style not in self.ENDPOINTS[operation]:
+            raise _failure(
+                "authentication.notAllowed",
+                f"Authentication '{style}' is not allowed for {operation}",
+                401,
+            )
+        if style == "b2b":
+            username, password = body.get("username"), body.get("password")
+            if self.state.partners.get(str(username)) != password:
+                raise _failure("authentication.invalid", "Invalid b2b credentials", 401)
+        merchant_id = body.get("merchantId")
+        if not isinstance(merchant_id, int) or isinstance(merchant_id, bool):
+            raise _failure("request.invalid", "merchantId is required and must be an integer")
+        if operation == "resetGuestPassword":
+            return self._reset_password(merchant_id, body)
+        guest = self._find_guest(merchant_id, body, style)
+        if operation == "sendGuestResetPasswordCode":
+            code = body.get("resetCode")
+            if not isinstance(code, str) or len(code) < 16:
+                raise _failure("request.invalid", "resetCode is required")
+            with self.state.lock:
+                self.state.reset_codes[code] = guest
+        return Reply(200, {"result": "success", "email": guest.email})
+
+    def _check_basic(self, header: str) -> None:
+        scheme, _, encoded = header.partition(" ")
+        try:
+            client_id, _, secret = base64.b64decode(encoded).decode().partition(":")
+        except (ValueError, UnicodeDecodeError):
+            client_id, secret = "", ""
+        if scheme.lower() != "basic" or self.state.clients.get(client_id) != secret:
+            raise _failure("authentication.invalid", "Invalid integration credentials", 401)
+
+    def _find_guest(self, merchant_id: int, body: dict[str, Any], style: str) -> Guest:
+        identity = {k: body.get(k) for k in ("printedCardNumber", "email", "accountId")}
+        if style != "b2b":  # under b2b, "username" is the partner's
+            identity["username"] = body.get("username")
+        given = {k: v for k, v in identity.items() if v is not None}
+        if len(given) != 1:
+            raise _failure(
+                "request.invalid",
+                "Exactly one of printedCardNumber, username, email, accountId must be provided",
+            )
+        ((key, value),) = given.items()
+        if key == "accountId" and (not isinstance(value, int) or isinstance(value, bool)):
+            raise _failure("request.invalid", "accountId must be an integer")
+        attribute = {
+            "printedCardNumber": "printed_card_number",
+            "username": "username",
+            "email": "email",
+            "accountId": "account_id",
+        }[key]
+        for guest in self.state.guests:
+            found = getattr(guest, attribute)
+            if guest.merchant_id == merchant_id and (
+                found == value or (key == "email" and str(found).lower() == str(value).lower())
+            ):
+                return guest
+        raise _failure("guest.notFound", "No guest matches the given identity")
+
+    def _reset_password(self, merchant_id: int, body: dict[str, Any]) -> Reply:
+        code, password = body.get("resetPasswordCode"), body.get("newPassword")
+        if not isinstance(password, str) or len(password) < 8:
+            raise _failure("password.tooWeak", "The new password must be at least 8 characters")
+        with self.state.lock:
+            guest = self.state.reset_codes.get(str(code))
+            if guest is None or guest.merchant_id != merchant_id:
+                raise _failure("resetCode.invalid", "The reset code is invalid or has been used")
+            del self.state.reset_codes[str(code)]
+            guest.password = password
+        return Reply(200, {"result": "success"})
