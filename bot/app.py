@@ -1,0 +1,83 @@
+"""Builds the Bolt App and everything it stands on from settings."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from slack_bolt import App
+from slack_sdk import WebClient
+
+from bot.clock import Clock, SystemClock
+from bot.config import Settings
+from bot.slack import errors, resets
+from bot.slack.context import Services
+from bot.slack.notifier import SlackNotifier
+from bot.vendor_clients import VendorClients
+from bot.worker import Worker
+from bot.workflows.resets import ResetService
+from bot.workflows.roles import Roles
+from storage.db import Database
+
+log = logging.getLogger("frontdesk")
+
+
+@dataclass
+class Frontdesk:
+    """The running application: Bolt app, services, worker and database."""
+
+    app: App
+    services: Services
+    worker: Worker
+    db: Database
+    clients: VendorClients
+
+    def start_worker(self) -> None:
+        self.worker.start()
+
+    def close(self) -> None:
+        self.worker.stop()
+        self.clients.close()
+        self.db.dispose()
+
+
+def build(
+    settings: Settings, *, clock: Clock | None = None, worker_id: str | None = None
+) -> Frontdesk:
+    clock = clock or SystemClock()
+    locations = settings.load_locations()
+    db = Database(settings.database_url)
+    roles = Roles(clock=clock, bootstrap_admins=settings.bootstrap_admins)
+    clients = VendorClients(settings, locations)
+    reset_service = ResetService(
+        db=db,
+        roles=roles,
+        clients=clients,
+        locations=locations,
+        clock=clock,
+        limit_per_hour=settings.reset_limit_per_hour,
+        lease_seconds=settings.worker_lease_seconds,
+    )
+    client = WebClient(
+        token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url
+    )
+    app = App(
+        client=client,
+        signing_secret=settings.slack_signing_secret.get_secret_value(),
+        token_verification_enabled=False,
+        logger=logging.getLogger("frontdesk.bolt"),
+    )
+    notifier = SlackNotifier(client=client, resets=reset_service, locations=locations)
+    worker = Worker(
+        resets=reset_service,
+        notifier=notifier,
+        threads=settings.worker_threads,
+        poll_seconds=settings.worker_poll_seconds,
+        worker_id=worker_id,
+    )
+    services = Services(
+        settings=settings, locations=locations, resets=reset_service, wake_worker=worker.wake
+    )
+    errors.register(app)
+    resets.register(app, services)
+    return Frontdesk(app=app, services=services, worker=worker, db=db, clients=clients)

@@ -1,0 +1,131 @@
+"""Settings (environment, prefix ``FRONTDESK_``) and the locations file.
+
+Secrets are named by environment variable in the locations file and read from
+the environment when a client is built: never from the repository or database.
+"""
+
+from __future__ import annotations
+
+import os
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Vendor = Literal["clubready", "registrar", "paytronix"]
+
+
+class ConfigurationError(Exception):
+    """The configuration cannot work; the message says which setting to fix."""
+
+
+class CatalogItem(BaseModel):
+    package_id: int
+    installment_plan_id: int
+    name: str
+    amount: Decimal
+
+
+class LocationBase(BaseModel):
+    id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
+    name: str
+    triage_channel: str
+    timezone: str = "UTC"
+
+
+class ClubReadyLocation(LocationBase):
+    vendor: Literal["clubready"]
+    store_id: int
+    chain_id: int | None = None
+    api_key_env: str
+    approvals_channel: str | None = None
+    catalog: list[CatalogItem] = []
+
+
+class RegistrarLocation(LocationBase):
+    vendor: Literal["registrar"]
+    customer_brand_name: str | None = None
+
+
+class PaytronixLocation(LocationBase):
+    vendor: Literal["paytronix"]
+    merchant_id: int
+    host: str | None = None  # overrides FRONTDESK_PAYTRONIX_URL for this location
+    release: str
+    client_id_env: str
+    client_secret_env: str
+    auth_style: Literal["anonymous", "b2b"] = "anonymous"
+    b2b_username_env: str | None = None
+    b2b_password_env: str | None = None
+    account_of_record: Literal["paytronix", "third_party"] = "paytronix"
+
+    @field_validator("release")
+    @classmethod
+    def _pinned(cls, value: str) -> str:
+        if value.lower() == "latest":
+            raise ValueError("the Paytronix release must be pinned, not 'latest'")
+        return value
+
+
+Location = Annotated[
+    ClubReadyLocation | RegistrarLocation | PaytronixLocation, Field(discriminator="vendor")
+]
+
+
+class LocationsFile(BaseModel):
+    locations: list[Location]
+
+
+def secret_from_env(name: str | None) -> str:
+    if not name:
+        raise ConfigurationError("a secret's environment variable name is missing")
+    value = os.environ.get(name)
+    if not value:
+        raise ConfigurationError(f"environment variable {name} is not set")
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FRONTDESK_", env_file=None, extra="ignore")
+
+    slack_bot_token: SecretStr = SecretStr("")
+    slack_signing_secret: SecretStr = SecretStr("")
+    slack_app_token: SecretStr = SecretStr("")
+    slack_api_url: str = "https://slack.com/api/"
+
+    database_url: str = "sqlite:///frontdesk.sqlite3"
+    locations_file: Path = Path("locations.yml")
+
+    clubready_url: str = "https://www.clubready.com/api/current"
+    registrar_url: str = "https://regapi.pumpalarm.com"
+    paytronix_url: str = "https://api.paytronix.com"
+    vendor_connect_timeout: float = 3.0
+    vendor_read_timeout: float = 15.0
+
+    reset_limit_per_hour: int = 3
+    worker_threads: int = 4
+    worker_poll_seconds: float = 1.0
+    worker_lease_seconds: float = 120.0
+    #: Slack user ids (``T123:U456`` or ``U456``) who are admins from the start.
+    bootstrap_admins: list[str] = []
+
+    http_host: str = "127.0.0.1"
+    http_port: int = 3000
+
+    def load_locations(self) -> dict[str, Location]:
+        return load_locations(self.locations_file)
+
+
+def load_locations(path: Path) -> dict[str, Location]:
+    if not path.exists():
+        raise ConfigurationError(f"locations file {path} does not exist")
+    parsed = LocationsFile.model_validate(yaml.safe_load(path.read_text()) or {})
+    result: dict[str, Location] = {}
+    for location in parsed.locations:
+        if location.id in result:
+            raise ConfigurationError(f"location id {location.id!r} appears twice in {path}")
+        result[location.id] = location
+    return result

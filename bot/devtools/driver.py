@@ -1,0 +1,180 @@
+"""Sends Slack-shaped, signed requests to the app's HTTP endpoint, as Slack would."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+
+
+def sign(secret: str, timestamp: str, body: str) -> str:
+    base = f"v0:{timestamp}:{body}".encode()
+    return "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+
+
+class SlackDriver:
+    def __init__(
+        self,
+        *,
+        app_url: str,
+        signing_secret: str,
+        response_url_base: str,
+        team_id: str = "T0001",
+        clock: Callable[[], float] = time.time,
+        timeout: float = 10.0,
+    ) -> None:
+        self.events_url = app_url.rstrip("/") + "/slack/events"
+        self.secret = signing_secret
+        self.team_id = team_id
+        self.response_url_base = response_url_base
+        self.clock = clock
+        self.http = httpx.Client(timeout=timeout)
+
+    def post(
+        self,
+        body: str,
+        content_type: str,
+        *,
+        secret: str | None = None,
+        timestamp: float | None = None,
+        retry_num: int | None = None,
+    ) -> httpx.Response:
+        ts = str(int(self.clock() if timestamp is None else timestamp))
+        headers = {
+            "Content-Type": content_type,
+            "X-Slack-Request-Timestamp": ts,
+            "X-Slack-Signature": sign(secret or self.secret, ts, body),
+        }
+        if retry_num is not None:
+            headers["X-Slack-Retry-Num"] = str(retry_num)
+            headers["X-Slack-Retry-Reason"] = "http_timeout"
+        return self.http.post(self.events_url, content=body.encode(), headers=headers)
+
+    def _form(self, payload: dict[str, Any], **kwargs: Any) -> httpx.Response:
+        body = urlencode({"payload": json.dumps(payload)})
+        return self.post(body, "application/x-www-form-urlencoded", **kwargs)
+
+    def _user(self, user_id: str) -> dict[str, Any]:
+        return {"id": user_id, "username": user_id.lower(), "team_id": self.team_id}
+
+    def command(self, user_id: str, command: str, text: str = "", **kwargs: Any) -> httpx.Response:
+        body = urlencode(
+            {
+                "token": "legacy",
+                "team_id": self.team_id,
+                "team_domain": "example",
+                "channel_id": "C0FRONT",
+                "channel_name": "front-desk",
+                "user_id": user_id,
+                "user_name": user_id.lower(),
+                "command": command,
+                "text": text,
+                "api_app_id": "A0001",
+                "response_url": f"{self.response_url_base}commands/{user_id}",
+                "trigger_id": f"trigger-{time.monotonic_ns()}",
+            }
+        )
+        return self.post(body, "application/x-www-form-urlencoded", **kwargs)
+
+    def click(
+        self,
+        user_id: str,
+        action_id: str,
+        value: str,
+        *,
+        channel: str,
+        ts: str,
+        **kwargs: Any,
+    ) -> httpx.Response:
+        payload = {
+            "type": "block_actions",
+            "team": {"id": self.team_id, "domain": "example"},
+            "user": self._user(user_id),
+            "api_app_id": "A0001",
+            "trigger_id": f"trigger-{time.monotonic_ns()}",
+            "container": {"type": "message", "channel_id": channel, "message_ts": ts},
+            "channel": {"id": channel},
+            "message": {"ts": ts, "type": "message"},
+            "response_url": f"{self.response_url_base}actions/{user_id}",
+            "actions": [
+                {
+                    "type": "button",
+                    "action_id": action_id,
+                    "block_id": "b",
+                    "value": value,
+                    "action_ts": str(self.clock()),
+                }
+            ],
+        }
+        return self._form(payload, **kwargs)
+
+    def select_in_view(
+        self, user_id: str, view: dict[str, Any], block_id: str, action_id: str, value: str
+    ) -> httpx.Response:
+        payload = {
+            "type": "block_actions",
+            "team": {"id": self.team_id, "domain": "example"},
+            "user": self._user(user_id),
+            "api_app_id": "A0001",
+            "trigger_id": f"trigger-{time.monotonic_ns()}",
+            "container": {"type": "view", "view_id": view["id"]},
+            "view": view,
+            "actions": [
+                {
+                    "type": "static_select",
+                    "action_id": action_id,
+                    "block_id": block_id,
+                    "selected_option": {
+                        "value": value,
+                        "text": {"type": "plain_text", "text": value},
+                    },
+                    "action_ts": str(self.clock()),
+                }
+            ],
+        }
+        return self._form(payload)
+
+    def submit_view(
+        self, user_id: str, view: dict[str, Any], values: dict[str, str], **kwargs: Any
+    ) -> httpx.Response:
+        """Fill the view's inputs by action id (selects take an option value) and submit."""
+        state: dict[str, dict[str, Any]] = {}
+        for block in view.get("blocks", []):
+            if block.get("type") != "input":
+                continue
+            element = block["element"]
+            action_id = element["action_id"]
+            entered = values.get(action_id)
+            if element["type"] == "static_select":
+                chosen = (
+                    entered
+                    if entered is not None
+                    else (element.get("initial_option") or {}).get("value")
+                )
+                item = {
+                    "type": "static_select",
+                    "selected_option": (
+                        {"value": chosen, "text": {"type": "plain_text", "text": chosen}}
+                        if chosen is not None
+                        else None
+                    ),
+                }
+            else:
+                item = {"type": element["type"], "value": entered}
+            state[block["block_id"]] = {action_id: item}
+        payload = {
+            "type": "view_submission",
+            "team": {"id": self.team_id, "domain": "example"},
+            "user": self._user(user_id),
+            "api_app_id": "A0001",
+            "trigger_id": f"trigger-{time.monotonic_ns()}",
+            "view": {**view, "state": {"values": state}},
+            "response_urls": [],
+        }
+        return self._form(payload, **kwargs)

@@ -1,0 +1,161 @@
+"""A local stand-in of Slack's Web API: records every call and answers like Slack.
+
+Views and blocks are checked with slack_sdk's models on the way in: an invalid
+one is answered ``invalid_arguments`` and kept in ``invalid`` so tests fail.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl
+
+from slack_sdk.models.blocks import Block
+from slack_sdk.models.views import View
+
+
+@dataclass(frozen=True)
+class ApiCall:
+    method: str
+    args: dict[str, Any]
+    raw: str
+    token: str | None
+
+
+class FakeSlack:
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.calls: list[ApiCall] = []
+        self.invalid: list[tuple[str, str]] = []
+        self.views: dict[str, dict[str, Any]] = {}
+        self.messages: dict[tuple[str, str], dict[str, Any]] = {}
+        self._lock = threading.Lock()
+        self._ts = itertools.count(1)
+        self._server = ThreadingHTTPServer((host, port), _handler(self))
+        self._server.daemon_threads = True
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/api/"
+
+    def start(self) -> FakeSlack:
+        threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> FakeSlack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- for tests ----------------------------------------------------------------------
+    def calls_to(self, method: str) -> list[ApiCall]:
+        with self._lock:
+            return [c for c in self.calls if c.method == method]
+
+    def last_view(self) -> dict[str, Any]:
+        with self._lock:
+            return list(self.views.values())[-1]
+
+    def message(self, channel: str, ts: str) -> dict[str, Any]:
+        with self._lock:
+            return self.messages[(channel, ts)]
+
+    def messages_in(self, channel: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return [m for (c, _), m in self.messages.items() if c == channel]
+
+    def clear(self) -> None:
+        with self._lock:
+            self.calls.clear()
+
+    # -- answering ----------------------------------------------------------------------
+    def answer(
+        self, method: str, args: dict[str, Any], raw: str, token: str | None
+    ) -> dict[str, Any]:
+        with self._lock:
+            self.calls.append(ApiCall(method, args, raw, token))
+        problem = self._validate(args)
+        if problem:
+            with self._lock:
+                self.invalid.append((method, problem))
+            return {"ok": False, "error": "invalid_arguments", "detail": problem}
+        if method == "auth.test":
+            return {"ok": True, "team_id": "T0001", "user_id": "UBOT", "bot_id": "BBOT"}
+        if method in ("views.open", "views.update", "views.push", "views.publish"):
+            view = _json_arg(args.get("view"))
+            view_id = args.get("view_id") or f"V{next(self._ts):06d}"
+            stored = {**view, "id": view_id, "hash": f"h{next(self._ts)}"}
+            with self._lock:
+                self.views[view_id] = stored
+            return {"ok": True, "view": stored}
+        if method in ("chat.postMessage", "chat.update", "chat.postEphemeral"):
+            channel = str(args.get("channel"))
+            if channel.startswith("U"):
+                channel = "D" + channel[1:]
+            ts = str(args.get("ts") or f"{1700000000 + next(self._ts)}.000100")
+            message = {
+                "channel": channel,
+                "ts": ts,
+                "text": args.get("text"),
+                "blocks": _json_arg(args.get("blocks")) or [],
+                "thread_ts": args.get("thread_ts"),
+                "user": args.get("user"),
+            }
+            with self._lock:
+                self.messages[(channel, ts)] = message
+            return {"ok": True, "channel": channel, "ts": ts, "message": message}
+        if method == "conversations.open":
+            return {"ok": True, "channel": {"id": "D" + str(args.get("users", "X"))[1:]}}
+        return {"ok": True}
+
+    def _validate(self, args: dict[str, Any]) -> str | None:
+        try:
+            if "view" in args:
+                View(**_json_arg(args["view"])).validate_json()
+            if args.get("blocks"):
+                for block in Block.parse_all(_json_arg(args["blocks"])):
+                    block.validate_json()
+        except Exception as exc:  # slack_sdk raises several kinds
+            return f"{type(exc).__name__}: {exc}"
+        return None
+
+
+def _json_arg(value: Any) -> Any:
+    if isinstance(value, str):
+        return json.loads(value)
+    return value
+
+
+def _handler(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            pass
+
+        def do_POST(self) -> None:  # noqa: N802
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length).decode()
+            if "json" in (self.headers.get("Content-Type") or ""):
+                args = json.loads(raw or "{}")
+            else:
+                args = dict(parse_qsl(raw))
+            token = (self.headers.get("Authorization") or "").removeprefix("Bearer ") or None
+            method = self.path.split("/api/", 1)[-1].split("?")[0]
+            payload = json.dumps(fake.answer(method, args, raw, token)).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+    return Handler

@@ -1,0 +1,129 @@
+"""The whole app on loopback: vendor sandbox, fake Slack, database, HTTP server, worker.
+
+Used by ``frontdesk demo`` and the end-to-end tests, so both drive the real app
+through its real HTTP endpoint with signed requests.
+"""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bot.app import Frontdesk, build
+from bot.clock import Clock
+from bot.config import Settings
+from bot.devtools.driver import SlackDriver
+from bot.devtools.fake_slack import FakeSlack
+from bot.http import HttpServer
+from bot.workflows.roles import Actor, Role
+from storage.db import upgrade
+from vendors.sandbox import Sandbox
+
+TEAM = "T0001"
+SIGNING_SECRET = "fake-signing-secret-0123456789"
+BOT_TOKEN = "xoxb-fake-test-token"
+DEMO_SECRETS = {
+    "FRONTDESK_DEMO_CLUBREADY_KEY": "sandbox-clubready-key",
+    "FRONTDESK_DEMO_PX_CLIENT_ID": "sandbox-client",
+    "FRONTDESK_DEMO_PX_CLIENT_SECRET": "sandbox-secret",
+    "FRONTDESK_DEMO_PX_B2B_USER": "sandbox-partner",
+    "FRONTDESK_DEMO_PX_B2B_PASS": "sandbox-b2b-pass",
+}
+
+LOCATIONS_YAML = """\
+locations:
+  - id: downtown
+    name: Downtown Fitness
+    vendor: clubready
+    store_id: 101
+    chain_id: 1
+    api_key_env: FRONTDESK_DEMO_CLUBREADY_KEY
+    triage_channel: C0TRIAGE
+    approvals_channel: C0APPROVALS
+    timezone: America/New_York
+    catalog:
+      - {package_id: 2001, installment_plan_id: 3001, name: Monthly Basic, amount: "49.00"}
+      - {package_id: 2003, installment_plan_id: 3003, name: Annual Premium, amount: "599.00"}
+  - id: sparkle
+    name: Sparkle Car Wash
+    vendor: registrar
+    customer_brand_name: SparkleWash
+    triage_channel: C0TRIAGE
+  - id: bistro
+    name: Bistro Rewards
+    vendor: paytronix
+    merchant_id: 1234
+    release: "24.1"
+    client_id_env: FRONTDESK_DEMO_PX_CLIENT_ID
+    client_secret_env: FRONTDESK_DEMO_PX_CLIENT_SECRET
+    triage_channel: C0TRIAGE
+  - id: partner-bistro
+    name: Partner Bistro
+    vendor: paytronix
+    merchant_id: 5678
+    release: "24.1"
+    client_id_env: FRONTDESK_DEMO_PX_CLIENT_ID
+    client_secret_env: FRONTDESK_DEMO_PX_CLIENT_SECRET
+    auth_style: b2b
+    b2b_username_env: FRONTDESK_DEMO_PX_B2B_USER
+    b2b_password_env: FRONTDESK_DEMO_PX_B2B_PASS
+    account_of_record: third_party
+    triage_channel: C0TRIAGE
+"""
+
+
+@dataclass
+class Stack:
+    workdir: Path
+    database_url: str
+    clock: Clock | None = None
+    read_timeout: float = 2.0
+    reset_limit: int = 3
+    start_worker: bool = True
+    secrets: dict[str, str] = field(default_factory=lambda: dict(DEMO_SECRETS))
+
+    def __post_init__(self) -> None:
+        self.sandbox = Sandbox().start()
+        self.slack = FakeSlack().start()
+        os.environ.update(self.secrets)
+        self.locations_file = self.workdir / "locations.yml"
+        self.locations_file.write_text(textwrap.dedent(LOCATIONS_YAML))
+        self.settings = Settings(
+            slack_bot_token=BOT_TOKEN,
+            slack_signing_secret=SIGNING_SECRET,
+            slack_api_url=self.slack.url,
+            database_url=self.database_url,
+            locations_file=self.locations_file,
+            clubready_url=self.sandbox.base_url("clubready"),
+            registrar_url=self.sandbox.base_url("registrar"),
+            paytronix_url=self.sandbox.base_url("paytronix"),
+            vendor_read_timeout=self.read_timeout,
+            reset_limit_per_hour=self.reset_limit,
+            worker_poll_seconds=0.2,
+        )
+        upgrade(self.database_url)
+        self.frontdesk: Frontdesk = build(self.settings, clock=self.clock)
+        self.http = HttpServer(self.frontdesk).start()
+        if self.start_worker:
+            self.frontdesk.start_worker()
+        self.driver = SlackDriver(
+            app_url=self.http.url, signing_secret=SIGNING_SECRET, response_url_base=self.slack.url
+        )
+
+    def grant(self, user_id: str, role: Role, location_id: str | None = None) -> None:
+        with self.frontdesk.db.session() as session:
+            self.frontdesk.services.resets.roles.grant(
+                session,
+                by="setup",
+                target=Actor(team_id=TEAM, user_id=user_id),
+                role=role,
+                location_id=location_id,
+            )
+
+    def stop(self) -> None:
+        self.http.stop()
+        self.frontdesk.close()
+        self.slack.stop()
+        self.sandbox.stop()

@@ -1,0 +1,41 @@
+"""What listeners share: the services they call and how an actor is read from a payload."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.config import Location, Settings
+from bot.workflows.resets import ResetService
+from bot.workflows.roles import Actor, Permission
+
+
+@dataclass
+class Services:
+    settings: Settings
+    locations: dict[str, Location]
+    resets: ResetService
+    wake_worker: Callable[[], None] = field(default=lambda: None)
+
+    def can(self, actor: Actor, permission: Permission, location_id: str | None) -> bool:
+        with self.resets.db.session() as session:
+            return self.resets.roles.can(session, actor, permission, location_id)
+
+
+def actor_from(body: dict[str, Any]) -> Actor:
+    """The acting user, from Slack's signed envelope (never from values we put in it)."""
+    user = body.get("user") or {}
+    user_id = user.get("id") or body.get("user_id")
+    team = body.get("team") or {}
+    team_id = team.get("id") if isinstance(team, dict) else None
+    team_id = team_id or user.get("team_id") or body.get("team_id") or ""
+    enterprise = body.get("enterprise") or {}
+    enterprise_id = (
+        (enterprise.get("id") if isinstance(enterprise, dict) else None)
+        or body.get("enterprise_id")
+        or ""
+    )
+    if not user_id:
+        raise ValueError("payload without a user")
+    return Actor(team_id=team_id, user_id=user_id, enterprise_id=enterprise_id)

@@ -1,0 +1,42 @@
+"""Tells Slack what the worker found: the requester's confirmation and the triage channel."""
+
+from __future__ import annotations
+
+from slack_sdk import WebClient
+
+from bot.config import Location
+from bot.slack import views
+from bot.workflows.resets import NEEDS_TRIAGE, ResetService, ResetStatus
+from storage.models import ResetRequest
+
+
+class SlackNotifier:
+    def __init__(
+        self, *, client: WebClient, resets: ResetService, locations: dict[str, Location]
+    ) -> None:
+        self._client = client
+        self._resets = resets
+        self._locations = locations
+
+    def reset_finished(self, request: ResetRequest) -> None:
+        location = self._locations.get(request.location_id)
+        text, blocks = views.status_message(request, location)
+        original = self._resets.get(request.retry_of) if request.retry_of else None
+        if request.message_ts and request.channel_id:
+            self._client.chat_update(
+                channel=request.channel_id, ts=request.message_ts, text=text, blocks=blocks
+            )
+        elif original is not None and original.triage_ts and original.triage_channel_id:
+            self._client.chat_postMessage(
+                channel=original.triage_channel_id,
+                thread_ts=original.triage_ts,
+                text=f"Retry by <@{request.user_id}>: {text}",
+            )
+        if ResetStatus(request.status) in NEEDS_TRIAGE and location is not None:
+            if original is not None and original.triage_ts:
+                return  # the retry's outcome is in the original's thread
+            triage_text, triage_blocks = views.triage_post(request, location)
+            answer = self._client.chat_postMessage(
+                channel=location.triage_channel, text=triage_text, blocks=triage_blocks
+            )
+            self._resets.attach_triage(request.id, answer["channel"], answer["ts"])

@@ -1,0 +1,213 @@
+"""Listeners of the reset flow: thin, they authorize via workflows and render views."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt import Ack, App, Respond
+from slack_sdk import WebClient
+
+from bot.slack import views
+from bot.slack.context import Services, actor_from
+from bot.slack.ids import RESET_FIELDS, Command, ResetAction, ResetView, TriageAction
+from bot.workflows.resets import (
+    ConfirmResult,
+    InvalidResetInput,
+    ResetInput,
+    guess_identity,
+)
+from bot.workflows.roles import NotAuthorized, Permission
+
+log = logging.getLogger("frontdesk.slack.resets")
+
+
+def register(app: App, services: Services) -> None:
+    resets = services.resets
+
+    def post_confirmation(client: WebClient, user_id: str, request_id: str) -> None:
+        request = resets.get(request_id)
+        assert request is not None
+        location = services.locations.get(request.location_id)
+        blocks = views.confirmation(request, location)
+        answer = client.chat_postMessage(
+            channel=user_id, text="Confirm the password reset", blocks=blocks
+        )
+        resets.attach_message(request_id, answer["channel"], answer["ts"])
+
+    @app.command(Command.RESET)
+    def reset_command(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
+        ack()
+        actor = actor_from(body)
+        locations = resets.locations_for(actor)
+        if not locations:
+            respond(str(NotAuthorized(Permission.RESET, None)), response_type="ephemeral")
+            return
+        text = (body.get("text") or "").strip()
+        last = resets.last_location(actor)
+        default = next((loc for loc in locations if loc.id == last), locations[0])
+        if not text:
+            client.views_open(
+                trigger_id=body["trigger_id"], view=views.reset_modal(locations, default)
+            )
+            return
+        words = text.split()
+        chosen = default
+        for word in list(words) if len(words) > 1 else []:
+            if word.lower() not in services.locations:
+                continue
+            match = next((loc for loc in locations if loc.id == word.lower()), None)
+            if match is None:
+                respond(
+                    str(NotAuthorized(Permission.RESET, word.lower())), response_type="ephemeral"
+                )
+                return
+            chosen = match
+            words.remove(word)
+        try:
+            request = resets.prepare(actor, chosen.id, guess_identity(" ".join(words)))
+        except InvalidResetInput as exc:
+            respond(
+                ":warning: " + " ".join(exc.errors.values()) + " Nothing was sent.",
+                response_type="ephemeral",
+            )
+            return
+        post_confirmation(client, actor.user_id, request.id)
+
+    @app.action(ResetAction.LOCATION_SELECT)
+    def location_changed(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        ack()
+        actor = actor_from(body)
+        chosen = body["actions"][0]["selected_option"]["value"]
+        locations = resets.locations_for(actor)
+        selected = next((loc for loc in locations if loc.id == chosen), None)
+        if selected is None:
+            return  # not a location this user may act on: leave the view as it is
+        view = body["view"]
+        client.views_update(
+            view_id=view["id"], hash=view.get("hash"), view=views.reset_modal(locations, selected)
+        )
+
+    @app.view(ResetView.CALLBACK)
+    def reset_submitted(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        actor = actor_from(body)
+        values = body["view"]["state"]["values"]
+
+        def value(field: str) -> str | None:
+            block_id, action_id = RESET_FIELDS[field]
+            element = values.get(block_id, {}).get(action_id) or {}
+            if element.get("type") == "static_select":
+                option = element.get("selected_option") or {}
+                return option.get("value")
+            return element.get("value")
+
+        location_id = value("location") or ""
+        try:
+            raw = ResetInput(
+                email=value("email"),
+                username=value("username"),
+                account_id=value("account_id"),
+                card=value("card"),
+                member_filter=int(value("member_filter") or 0),
+            )
+            request = resets.prepare(actor, location_id, raw)
+        except InvalidResetInput as exc:
+            errors = {
+                RESET_FIELDS[field][0].value: message
+                for field, message in exc.errors.items()
+                if field in RESET_FIELDS and RESET_FIELDS[field][0].value in values
+            } or {ResetView.LOCATION_BLOCK.value: " ".join(exc.errors.values())}
+            ack(response_action="errors", errors=errors)
+            return
+        except NotAuthorized as exc:
+            ack(response_action="errors", errors={ResetView.LOCATION_BLOCK.value: str(exc)})
+            return
+        ack()
+        post_confirmation(client, actor.user_id, request.id)
+
+    def _update(client: WebClient, body: dict[str, Any], text: str, blocks: list[Any]) -> None:
+        container = body.get("container", {})
+        client.chat_update(
+            channel=container.get("channel_id") or body["channel"]["id"],
+            ts=container.get("message_ts") or body["message"]["ts"],
+            text=text,
+            blocks=blocks,
+        )
+
+    def send(ack: Ack, body: dict[str, Any], client: WebClient, *, override: bool) -> None:
+        ack()
+        actor = actor_from(body)
+        request_id = body["actions"][0]["value"]
+        result = resets.confirm(actor, request_id, override=override)
+        request = resets.get(request_id)
+        assert request is not None
+        location = services.locations.get(request.location_id)
+        if result is ConfirmResult.ALREADY_HANDLED:
+            return  # a double click or a retried delivery: the first one won
+        if result is ConfirmResult.RATE_LIMITED:
+            can_override = services.can(actor, Permission.RESET_OVERRIDE_LIMIT, request.location_id)
+            blocks = views.rate_limited(request, location, resets.limit_per_hour, can_override)
+            _update(client, body, "Reset limit reached", blocks)
+            return
+        text, blocks = views.status_message(request, location)
+        _update(client, body, text, blocks)
+        services.wake_worker()
+
+    @app.action(ResetAction.SEND)
+    def send_clicked(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        send(ack, body, client, override=False)
+
+    @app.action(ResetAction.OVERRIDE)
+    def override_clicked(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        send(ack, body, client, override=True)
+
+    @app.action(ResetAction.CANCEL)
+    def cancel_clicked(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        ack()
+        actor = actor_from(body)
+        request_id = body["actions"][0]["value"]
+        if resets.cancel(actor, request_id):
+            request = resets.get(request_id)
+            assert request is not None
+            text, blocks = views.status_message(
+                request, services.locations.get(request.location_id)
+            )
+            _update(client, body, text, blocks)
+
+    @app.action(TriageAction.CLAIM)
+    def claim_clicked(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
+        ack()
+        actor = actor_from(body)
+        request_id = body["actions"][0]["value"]
+        won, holder = resets.claim(actor, request_id)
+        request = resets.get(request_id)
+        assert request is not None
+        if not won:
+            respond(
+                f"<@{holder}> has already claimed this one.",
+                response_type="ephemeral",
+                replace_original=False,
+            )
+            return
+        text, blocks = views.triage_post(
+            request, services.locations.get(request.location_id), holder
+        )
+        _update(client, body, text, blocks)
+
+    @app.action(TriageAction.RETRY)
+    def retry_clicked(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+        ack()
+        actor = actor_from(body)
+        try:
+            retry = resets.retry(actor, body["actions"][0]["value"])
+        except InvalidResetInput as exc:
+            respond(
+                " ".join(exc.errors.values()), response_type="ephemeral", replace_original=False
+            )
+            return
+        respond(
+            f"Retrying as a new request (ref `{retry.id}`): the outcome will follow in this thread.",
+            response_type="ephemeral",
+            replace_original=False,
+        )
+        services.wake_worker()

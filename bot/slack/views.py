@@ -1,0 +1,218 @@
+"""Message and view builders, through slack_sdk's models so over-limit views fail here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    ButtonElement,
+    ContextBlock,
+    InputBlock,
+    MarkdownTextObject,
+    Option,
+    PlainTextInputElement,
+    PlainTextObject,
+    SectionBlock,
+    StaticSelectElement,
+)
+from slack_sdk.models.views import View
+
+from bot.config import ClubReadyLocation, Location
+from bot.slack.ids import RESET_FIELDS, ResetAction, ResetView, TriageAction
+from bot.workflows.resets import MEMBER_FILTERS, ResetStatus, identifier_fields
+from storage.models import ResetRequest
+
+VENDOR_NAMES = {"clubready": "ClubReady", "registrar": "Registrar", "paytronix": "Paytronix"}
+FIELD_LABELS = {
+    "email": ("Member email", "jane@example.com"),
+    "username": ("Member username", "janedoe"),
+    "account_id": ("Account id", "digits only"),
+    "card": ("Printed card number", "digits only"),
+}
+
+
+def _escape(text: str) -> str:
+    """Slack mrkdwn control characters, so user input cannot format or mention."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _location_option(location: Location) -> Option:
+    label = f"{location.name} ({VENDOR_NAMES[location.vendor]})"
+    return Option(value=location.id, text=label[:75])
+
+
+def reset_modal(locations: list[Location], selected: Location) -> dict[str, Any]:
+    """The /reset modal: location first, then the identifier fields of its vendor."""
+    blocks: list[Any] = [
+        InputBlock(
+            block_id=ResetView.LOCATION_BLOCK,
+            label="Location",
+            dispatch_action=True,
+            element=StaticSelectElement(
+                action_id=ResetAction.LOCATION_SELECT,
+                options=[_location_option(loc) for loc in locations[:100]],
+                initial_option=_location_option(selected),
+            ),
+        )
+    ]
+    fields = identifier_fields(selected)
+    for field in fields:
+        block_id, action_id = RESET_FIELDS[field]
+        label, placeholder = FIELD_LABELS[field]
+        blocks.append(
+            InputBlock(
+                block_id=block_id,
+                label=label,
+                optional=True,
+                element=PlainTextInputElement(
+                    action_id=action_id, placeholder=placeholder, max_length=320
+                ),
+            )
+        )
+    if isinstance(selected, ClubReadyLocation):
+        options = [Option(value=str(k), text=v) for k, v in MEMBER_FILTERS.items()]
+        block_id, action_id = RESET_FIELDS["member_filter"]
+        blocks.append(
+            InputBlock(
+                block_id=block_id,
+                label="Member filter",
+                element=StaticSelectElement(
+                    action_id=action_id, options=options, initial_option=options[0]
+                ),
+            )
+        )
+    hint = (
+        "Give exactly one identifier."
+        if selected.vendor == "paytronix"
+        else "Give an email and/or a username."
+        if selected.vendor == "clubready"
+        else "Give the member's email."
+    )
+    blocks.append(ContextBlock(elements=[MarkdownTextObject(text=hint)]))
+    view = View(
+        type="modal",
+        callback_id=ResetView.CALLBACK,
+        title=PlainTextObject(text="Reset a password"),
+        submit=PlainTextObject(text="Review"),
+        close=PlainTextObject(text="Cancel"),
+        blocks=blocks,
+    )
+    view.validate_json()
+    return view.to_dict()
+
+
+def _summary(request: ResetRequest, location: Location | None) -> str:
+    where = location.name if location else request.location_id
+    return (
+        f"*{_escape(request.identifier_masked)}* at *{_escape(where)}* "
+        f"({VENDOR_NAMES.get(request.vendor, request.vendor)})"
+    )
+
+
+def confirmation(request: ResetRequest, location: Location | None) -> list[dict[str, Any]]:
+    blocks = [
+        SectionBlock(
+            text=MarkdownTextObject(text=f"Reset the password of {_summary(request, location)}?")
+        ),
+        ActionsBlock(
+            elements=[
+                ButtonElement(
+                    action_id=ResetAction.SEND, text="Send", style="primary", value=request.id
+                ),
+                ButtonElement(action_id=ResetAction.CANCEL, text="Cancel", value=request.id),
+            ]
+        ),
+    ]
+    return _dicts(blocks)
+
+
+def rate_limited(
+    request: ResetRequest, location: Location | None, limit: int, can_override: bool
+) -> list[dict[str, Any]]:
+    text = (
+        f":no_entry: {_summary(request, location)} has already been sent {limit} resets "
+        "in the last hour. Ask the member to check their spam folder, or ask support."
+    )
+    blocks: list[Any] = [SectionBlock(text=MarkdownTextObject(text=text))]
+    buttons = [ButtonElement(action_id=ResetAction.CANCEL, text="Cancel", value=request.id)]
+    if can_override:
+        buttons.insert(
+            0,
+            ButtonElement(
+                action_id=ResetAction.OVERRIDE, text="Send anyway", style="danger", value=request.id
+            ),
+        )
+    blocks.append(ActionsBlock(elements=buttons))
+    return _dicts(blocks)
+
+
+def status_message(
+    request: ResetRequest, location: Location | None
+) -> tuple[str, list[dict[str, Any]]]:
+    """The confirmation turned into what happened, in plain words."""
+    summary = _summary(request, location)
+    status = ResetStatus(request.status)
+    outcome = _escape(request.outcome_message or "")
+    text = {
+        ResetStatus.QUEUED: f":hourglass_flowing_sand: Sending the reset for {summary}…",
+        ResetStatus.SENDING: f":hourglass_flowing_sand: Sending the reset for {summary}…",
+        ResetStatus.SENT: f":white_check_mark: Reset sent for {summary}"
+        + (f" to {_escape(request.sent_to_masked)}." if request.sent_to_masked else "."),
+        ResetStatus.REFUSED: f":x: The vendor refused the reset for {summary}: {outcome}. "
+        "Check the member's details and try again; support has been told.",
+        ResetStatus.FAILED: f":warning: The vendor was unavailable, so the reset for {summary} "
+        "was not sent. Support has it and can retry.",
+        ResetStatus.UNKNOWN: f":grey_question: No answer from the vendor for {summary}: "
+        "support has it. Do not send it again yet.",
+        ResetStatus.CANCELLED: f"Cancelled: no reset sent for {summary}.",
+        ResetStatus.DRAFT: f"Reset the password of {summary}?",
+    }[status]
+    return text, _dicts([SectionBlock(text=MarkdownTextObject(text=text))])
+
+
+def triage_post(
+    request: ResetRequest, location: Location | None, claimed_by: str | None = None
+) -> tuple[str, list[dict[str, Any]]]:
+    status = ResetStatus(request.status)
+    words = {
+        ResetStatus.REFUSED: "refused by the vendor",
+        ResetStatus.FAILED: "vendor unavailable: not sent",
+        ResetStatus.UNKNOWN: "outcome unknown: may have been sent",
+    }.get(status, status.value)
+    text = (
+        f":rotating_light: Password reset {words}: {_summary(request, location)}, "
+        f"requested by <@{request.user_id}>."
+    )
+    detail = _escape(request.outcome_message or "")
+    blocks: list[Any] = [
+        SectionBlock(text=MarkdownTextObject(text=text)),
+        ContextBlock(
+            elements=[
+                MarkdownTextObject(text=f"{detail[:2000] or 'no detail'} · ref `{request.id}`")
+            ]
+        ),
+    ]
+    buttons = [ButtonElement(action_id=TriageAction.RETRY, text="Retry", value=request.id)]
+    if claimed_by:
+        blocks.append(
+            ContextBlock(
+                elements=[MarkdownTextObject(text=f":raising_hand: Claimed by <@{claimed_by}>")]
+            )
+        )
+    else:
+        buttons.insert(
+            0, ButtonElement(action_id=TriageAction.CLAIM, text="Claim", value=request.id)
+        )
+    blocks.append(ActionsBlock(elements=buttons))
+    return text, _dicts(blocks)
+
+
+def plain(text: str) -> list[dict[str, Any]]:
+    return _dicts([SectionBlock(text=MarkdownTextObject(text=text))])
+
+
+def _dicts(blocks: list[Any]) -> list[dict[str, Any]]:
+    for block in blocks:
+        block.validate_json()
+    return [block.to_dict() for block in blocks]

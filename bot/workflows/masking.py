@@ -1,0 +1,45 @@
+"""Masked forms of member data for anything a channel can see."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+DOT = "•"
+
+
+def mask_email(email: str) -> str:
+    local, _, domain = email.partition("@")
+    if not domain:
+        return mask_text(email)
+    return f"{local[:1]}{DOT * 3}@{domain}"
+
+
+def mask_phone(phone: str) -> str:
+    digits = re.sub(r"\D", "", phone)
+    return f"{DOT * 3}{digits[-2:]}" if len(digits) >= 4 else DOT * 3
+
+
+def mask_card(number: str) -> str:
+    digits = re.sub(r"\D", "", number)
+    return f"{DOT * 4} {digits[-4:]}" if len(digits) >= 8 else DOT * 4
+
+
+def mask_text(value: str) -> str:
+    return f"{value[:1]}{DOT * 3}" if value else ""
+
+
+def mask_identifier(kind: str, value: str) -> str:
+    if kind == "email":
+        return mask_email(value)
+    if kind == "card":
+        return mask_card(value)
+    if kind == "account_id":
+        return f"{DOT * 3}{value[-3:]}" if len(value) > 3 else DOT * 3
+    return mask_text(value)
+
+
+def identifier_hash(kind: str, value: str) -> str:
+    """A stable key for rate limits and history lookups that is not the value itself."""
+    normalised = value.strip().lower() if kind in ("email", "username") else value.strip()
+    return hashlib.sha256(f"{kind}:{normalised}".encode()).hexdigest()

@@ -1,0 +1,129 @@
+"""SQLAlchemy models. Member data lives here (purged after retention); secrets never do."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, datetime: DateTime(timezone=True)}
+
+
+class RoleGrant(Base):
+    """A (Slack user, role, location or all) triple. ``location_id`` NULL means all."""
+
+    __tablename__ = "role_grants"
+    __table_args__ = (
+        UniqueConstraint("team_id", "user_id", "role", "location_key", name="uq_role_grant"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    enterprise_id: Mapped[str] = mapped_column(String(32), default="")
+    team_id: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[str] = mapped_column(String(32))
+    role: Mapped[str] = mapped_column(String(16))
+    location_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # '*' for all locations: NULLs are distinct in unique constraints.
+    location_key: Mapped[str] = mapped_column(String(64))
+    granted_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+
+
+class ResetRequest(Base):
+    """One intended password reset: the durable unit of work for the worker."""
+
+    __tablename__ = "reset_requests"
+    __table_args__ = (
+        Index("ix_reset_status_available", "status", "available_at"),
+        Index("ix_reset_member", "location_id", "identifier_hash", "confirmed_at"),
+        Index("ix_reset_requester", "team_id", "user_id", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    enterprise_id: Mapped[str] = mapped_column(String(32), default="")
+    team_id: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[str] = mapped_column(String(32))
+    location_id: Mapped[str] = mapped_column(String(64))
+    vendor: Mapped[str] = mapped_column(String(16))
+    identifier_kind: Mapped[str] = mapped_column(String(24))
+    #: The member's identity as entered (kind -> value); NULL once purged.
+    identity: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    identifier_masked: Mapped[str] = mapped_column(String(320))
+    identifier_hash: Mapped[str] = mapped_column(String(64))
+    member_filter: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(16))
+    retry_of: Mapped[str | None] = mapped_column(
+        String(36), ForeignKey("reset_requests.id"), nullable=True
+    )
+    override_limit: Mapped[bool] = mapped_column(Boolean, default=False)
+    channel_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    message_ts: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    triage_channel_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    triage_ts: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    claimed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    resolved_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    outcome_kind: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    outcome_message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    sent_to_masked: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    worker_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(nullable=True)
+    available_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    created_at: Mapped[datetime]
+    confirmed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    updated_at: Mapped[datetime]
+
+
+class VendorAttempt(Base):
+    """One vendor call (all its HTTP exchanges), redacted."""
+
+    __tablename__ = "vendor_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[str] = mapped_column(String(36), index=True)
+    vendor: Mapped[str] = mapped_column(String(16))
+    operation: Mapped[str] = mapped_column(String(64))
+    outcome_kind: Mapped[str] = mapped_column(String(16))
+    code: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    message: Mapped[str] = mapped_column(Text)
+    exchanges: Mapped[dict[str, Any]] = mapped_column(JSON)
+    latency_ms: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime]
+
+
+class AuditEvent(Base):
+    """Append-only: who did what, when. No member data beyond masked forms."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(64))
+    subject_type: Mapped[str] = mapped_column(String(32))
+    subject_id: Mapped[str] = mapped_column(String(64))
+    location_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class UserPreference(Base):
+    __tablename__ = "user_preferences"
+
+    team_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    last_location_id: Mapped[str | None] = mapped_column(String(64), nullable=True)

@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from bot.devtools.stack import Stack
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+def last_message_to(stack: Stack, channel: str) -> dict[str, Any]:
+    return wait_for(lambda: (stack.slack.messages_in(channel) or [None])[-1])
+
+
+def button_value(message: dict[str, Any], action_id: str) -> str:
+    for block in message["blocks"]:
+        for element in block.get("elements", []):
+            if element.get("action_id") == action_id:
+                return str(element["value"])
+    raise AssertionError(f"no button {action_id}")
+
+
+def message_text(stack: Stack, channel: str, ts: str) -> str:
+    message = stack.slack.message(channel, ts)
+    return " ".join(block.get("text", {}).get("text", "") for block in message["blocks"]) or str(
+        message["text"]
+    )
+
+
+def new_message(stack: Stack, channel: str, action: Callable[[], Any]) -> dict[str, Any]:
+    """Run ``action`` and wait for the message it posts in ``channel``."""
+    before = len(stack.slack.messages_in(channel))
+    action()
+    return wait_for(
+        lambda: (
+            stack.slack.messages_in(channel)[before:] and stack.slack.messages_in(channel)[before]
+        )
+    )
