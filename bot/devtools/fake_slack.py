@@ -34,8 +34,7 @@ class FakeSlack:
         self.messages: dict[tuple[str, str], dict[str, Any]] = {}
         self._lock = threading.Lock()
         self._ts = itertools.count(1)
-        self._server = ThreadingHTTPServer((host, port), _handler(self))
-        self._server.daemon_threads = True
+        self._server = _Server((host, port), _handler(self))
 
     @property
     def url(self) -> str:
@@ -129,6 +128,11 @@ class FakeSlack:
         except Exception as exc:  # slack_sdk raises several kinds
             return f"{type(exc).__name__}: {exc}"
         return None
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128
 
 
 def _json_arg(value: Any) -> Any:

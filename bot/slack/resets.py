@@ -206,7 +206,8 @@ def register(app: App, services: Services) -> None:
             )
             return
         respond(
-            f"Retrying as a new request (ref `{retry.id}`): the outcome will follow in this thread.",
+            f"Retrying as a new request (ref `{retry.id}`): "
+            "the outcome will follow in this thread.",
             response_type="ephemeral",
             replace_original=False,
         )

@@ -174,6 +174,7 @@ class Sandbox:
 
 class _QuietServer(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 128
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         log.debug("sandbox connection error from %s", client_address, exc_info=True)
@@ -185,7 +186,8 @@ def _handler_for(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
         server_version = "frontdesk-sandbox"
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib name
-            log.debug("sandbox %s", format % args)
+            # Like a vendor's access log, minus the query string (ClubReady's key is in it).
+            log.debug("sandbox %s %s", self.command, urlsplit(self.path).path)
 
         def do_GET(self) -> None:  # noqa: N802 - stdlib name
             self._dispatch()

@@ -1,0 +1,167 @@
+"""``frontdesk``: the command line (serve, sandbox, demo, roles, db)."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bot.config import ConfigurationError, Settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
+roles_app = typer.Typer(no_args_is_help=True, help="Grant, revoke and list roles.")
+app.add_typer(db_app, name="db")
+app.add_typer(roles_app, name="roles")
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+def _logging(level: str = "INFO") -> None:
+    logging.basicConfig(
+        level=level,
+        format='{"at":"%(asctime)s","level":"%(levelname)s","logger":"%(name)s","msg":"%(message)s"}',
+    )
+
+
+@app.command()
+def serve(
+    migrate: Annotated[bool, typer.Option(help="Apply migrations before starting.")] = True,
+) -> None:
+    """Run the app: Socket Mode when FRONTDESK_SLACK_APP_TOKEN is set, HTTP otherwise."""
+    from bot.app import build
+    from storage.db import upgrade
+
+    _logging()
+    settings = _settings()
+    try:
+        if migrate:
+            upgrade(settings.database_url)
+        frontdesk = build(settings)
+    except ConfigurationError as exc:
+        typer.echo(f"configuration error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    frontdesk.start_worker()
+    app_token = settings.slack_app_token.get_secret_value()
+    try:
+        if app_token:
+            from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+            typer.echo("frontdesk: Socket Mode")
+            SocketModeHandler(frontdesk.app, app_token).start()
+        else:
+            from bot.http import HttpServer
+
+            server = HttpServer(frontdesk, host=settings.http_host, port=settings.http_port)
+            typer.echo(f"frontdesk: HTTP on {server.url}/slack/events")
+            signal.signal(signal.SIGTERM, lambda *_: server.stop())
+            server.serve_forever()
+    finally:
+        frontdesk.close()
+
+
+@app.command()
+def sandbox(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8099,
+) -> None:
+    """Serve the local vendor stand-ins (ClubReady, Registrar, Paytronix)."""
+    from vendors.sandbox import Sandbox
+
+    server = Sandbox(port=port)
+    for vendor in Sandbox.MOUNTS:
+        typer.echo(f"{vendor:10} {server.base_url(vendor)}")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+@app.command()
+def demo(
+    directory: Annotated[Path, typer.Option(help="Where the demo database is left.")] = Path(
+        "demo-data"
+    ),
+) -> None:
+    """Play the stories through the real app, against local vendors and a local Slack."""
+    from bot.devtools.demo import run
+
+    sys.exit(run(directory))
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every migration to FRONTDESK_DATABASE_URL."""
+    from storage.db import upgrade
+
+    settings = _settings()
+    upgrade(settings.database_url)
+    typer.echo("database is up to date")
+
+
+def _roles() -> tuple[object, object]:
+    from bot.clock import SystemClock
+    from bot.workflows.roles import Roles
+    from storage.db import Database
+
+    settings = _settings()
+    return Database(settings.database_url), Roles(clock=SystemClock())
+
+
+@roles_app.command("grant")
+def roles_grant(
+    user: Annotated[str, typer.Argument(help="Slack user id, e.g. U012ABC.")],
+    role: Annotated[str, typer.Argument(help="front_desk, manager, support or admin.")],
+    team: Annotated[str, typer.Option(help="Slack team id.")],
+    location: Annotated[str | None, typer.Option(help="Location id; omit for all.")] = None,
+) -> None:
+    """Grant a role (this is also how the first admin is bootstrapped)."""
+    from bot.workflows.roles import Actor, Role
+
+    db, roles = _roles()
+    with db.session() as session:  # type: ignore[attr-defined]
+        added = roles.grant(  # type: ignore[attr-defined]
+            session, by="cli", target=Actor(team, user), role=Role(role), location_id=location
+        )
+    typer.echo("granted" if added else "already granted")
+
+
+@roles_app.command("revoke")
+def roles_revoke(
+    user: str,
+    role: str,
+    team: Annotated[str, typer.Option()],
+    location: Annotated[str | None, typer.Option()] = None,
+) -> None:
+    """Revoke a role."""
+    from bot.workflows.roles import Actor, Role
+
+    db, roles = _roles()
+    with db.session() as session:  # type: ignore[attr-defined]
+        removed = roles.revoke(  # type: ignore[attr-defined]
+            session, by="cli", target=Actor(team, user), role=Role(role), location_id=location
+        )
+    typer.echo("revoked" if removed else "no such grant")
+
+
+@roles_app.command("list")
+def roles_list() -> None:
+    """List every grant."""
+    db, roles = _roles()
+    with db.session() as session:  # type: ignore[attr-defined]
+        for grant in roles.list(session):  # type: ignore[attr-defined]
+            where = grant.location_id or "all locations"
+            typer.echo(f"{grant.team_id}:{grant.user_id}\t{grant.role}\t{where}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
