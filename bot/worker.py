@@ -20,6 +20,8 @@ log = logging.getLogger("frontdesk.worker")
 
 
 class ResetNotifier(Protocol):
+    def reset_started(self, request: ResetRequest) -> None: ...
+
     def reset_finished(self, request: ResetRequest) -> None: ...
 
 
@@ -102,6 +104,16 @@ class Worker:
             self._wake.set()
 
     def _process(self, request_id: str) -> None:
+        # "Sending…" is shown from this thread, before the outcome, so the two
+        # message updates can never arrive in the wrong order.
+        claimed = self.resets.get(request_id)
+        if claimed is not None:
+            try:
+                self.notifier.reset_started(claimed)
+            except Exception:
+                log.warning(
+                    "could not show that a reset is sending", extra={"request_id": request_id}
+                )
         try:
             request = self.resets.execute(request_id, self.worker_id)
         except Exception:

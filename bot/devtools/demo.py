@@ -10,11 +10,10 @@ from __future__ import annotations
 import logging
 import shutil
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bot.devtools.stack import Stack
+from bot.devtools.stack import Stack, wait_for
 from bot.slack.ids import Command, ResetAction, TriageAction
 from bot.workflows.resets import ResetStatus
 from bot.workflows.roles import Role
@@ -22,16 +21,6 @@ from vendors.sandbox import Fault
 
 FRAN, SAM = "UFRAN", "USAM"
 PEOPLE = {FRAN: "Fran (front desk)", SAM: "Sam (support)"}
-
-
-def _wait(predicate: Callable[[], Any], timeout: float = 15.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise RuntimeError("the demo timed out waiting for the app")
 
 
 def _text(message: dict[str, Any]) -> str:
@@ -61,20 +50,10 @@ class Demo:
     def sees(self, who: str, message: dict[str, Any]) -> None:
         print(f"  {PEOPLE.get(who, who)} sees: {_text(message)}")
 
-    def new_message(self, channel: str, action: Callable[[], Any]) -> dict[str, Any]:
-        before = len(self.stack.slack.messages_in(channel))
-        action()
-        return _wait(
-            lambda: (
-                self.stack.slack.messages_in(channel)[before:]
-                and self.stack.slack.messages_in(channel)[before]
-            )
-        )
-
     def reset(self, text: str) -> str:
         self.say(FRAN, f"types `/reset {text}`")
         dm = "D" + FRAN[1:]
-        confirmation = self.new_message(
+        confirmation = self.stack.new_message(
             dm, lambda: self.stack.driver.command(FRAN, Command.RESET, text)
         )
         self.sees(FRAN, confirmation)
@@ -94,7 +73,7 @@ class Demo:
             f" HTTP {response.status_code})"
         )
         resets = self.stack.frontdesk.services.resets
-        _wait(
+        wait_for(
             lambda: (
                 resets.get(request_id).status
                 in {s.value for s in ResetStatus} - {"draft", "queued", "sending"}
@@ -128,14 +107,14 @@ def run(directory: Path) -> int:
         print("\n═══ Story 2: the vendor is down; support sees it, claims it, retries ═══")
         stack.sandbox.inject(Fault("status", vendor="registrar", status=503, times=2))
         request_id = demo.reset("jane@example.com sparkle")
-        triage = _wait(lambda: stack.slack.messages_in("C0TRIAGE"))[-1]
+        triage = wait_for(lambda: stack.slack.messages_in("C0TRIAGE"))[-1]
         demo.sees("#triage", triage)
         demo.say(SAM, "clicks Claim in #triage")
         stack.driver.click(SAM, TriageAction.CLAIM, request_id, channel="C0TRIAGE", ts=triage["ts"])
-        _wait(lambda: "Claimed" in _text(stack.slack.message("C0TRIAGE", triage["ts"])))
+        wait_for(lambda: "Claimed" in _text(stack.slack.message("C0TRIAGE", triage["ts"])))
         demo.sees("#triage", stack.slack.message("C0TRIAGE", triage["ts"]))
         demo.say(SAM, "clicks Retry")
-        thread = demo.new_message(
+        thread = stack.new_message(
             "C0TRIAGE",
             lambda: stack.driver.click(
                 SAM, TriageAction.RETRY, request_id, channel="C0TRIAGE", ts=triage["ts"]
@@ -146,7 +125,7 @@ def run(directory: Path) -> int:
         print("\n═══ Story 3: a reset with no answer from the vendor ═══")
         stack.sandbox.inject(Fault("read_timeout", vendor="clubready", seconds=4))
         demo.reset("jane@example.com downtown")
-        demo.sees("#triage", _wait(lambda: stack.slack.messages_in("C0TRIAGE"))[-1])
+        demo.sees("#triage", wait_for(lambda: stack.slack.messages_in("C0TRIAGE"))[-1])
 
         print("\n(The contract-sale stories join this demo when sales land.)")
         print(f"\nDatabase left for inspection: {database}")

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import os
 import textwrap
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from bot.app import Frontdesk, build
 from bot.clock import Clock
@@ -74,6 +77,17 @@ locations:
 """
 
 
+def wait_for(predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
+    """Poll until ``predicate`` returns something truthy; return it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
 @dataclass
 class Stack:
     workdir: Path
@@ -121,6 +135,12 @@ class Stack:
                 role=role,
                 location_id=location_id,
             )
+
+    def new_message(self, channel: str, action: Callable[[], Any]) -> dict[str, Any]:
+        """Run ``action`` and wait for the message it posts in ``channel``."""
+        before = len(self.slack.messages_in(channel))
+        action()
+        return wait_for(lambda: self.slack.messages_in(channel)[before:][:1], 15.0)[0]
 
     def stop(self) -> None:
         self.http.stop()

@@ -18,6 +18,13 @@ class SlackNotifier:
         self._resets = resets
         self._locations = locations
 
+    def reset_started(self, request: ResetRequest) -> None:
+        if request.message_ts and request.channel_id:
+            text, blocks = views.status_message(request, self._locations.get(request.location_id))
+            self._client.chat_update(
+                channel=request.channel_id, ts=request.message_ts, text=text, blocks=blocks
+            )
+
     def reset_finished(self, request: ResetRequest) -> None:
         location = self._locations.get(request.location_id)
         text, blocks = views.status_message(request, location)

@@ -149,9 +149,7 @@ def register(app: App, services: Services) -> None:
             blocks = views.rate_limited(request, location, resets.limit_per_hour, can_override)
             _update(client, body, "Reset limit reached", blocks)
             return
-        text, blocks = views.status_message(request, location)
-        _update(client, body, text, blocks)
-        services.wake_worker()
+        services.wake_worker()  # the worker shows "Sending…", then the outcome
 
     @app.action(ResetAction.SEND)
     def send_clicked(ack: Ack, body: dict[str, Any], client: WebClient) -> None:

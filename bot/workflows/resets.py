@@ -199,6 +199,46 @@ class ResetService:
         self.limit_per_hour = limit_per_hour
         self.lease = timedelta(seconds=lease_seconds)
 
+    def _audit(
+        self,
+        session: Session,
+        actor: str,
+        action: str,
+        request_id: str,
+        location_id: str,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        audit.record(
+            session,
+            self.clock,
+            actor=actor,
+            action=action,
+            subject_type="reset",
+            subject_id=request_id,
+            location_id=location_id,
+            details=details,
+        )
+
+    def _transition(
+        self,
+        session: Session,
+        request: ResetRequest,
+        *,
+        expected: Any,
+        values: dict[str, Any],
+        actor: str,
+        action: str,
+    ) -> bool:
+        """Compare-and-set one request; audit the change only when this caller won it."""
+        won = session.execute(
+            update(ResetRequest)
+            .where(ResetRequest.id == request.id, expected)
+            .values(updated_at=self.clock.now(), **values)
+        ).rowcount  # type: ignore[attr-defined]
+        if won:
+            self._audit(session, actor, action, request.id, request.location_id)
+        return bool(won)
+
     # -- before sending ---------------------------------------------------------------
     def locations_for(self, actor: Actor) -> list[Location]:
         with self.db.session() as session:
@@ -248,15 +288,13 @@ class ResetService:
                 pref = session.get(UserPreference, (actor.team_id, actor.user_id))
             assert pref is not None
             pref.last_location_id = location_id
-            audit.record(
+            self._audit(
                 session,
-                self.clock,
-                actor=actor.key,
-                action="reset.prepare",
-                subject_type="reset",
-                subject_id=request.id,
-                location_id=location_id,
-                details={"member": request.identifier_masked},
+                actor.key,
+                "reset.prepare",
+                request.id,
+                location_id,
+                {"member": request.identifier_masked},
             )
         return request
 
@@ -320,50 +358,35 @@ class ResetService:
                 return ConfirmResult.ALREADY_HANDLED
             if not override and self.recent_count(session, request) >= self.limit_per_hour:
                 return ConfirmResult.RATE_LIMITED
-            won = session.execute(
-                update(ResetRequest)
-                .where(ResetRequest.id == request_id, ResetRequest.status == ResetStatus.DRAFT)
-                .values(
-                    status=ResetStatus.QUEUED,
-                    confirmed_at=now,
-                    available_at=now,
-                    updated_at=now,
-                    override_limit=override,
-                )
-            ).rowcount  # type: ignore[attr-defined]
-            if not won:
-                return ConfirmResult.ALREADY_HANDLED
-            audit.record(
+            won = self._transition(
                 session,
-                self.clock,
+                request,
+                expected=ResetRequest.status == ResetStatus.DRAFT,
+                values={
+                    "status": ResetStatus.QUEUED,
+                    "confirmed_at": now,
+                    "available_at": now,
+                    "override_limit": override,
+                },
                 actor=actor.key,
                 action="reset.override_send" if override else "reset.send",
-                subject_type="reset",
-                subject_id=request_id,
-                location_id=request.location_id,
             )
+            if not won:
+                return ConfirmResult.ALREADY_HANDLED
         return ConfirmResult.QUEUED
 
     def cancel(self, actor: Actor, request_id: str) -> bool:
         now = self.clock.now()
         with self.db.session() as session:
             request = self._load_for(session, actor, request_id)
-            won = session.execute(
-                update(ResetRequest)
-                .where(ResetRequest.id == request_id, ResetRequest.status == ResetStatus.DRAFT)
-                .values(status=ResetStatus.CANCELLED, updated_at=now, finished_at=now)
-            ).rowcount  # type: ignore[attr-defined]
-            if won:
-                audit.record(
-                    session,
-                    self.clock,
-                    actor=actor.key,
-                    action="reset.cancel",
-                    subject_type="reset",
-                    subject_id=request_id,
-                    location_id=request.location_id,
-                )
-            return bool(won)
+            return self._transition(
+                session,
+                request,
+                expected=ResetRequest.status == ResetStatus.DRAFT,
+                values={"status": ResetStatus.CANCELLED, "finished_at": now},
+                actor=actor.key,
+                action="reset.cancel",
+            )
 
     # -- the worker's side ------------------------------------------------------------
     def claim_next(self, worker_id: str, limit: int = 1) -> list[str]:
@@ -489,15 +512,13 @@ class ResetService:
                     lease_until=None,
                 )
             )
-            audit.record(
+            self._audit(
                 session,
-                self.clock,
-                actor="frontdesk",
-                action=f"reset.{status.value}",
-                subject_type="reset",
-                subject_id=request.id,
-                location_id=request.location_id,
-                details={"vendor": outcome.vendor, "code": outcome.code},
+                "frontdesk",
+                f"reset.{status.value}",
+                request.id,
+                request.location_id,
+                {"vendor": outcome.vendor, "code": outcome.code},
             )
             return session.get(ResetRequest, request.id)  # type: ignore[return-value]
 
@@ -512,34 +533,24 @@ class ResetService:
                 )
             ).all()
             for request in stale:
-                won = session.execute(
-                    update(ResetRequest)
-                    .where(
-                        ResetRequest.id == request.id,
-                        ResetRequest.status == ResetStatus.SENDING,
-                        ResetRequest.lease_until < now,
-                    )
-                    .values(
-                        status=ResetStatus.UNKNOWN,
-                        outcome_kind=OutcomeKind.UNKNOWN.value,
-                        outcome_message=(
+                won = self._transition(
+                    session,
+                    request,
+                    expected=(ResetRequest.status == ResetStatus.SENDING)
+                    & (ResetRequest.lease_until < now),
+                    values={
+                        "status": ResetStatus.UNKNOWN,
+                        "outcome_kind": OutcomeKind.UNKNOWN.value,
+                        "outcome_message": (
                             "frontdesk stopped while calling the vendor: "
                             "the reset may or may not have been sent"
                         ),
-                        finished_at=now,
-                        updated_at=now,
-                    )
-                ).rowcount  # type: ignore[attr-defined]
+                        "finished_at": now,
+                    },
+                    actor="frontdesk",
+                    action="reset.abandoned",
+                )
                 if won:
-                    audit.record(
-                        session,
-                        self.clock,
-                        actor="frontdesk",
-                        action="reset.abandoned",
-                        subject_type="reset",
-                        subject_id=request.id,
-                        location_id=request.location_id,
-                    )
                     session.flush()
                     session.refresh(request)
                     recovered.append(request)
@@ -553,21 +564,14 @@ class ResetService:
             if request is None:
                 raise LookupError("That reset request no longer exists.")
             self.roles.require(session, actor, Permission.TRIAGE, request.location_id)
-            won = session.execute(
-                update(ResetRequest)
-                .where(ResetRequest.id == request_id, ResetRequest.claimed_by.is_(None))
-                .values(claimed_by=actor.user_id, updated_at=self.clock.now())
-            ).rowcount  # type: ignore[attr-defined]
-            if won:
-                audit.record(
-                    session,
-                    self.clock,
-                    actor=actor.key,
-                    action="reset.claim",
-                    subject_type="reset",
-                    subject_id=request_id,
-                    location_id=request.location_id,
-                )
+            if self._transition(
+                session,
+                request,
+                expected=ResetRequest.claimed_by.is_(None),
+                values={"claimed_by": actor.user_id},
+                actor=actor.key,
+                action="reset.claim",
+            ):
                 return True, actor.user_id
             session.refresh(request)
             return False, request.claimed_by
@@ -606,14 +610,12 @@ class ResetService:
                 updated_at=now,
             )
             session.add(retry)
-            audit.record(
+            self._audit(
                 session,
-                self.clock,
-                actor=actor.key,
-                action="reset.retry",
-                subject_type="reset",
-                subject_id=retry.id,
-                location_id=original.location_id,
-                details={"retry_of": original.id},
+                actor.key,
+                "reset.retry",
+                retry.id,
+                original.location_id,
+                {"retry_of": original.id},
             )
         return retry

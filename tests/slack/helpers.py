@@ -1,20 +1,9 @@
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
-from bot.devtools.stack import Stack
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
+from bot.devtools.stack import Stack, wait_for
 
 
 def last_message_to(stack: Stack, channel: str) -> dict[str, Any]:
@@ -37,11 +26,4 @@ def message_text(stack: Stack, channel: str, ts: str) -> str:
 
 
 def new_message(stack: Stack, channel: str, action: Callable[[], Any]) -> dict[str, Any]:
-    """Run ``action`` and wait for the message it posts in ``channel``."""
-    before = len(stack.slack.messages_in(channel))
-    action()
-    return wait_for(
-        lambda: (
-            stack.slack.messages_in(channel)[before:] and stack.slack.messages_in(channel)[before]
-        )
-    )
+    return stack.new_message(channel, action)
