@@ -60,8 +60,15 @@ class SlackDriver:
         body = urlencode({"payload": json.dumps(payload)})
         return self.post(body, "application/x-www-form-urlencoded", **kwargs)
 
-    def _user(self, user_id: str) -> dict[str, Any]:
-        return {"id": user_id, "username": user_id.lower(), "team_id": self.team_id}
+    def _envelope(self, kind: str, user_id: str) -> dict[str, Any]:
+        """What every interactive payload carries: its type, team, user and a trigger id."""
+        return {
+            "type": kind,
+            "team": {"id": self.team_id, "domain": "example"},
+            "user": {"id": user_id, "username": user_id.lower(), "team_id": self.team_id},
+            "api_app_id": "A0001",
+            "trigger_id": f"trigger-{time.monotonic_ns()}",
+        }
 
     def command(self, user_id: str, command: str, text: str = "", **kwargs: Any) -> httpx.Response:
         body = urlencode(
@@ -93,11 +100,7 @@ class SlackDriver:
         **kwargs: Any,
     ) -> httpx.Response:
         payload = {
-            "type": "block_actions",
-            "team": {"id": self.team_id, "domain": "example"},
-            "user": self._user(user_id),
-            "api_app_id": "A0001",
-            "trigger_id": f"trigger-{time.monotonic_ns()}",
+            **self._envelope("block_actions", user_id),
             "container": {"type": "message", "channel_id": channel, "message_ts": ts},
             "channel": {"id": channel},
             "message": {"ts": ts, "type": "message"},
@@ -118,11 +121,7 @@ class SlackDriver:
         self, user_id: str, view: dict[str, Any], block_id: str, action_id: str, value: str
     ) -> httpx.Response:
         payload = {
-            "type": "block_actions",
-            "team": {"id": self.team_id, "domain": "example"},
-            "user": self._user(user_id),
-            "api_app_id": "A0001",
-            "trigger_id": f"trigger-{time.monotonic_ns()}",
+            **self._envelope("block_actions", user_id),
             "container": {"type": "view", "view_id": view["id"]},
             "view": view,
             "actions": [
@@ -169,11 +168,7 @@ class SlackDriver:
                 item = {"type": element["type"], "value": entered}
             state[block["block_id"]] = {action_id: item}
         payload = {
-            "type": "view_submission",
-            "team": {"id": self.team_id, "domain": "example"},
-            "user": self._user(user_id),
-            "api_app_id": "A0001",
-            "trigger_id": f"trigger-{time.monotonic_ns()}",
+            **self._envelope("view_submission", user_id),
             "view": {**view, "state": {"values": state}},
             "response_urls": [],
         }
