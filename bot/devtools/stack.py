@@ -26,7 +26,7 @@ from vendors.sandbox import Sandbox
 
 TEAM = "T0001"
 SIGNING_SECRET = "fake-signing-secret-0123456789"
-BOT_TOKEN = "xoxb-fake-test-token"
+BOT_TOKEN = "fake-bot-token-for-the-local-slack-stand-in"
 DEMO_SECRETS = {
     "FRONTDESK_DEMO_CLUBREADY_KEY": "sandbox-clubready-key",
     "FRONTDESK_DEMO_PX_CLIENT_ID": "sandbox-client",
