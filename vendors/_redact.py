@@ -35,8 +35,11 @@ SECRET_KEYS = frozenset(
 DROPPED_KEYS = frozenset({"stacktrace"})
 
 
+_NORMALISED_SECRET_KEYS = frozenset(k.replace("_", "") for k in SECRET_KEYS)
+
+
 def _is_secret_key(key: str) -> bool:
-    return key.lower().replace("_", "") in {k.replace("_", "") for k in SECRET_KEYS}
+    return key.lower().replace("_", "") in _NORMALISED_SECRET_KEYS
 
 
 class Redactor:

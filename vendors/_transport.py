@@ -12,7 +12,6 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -214,8 +213,3 @@ def _redacted(outcome: Outcome, redactor: Redactor) -> Outcome:
         ),
         data=redactor.json(dict(outcome.data)),
     )
-
-
-def money(value: Decimal) -> Decimal:
-    """Two decimal places exactly, for the wire."""
-    return value.quantize(Decimal("0.01"))

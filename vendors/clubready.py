@@ -24,7 +24,6 @@ from vendors._transport import DEFAULT_TIMEOUT, Call, RetryPolicy, perform
 from vendors._types import Email, LongText, Money, PositiveId, Text, Username, WireModel
 
 VENDOR = "clubready"
-DEPRECATED_CARD_FIELDS = ("AcctToken", "Last4", "ExpMonth", "ExpYear", "AcctType", "BnkRoute")
 
 
 class ResetFilter(IntEnum):
@@ -93,10 +92,6 @@ class PaymentMethod(WireModel):
         if self.do_not_update_payment_type_preference and self.profile_token is None:
             raise ValueError("DoNotUpdatePaymentTypePreference is valid only with ProfileToken")
         return self
-
-    def last4(self) -> str:
-        token = self.profile_token or self.acct_token
-        return "…" + token.get_secret_value()[-4:] if token is not None else "preferred"
 
 
 class ContractSale(WireModel):

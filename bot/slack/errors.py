@@ -42,11 +42,7 @@ def register(app: App) -> None:
             )
         else:
             log.info("refused", extra={"reason": type(error).__name__})
-        if (
-            respond is not None
-            and body.get("response_url")
-            or (respond is not None and body.get("response_urls"))
-        ):
+        if respond is not None and (body.get("response_url") or body.get("response_urls")):
             try:
                 respond(text=text, response_type="ephemeral", replace_original=False)
             except Exception:

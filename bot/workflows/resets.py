@@ -303,19 +303,16 @@ class ResetService:
             return session.get(ResetRequest, request_id)
 
     def attach_message(self, request_id: str, channel_id: str, ts: str) -> None:
-        with self.db.session() as session:
-            session.execute(
-                update(ResetRequest)
-                .where(ResetRequest.id == request_id)
-                .values(channel_id=channel_id, message_ts=ts)
-            )
+        self._set(request_id, channel_id=channel_id, message_ts=ts)
 
     def attach_triage(self, request_id: str, channel_id: str, ts: str) -> None:
+        self._set(request_id, triage_channel_id=channel_id, triage_ts=ts)
+
+    def _set(self, request_id: str, **values: Any) -> None:
+        """Unconditional columns (Slack message references), not state transitions."""
         with self.db.session() as session:
             session.execute(
-                update(ResetRequest)
-                .where(ResetRequest.id == request_id)
-                .values(triage_channel_id=channel_id, triage_ts=ts)
+                update(ResetRequest).where(ResetRequest.id == request_id).values(**values)
             )
 
     def _load_for(self, session: Session, actor: Actor, request_id: str) -> ResetRequest:

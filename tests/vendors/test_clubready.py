@@ -256,3 +256,19 @@ def test_sale_is_never_retried(client: ClubReadyClient, effect: object, kind: Ou
     route = respx.post(SALE_URL).mock(side_effect=[effect])
     assert client.contract_sold_new_user.sell(sale_request()).kind is kind
     assert route.call_count == 1
+
+
+def test_servicestack_dates_and_money_are_understood() -> None:
+    from datetime import UTC, date, datetime, timedelta
+
+    from vendors._servicestack import parse_date, parse_money
+
+    assert parse_date("/Date(785635200000)/") == datetime(1994, 11, 24, tzinfo=UTC)
+    offset = parse_date("\\/Date(785635200000-0500)\\/")
+    assert offset == datetime(1994, 11, 24, tzinfo=UTC)
+    assert offset.utcoffset() == -timedelta(hours=5)
+    assert parse_date("1990-05-04") == date(1990, 5, 4)
+    assert parse_date("2026-11-23T10:00:00Z") == datetime(2026, 11, 23, 10, tzinfo=UTC)
+    assert parse_money("49.00") == parse_money(49) == Decimal("49")
+    with pytest.raises(ValueError):
+        parse_money("forty")
