@@ -9,14 +9,17 @@ from slack_bolt import App
 from slack_sdk import WebClient
 
 from bot.clock import Clock, SystemClock
-from bot.config import Settings
-from bot.slack import errors, resets
+from bot.config import ClubReadyLocation, ConfigurationError, Settings
+from bot.slack import errors, resets, sales
 from bot.slack.context import Services
 from bot.slack.notifier import SlackNotifier
+from bot.slack.sale_notifier import SaleNotices
 from bot.vendor_clients import VendorClients
-from bot.worker import Worker
+from bot.worker import ResetQueue, SaleQueue, Worker
 from bot.workflows.resets import ResetService
 from bot.workflows.roles import Roles
+from bot.workflows.sales import SaleService
+from bot.workflows.vault import TokenVault
 from storage.db import Database
 
 log = logging.getLogger("frontdesk")
@@ -58,6 +61,24 @@ def build(
         limit_per_hour=settings.reset_limit_per_hour,
         lease_seconds=settings.worker_lease_seconds,
     )
+    keys = settings.payment_token_keys.get_secret_value()
+    sells = any(isinstance(loc, ClubReadyLocation) and loc.catalog for loc in locations.values())
+    if sells and not keys:
+        raise ConfigurationError(
+            "locations with a catalog sell contracts, and sales need "
+            "FRONTDESK_PAYMENT_TOKEN_KEYS to encrypt payment tokens "
+            "(make one with `frontdesk keygen`)"
+        )
+    sale_service = SaleService(
+        db=db,
+        roles=roles,
+        clients=clients,
+        locations=locations,
+        clock=clock,
+        vault=TokenVault(keys) if keys else None,
+        approval_hours=settings.sale_approval_hours,
+        lease_seconds=settings.worker_lease_seconds,
+    )
     client = WebClient(
         token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url
     )
@@ -68,16 +89,22 @@ def build(
         logger=logging.getLogger("frontdesk.bolt"),
     )
     notifier = SlackNotifier(client=client, resets=reset_service, locations=locations)
+    sale_notices = SaleNotices(client=client, sales=sale_service, locations=locations)
     worker = Worker(
-        resets=reset_service,
-        notifier=notifier,
+        queues=[ResetQueue(reset_service, notifier), SaleQueue(sale_service, sale_notices)],
         threads=settings.worker_threads,
         poll_seconds=settings.worker_poll_seconds,
         worker_id=worker_id,
     )
     services = Services(
-        settings=settings, locations=locations, resets=reset_service, wake_worker=worker.wake
+        settings=settings,
+        locations=locations,
+        resets=reset_service,
+        sales=sale_service,
+        sale_notices=sale_notices,
+        wake_worker=worker.wake,
     )
     errors.register(app)
     resets.register(app, services)
+    sales.register(app, services)
     return Frontdesk(app=app, services=services, worker=worker, db=db, clients=clients)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Vendor = Literal["clubready", "registrar", "paytronix"]
@@ -43,6 +43,27 @@ class ClubReadyLocation(LocationBase):
     api_key_env: str
     approvals_channel: str | None = None
     catalog: list[CatalogItem] = []
+    #: A manager may sell without approval up to this amount; above it a second
+    #: manager approves. None: no limit.
+    manager_sale_limit: Decimal | None = None
+
+    @model_validator(mode="after")
+    def _approvals_where_selling(self) -> ClubReadyLocation:
+        if self.catalog and not self.approvals_channel:
+            raise ValueError(
+                f"location {self.id!r} sells (it has a catalog) but has no approvals_channel"
+            )
+        return self
+
+    def package(self, package_id: int, installment_plan_id: int) -> CatalogItem | None:
+        return next(
+            (
+                item
+                for item in self.catalog
+                if (item.package_id, item.installment_plan_id) == (package_id, installment_plan_id)
+            ),
+            None,
+        )
 
 
 class RegistrarLocation(LocationBase):
@@ -106,6 +127,11 @@ class Settings(BaseSettings):
     vendor_read_timeout: float = 15.0
 
     reset_limit_per_hour: int = 3
+    #: How long a sale waits for approval before it expires.
+    sale_approval_hours: float = 24.0
+    #: Fernet key(s), comma-separated, newest first, that encrypt payment tokens
+    #: while a sale awaits approval or execution. ``frontdesk keygen`` makes one.
+    payment_token_keys: SecretStr = SecretStr("")
     worker_threads: int = 4
     worker_poll_seconds: float = 1.0
     worker_lease_seconds: float = 120.0

@@ -1,22 +1,42 @@
-"""Durable off-acknowledgement work: claims queued resets and runs them.
+"""Durable off-acknowledgement work: claims queued resets and approved sales and runs them.
 
-The database is the queue, so a restart loses nothing: queued requests are
-picked up again on start, and requests a dead process left mid-call become
-``unknown`` for triage (a reset is never resent blindly).
+The database is the queue, so a restart loses nothing: queued work is picked up
+again on start, and work a dead process left mid-call becomes ``unknown`` for
+triage (neither a reset nor a sale is ever resent blindly). Claims are atomic
+compare-and-set updates (``FOR UPDATE SKIP LOCKED`` on PostgreSQL), so several
+processes share one queue without doubling anything.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
 from bot.workflows.resets import ResetService
-from storage.models import ResetRequest
+from bot.workflows.sales import SaleService
+from storage.models import ResetRequest, Sale
 
 log = logging.getLogger("frontdesk.worker")
+
+
+class WorkQueue(Protocol):
+    """One kind of durable work."""
+
+    name: str
+
+    def claim_next(self, worker_id: str) -> str | None: ...
+
+    def process(self, item_id: str, worker_id: str) -> None: ...
+
+    def recover(self) -> None:
+        """Work a dead process left mid-call: settle it (never resend)."""
+
+    def sweep(self) -> None:
+        """Periodic housekeeping (expiry), run by every worker; idempotent."""
 
 
 class ResetNotifier(Protocol):
@@ -25,18 +45,94 @@ class ResetNotifier(Protocol):
     def reset_finished(self, request: ResetRequest) -> None: ...
 
 
+class SaleNotifier(Protocol):
+    def sale_started(self, sale: Sale) -> None: ...
+
+    def sale_finished(self, sale: Sale) -> None: ...
+
+    def sale_expired(self, sale: Sale) -> None: ...
+
+
+def _quietly(what: str, item_id: str, call: object, *args: object) -> None:
+    """Slack being unreachable must not stop the work: the outcome is stored."""
+    try:
+        call(*args)  # type: ignore[operator]
+    except Exception:
+        log.exception("could not tell Slack: %s", what, extra={"request_id": item_id})
+
+
+class ResetQueue:
+    name = "resets"
+
+    def __init__(self, resets: ResetService, notifier: ResetNotifier) -> None:
+        self.resets = resets
+        self.notifier = notifier
+
+    def claim_next(self, worker_id: str) -> str | None:
+        ids = self.resets.claim_next(worker_id, limit=1)
+        return ids[0] if ids else None
+
+    def process(self, item_id: str, worker_id: str) -> None:
+        # "Sending…" is shown from this thread, before the outcome, so the two
+        # message updates can never arrive in the wrong order.
+        claimed = self.resets.get(item_id)
+        if claimed is not None:
+            _quietly("reset sending", item_id, self.notifier.reset_started, claimed)
+        request = self.resets.execute(item_id, worker_id)
+        if request is not None:
+            _quietly("reset outcome", item_id, self.notifier.reset_finished, request)
+
+    def recover(self) -> None:
+        for request in self.resets.recover_abandoned():
+            log.warning("reset abandoned mid-call", extra={"request_id": request.id})
+            _quietly("reset outcome", request.id, self.notifier.reset_finished, request)
+
+    def sweep(self) -> None:
+        pass
+
+
+class SaleQueue:
+    name = "sales"
+
+    def __init__(self, sales: SaleService, notifier: SaleNotifier) -> None:
+        self.sales = sales
+        self.notifier = notifier
+
+    def claim_next(self, worker_id: str) -> str | None:
+        ids = self.sales.claim_next(worker_id, limit=1)
+        return ids[0] if ids else None
+
+    def process(self, item_id: str, worker_id: str) -> None:
+        claimed = self.sales.get(item_id)
+        if claimed is not None:
+            _quietly("sale sending", item_id, self.notifier.sale_started, claimed)
+        sale = self.sales.execute(item_id, worker_id)
+        if sale is not None:
+            _quietly("sale outcome", item_id, self.notifier.sale_finished, sale)
+
+    def recover(self) -> None:
+        for sale in self.sales.recover_abandoned():
+            log.warning("sale abandoned mid-call", extra={"request_id": sale.id})
+            _quietly("sale outcome", sale.id, self.notifier.sale_finished, sale)
+
+    def sweep(self) -> None:
+        for sale in self.sales.expire_due():
+            _quietly("sale expired", sale.id, self.notifier.sale_expired, sale)
+
+
 class Worker:
     def __init__(
         self,
         *,
-        resets: ResetService,
-        notifier: ResetNotifier,
+        queues: list[WorkQueue],
         threads: int = 4,
         poll_seconds: float = 1.0,
         worker_id: str | None = None,
+        housekeeping_seconds: float = 5.0,
     ) -> None:
-        self.resets = resets
-        self.notifier = notifier
+        self.queues = queues
+        self._housekeeping = housekeeping_seconds
+        self._next_housekeeping = 0.0
         self.worker_id = worker_id or f"worker-{uuid.uuid4().hex[:8]}"
         self._poll = poll_seconds
         self._threads = threads
@@ -64,16 +160,20 @@ class Worker:
             self._pool.shutdown(wait=True)
 
     def recover(self) -> None:
-        for request in self.resets.recover_abandoned():
-            log.warning("reset abandoned mid-call", extra={"request_id": request.id})
-            self._notify(request)
+        for queue in self.queues:
+            queue.recover()
+
+    def sweep(self) -> None:
+        for queue in self.queues:
+            queue.sweep()
 
     def run_once(self) -> int:
-        """Process everything queued now, in this thread (command line and tests)."""
+        """Process everything due now, in this thread (command line and tests)."""
+        self.sweep()
         done = 0
-        while ids := self.resets.claim_next(self.worker_id, limit=1):
-            for request_id in ids:
-                self._process(request_id)
+        for queue in self.queues:
+            while (item := queue.claim_next(self.worker_id)) is not None:
+                self._process(queue, item)
                 done += 1
         return done
 
@@ -81,14 +181,20 @@ class Worker:
         assert self._pool is not None
         while not self._stop.is_set():
             try:
+                if time.monotonic() >= self._next_housekeeping:
+                    # Another instance's abandoned work and due expiries, too.
+                    self.recover()
+                    self.sweep()
+                    self._next_housekeeping = time.monotonic() + self._housekeeping
                 claimed = 0
-                while self._busy.acquire(blocking=False):
-                    ids = self.resets.claim_next(self.worker_id, limit=1)
-                    if not ids:
-                        self._busy.release()
-                        break
-                    claimed += 1
-                    self._pool.submit(self._process_and_release, ids[0])
+                for queue in self.queues:
+                    while self._busy.acquire(blocking=False):
+                        item = queue.claim_next(self.worker_id)
+                        if item is None:
+                            self._busy.release()
+                            break
+                        claimed += 1
+                        self._pool.submit(self._process_and_release, queue, item)
                 if claimed == 0:
                     self._wake.wait(self._poll)
                     self._wake.clear()
@@ -96,34 +202,15 @@ class Worker:
                 log.exception("worker loop error")
                 self._stop.wait(self._poll)
 
-    def _process_and_release(self, request_id: str) -> None:
+    def _process_and_release(self, queue: WorkQueue, item_id: str) -> None:
         try:
-            self._process(request_id)
+            self._process(queue, item_id)
         finally:
             self._busy.release()
             self._wake.set()
 
-    def _process(self, request_id: str) -> None:
-        # "Sending…" is shown from this thread, before the outcome, so the two
-        # message updates can never arrive in the wrong order.
-        claimed = self.resets.get(request_id)
-        if claimed is not None:
-            try:
-                self.notifier.reset_started(claimed)
-            except Exception:
-                log.warning(
-                    "could not show that a reset is sending", extra={"request_id": request_id}
-                )
+    def _process(self, queue: WorkQueue, item_id: str) -> None:
         try:
-            request = self.resets.execute(request_id, self.worker_id)
+            queue.process(item_id, self.worker_id)
         except Exception:
-            log.exception("reset execution failed", extra={"request_id": request_id})
-            return
-        if request is not None:
-            self._notify(request)
-
-    def _notify(self, request: ResetRequest) -> None:
-        try:
-            self.notifier.reset_finished(request)
-        except Exception:
-            log.exception("could not tell Slack about a reset", extra={"request_id": request.id})
+            log.exception("%s: execution failed", queue.name, extra={"request_id": item_id})

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     Boolean,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -45,7 +46,12 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {dict[str, Any]: JSON, datetime: UTCDateTime()}
+    type_annotation_map = {
+        dict[str, Any]: JSON,
+        list[Any]: JSON,
+        datetime: UTCDateTime(),
+        date: Date(),
+    }
 
 
 class RoleGrant(Base):
@@ -151,3 +157,82 @@ class UserPreference(Base):
     team_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     user_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     last_location_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class Sale(Base):
+    """One contract sale: the durable unit of approval and of execution.
+
+    ``member`` holds personal data (purged after retention); payment tokens live
+    only in ``sealed_tokens``, encrypted, and only while the sale awaits approval
+    or execution. ``fingerprint`` is what an approval is bound to.
+    """
+
+    __tablename__ = "sales"
+    __table_args__ = (
+        Index("ix_sale_status_available", "status", "available_at"),
+        Index("ix_sale_status_expires", "status", "expires_at"),
+        Index("ix_sale_location_status", "location_id", "status", "updated_at"),
+        Index("ix_sale_requester", "team_id", "user_id", "created_at"),
+        Index("ix_sale_member", "member_email_hash"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    enterprise_id: Mapped[str] = mapped_column(String(32), default="")
+    team_id: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[str] = mapped_column(String(32))
+    location_id: Mapped[str] = mapped_column(String(64))
+    package_id: Mapped[int] = mapped_column(Integer)
+    installment_plan_id: Mapped[int] = mapped_column(Integer)
+    package_name: Mapped[str] = mapped_column(String(200))
+    #: Decimal as text ("49.00"): exact on every database.
+    amount: Mapped[str] = mapped_column(String(20))
+    start_date: Mapped[date]
+    promo_code: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    member: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    member_masked: Mapped[str] = mapped_column(String(400), default="")
+    member_email_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    #: [{"kind": "profile"|"acct", "amount": "49.00", "last4": "4242"}]: never the tokens.
+    payments: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    sealed_tokens: Mapped[str | None] = mapped_column(Text, nullable=True)
+    fingerprint: Mapped[str] = mapped_column(String(64), default="")
+    required_approvals: Mapped[int] = mapped_column(Integer, default=1)
+    status: Mapped[str] = mapped_column(String(20))
+    rejection_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    decided_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    submitted_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    expires_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    approval_channel_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    approval_ts: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    dm_channel_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    dm_ts: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    triage_channel_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    triage_ts: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    claimed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    worker_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(nullable=True)
+    available_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    outcome_kind: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    outcome_message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    vendor_user_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    reconciled_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    reconciled_note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    updated_at: Mapped[datetime]
+
+
+class SaleApproval(Base):
+    """One manager's approval of one exact version (fingerprint) of a sale."""
+
+    __tablename__ = "sale_approvals"
+    __table_args__ = (
+        UniqueConstraint("sale_id", "approver", "fingerprint", name="uq_sale_approval"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sale_id: Mapped[str] = mapped_column(String(36), ForeignKey("sales.id"), index=True)
+    approver: Mapped[str] = mapped_column(String(100))
+    approver_user_id: Mapped[str] = mapped_column(String(32))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime]

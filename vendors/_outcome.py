@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
@@ -54,12 +55,23 @@ class Exchange:
             "method": self.method,
             "url": self.url,
             "request_headers": dict(self.request_headers),
-            "request_body": self.request_body,
+            "request_body": jsonable(self.request_body),
             "status": self.status,
-            "response_body": self.response_body,
+            "response_body": jsonable(self.response_body),
             "elapsed_ms": round(self.elapsed_ms, 1),
             "transport_error": self.transport_error,
         }
+
+
+def jsonable(value: Any) -> Any:
+    """Storable as JSON: decimals (money on the wire) become their exact text."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +120,6 @@ class Outcome:
             "field_errors": [
                 {"field": f.field, "message": f.message, "code": f.code} for f in self.field_errors
             ],
-            "data": dict(self.data),
+            "data": jsonable(dict(self.data)),
             "exchanges": [e.to_record() for e in self.exchanges],
         }

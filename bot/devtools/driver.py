@@ -139,6 +139,26 @@ class SlackDriver:
         }
         return self._form(payload)
 
+    def click_in_view(
+        self, user_id: str, view: dict[str, Any], action_id: str, value: str, **kwargs: Any
+    ) -> httpx.Response:
+        """A button inside a modal: Slack sends the view (and a fresh trigger id) along."""
+        payload = {
+            **self._envelope("block_actions", user_id),
+            "container": {"type": "view", "view_id": view["id"]},
+            "view": view,
+            "actions": [
+                {
+                    "type": "button",
+                    "action_id": action_id,
+                    "block_id": "b",
+                    "value": value,
+                    "action_ts": str(self.clock()),
+                }
+            ],
+        }
+        return self._form(payload, **kwargs)
+
     def submit_view(
         self, user_id: str, view: dict[str, Any], values: dict[str, str], **kwargs: Any
     ) -> httpx.Response:
@@ -164,7 +184,12 @@ class SlackDriver:
                         else None
                     ),
                 }
+            elif element["type"] == "datepicker":
+                chosen = entered if entered is not None else element.get("initial_date")
+                item = {"type": "datepicker", "selected_date": chosen}
             else:
+                if entered is None:
+                    entered = element.get("initial_value")
                 item = {"type": element["type"], "value": entered}
             state[block["block_id"]] = {action_id: item}
         payload = {

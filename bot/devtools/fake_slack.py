@@ -74,6 +74,20 @@ class FakeSlack:
         with self._lock:
             return [m for (c, _), m in self.messages.items() if c == channel]
 
+    def acknowledged_view(self, previous: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
+        """The view a ``response_action: update|push`` acknowledgement shows, as Slack would
+        (checked like any other view; an update keeps the view id)."""
+        view = answer["view"]
+        problem = self._validate({"view": view})
+        if problem:
+            with self._lock:
+                self.invalid.append((f"ack:{answer.get('response_action')}", problem))
+        view_id = previous["id"] if answer.get("response_action") == "update" else None
+        stored = {**view, "id": view_id or f"V{next(self._ts):06d}", "hash": f"h{next(self._ts)}"}
+        with self._lock:
+            self.views[stored["id"]] = stored
+        return stored
+
     def clear(self) -> None:
         with self._lock:
             self.calls.clear()

@@ -27,6 +27,8 @@ from vendors.sandbox import Sandbox
 TEAM = "T0001"
 SIGNING_SECRET = "fake-signing-secret-0123456789"
 BOT_TOKEN = "fake-bot-token-for-the-local-slack-stand-in"
+#: A fixed Fernet key for the demo and tests (never a production key).
+PAYMENT_TOKEN_KEY = "ZnJvbnRkZXNrLWRlbW8tb25seS1rZXktMzItYnl0ZXM="
 DEMO_SECRETS = {
     "FRONTDESK_DEMO_CLUBREADY_KEY": "sandbox-clubready-key",
     "FRONTDESK_DEMO_PX_CLIENT_ID": "sandbox-client",
@@ -46,8 +48,10 @@ locations:
     triage_channel: C0TRIAGE
     approvals_channel: C0APPROVALS
     timezone: America/New_York
+    manager_sale_limit: "100.00"
     catalog:
       - {package_id: 2001, installment_plan_id: 3001, name: Monthly Basic, amount: "49.00"}
+      - {package_id: 2002, installment_plan_id: 3002, name: Free Trial Week, amount: "0.00"}
       - {package_id: 2003, installment_plan_id: 3003, name: Annual Premium, amount: "599.00"}
   - id: sparkle
     name: Sparkle Car Wash
@@ -95,6 +99,7 @@ class Stack:
     clock: Clock | None = None
     read_timeout: float = 2.0
     reset_limit: int = 3
+    approval_hours: float = 24.0
     start_worker: bool = True
     secrets: dict[str, str] = field(default_factory=lambda: dict(DEMO_SECRETS))
 
@@ -115,6 +120,8 @@ class Stack:
             paytronix_url=self.sandbox.base_url("paytronix"),
             vendor_read_timeout=self.read_timeout,
             reset_limit_per_hour=self.reset_limit,
+            payment_token_keys=PAYMENT_TOKEN_KEY,
+            sale_approval_hours=self.approval_hours,
             worker_poll_seconds=0.2,
         )
         upgrade(self.database_url)

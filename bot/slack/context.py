@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.config import Location, Settings
 from bot.workflows.resets import ResetService
+from bot.workflows.sales import SaleService
+
+if TYPE_CHECKING:
+    from bot.slack.sale_notifier import SaleNotices
 from bot.workflows.roles import Actor, Permission
 
 
@@ -16,6 +20,8 @@ class Services:
     settings: Settings
     locations: dict[str, Location]
     resets: ResetService
+    sales: SaleService
+    sale_notices: SaleNotices
     wake_worker: Callable[[], None] = field(default=lambda: None)
 
     def can(self, actor: Actor, permission: Permission, location_id: str | None) -> bool:

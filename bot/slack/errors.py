@@ -11,6 +11,7 @@ from slack_bolt.context.respond import Respond
 
 from bot.workflows.resets import InvalidResetInput
 from bot.workflows.roles import NotAuthorized
+from bot.workflows.sales import InvalidSaleInput, SaleConflict
 
 log = logging.getLogger("frontdesk.slack")
 
@@ -19,8 +20,10 @@ def message_for(error: Exception) -> tuple[str, str | None]:
     """(what the user is told, the log reference or None for expected refusals)."""
     if isinstance(error, NotAuthorized):
         return f":lock: {error}", None
-    if isinstance(error, InvalidResetInput):
+    if isinstance(error, InvalidResetInput | InvalidSaleInput):
         return ":warning: " + " ".join(error.errors.values()), None
+    if isinstance(error, SaleConflict):
+        return f":warning: {error}", None
     if isinstance(error, LookupError):
         return f":warning: {error}", None
     reference = uuid.uuid4().hex[:10]

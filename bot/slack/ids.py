@@ -7,6 +7,7 @@ from enum import StrEnum
 
 class Command(StrEnum):
     RESET = "/reset"
+    SELL = "/sell"
 
 
 class ResetView(StrEnum):
@@ -44,4 +45,62 @@ RESET_FIELDS: dict[str, tuple[ResetView, ResetAction]] = {
     "card": (ResetView.CARD_BLOCK, ResetAction.CARD),
     "member_filter": (ResetView.FILTER_BLOCK, ResetAction.FILTER),
     "location": (ResetView.LOCATION_BLOCK, ResetAction.LOCATION_SELECT),
+}
+
+
+class SaleView(StrEnum):
+    START = "sale_start"
+    EDIT = "sale_edit"
+    DETAILS = "sale_details"
+    REVIEW = "sale_review"
+    DONE = "sale_done"
+    APPROVAL = "sale_approval"
+    REJECT = "sale_reject"
+    RECONCILE = "sale_reconcile"
+    NOTICE = "sale_notice"
+
+
+class SaleAction(StrEnum):
+    SUBMIT = "sale_submit_for_approval"
+    SELL_NOW = "sale_sell_now"
+    EDIT = "sale_edit_open"
+    WITHDRAW = "sale_withdraw"
+    REVIEW = "sale_review_open"
+    REJECT = "sale_reject_open"
+    CLAIM = "sale_claim"
+    RECONCILE = "sale_reconcile_open"
+
+
+#: Sale form field (workflow name) → (block id, action id), in every sale view.
+SALE_FIELDS: dict[str, tuple[str, str]] = {
+    name: (f"sale_{name}", f"sale_{name}_input")
+    for name in (
+        "location",
+        "package",
+        "start_date",
+        "promo_code",
+        "first_name",
+        "last_name",
+        "email",
+        "phone",
+        "cell_phone",
+        "date_of_birth",
+        "address",
+        "city",
+        "state",
+        "zip",
+        "gender",
+        "username",
+        "emergency_contact_name",
+        "emergency_contact_phone",
+        "payment1_amount",
+        "payment1_profile_token",
+        "payment1_acct_token",
+        "payment2_amount",
+        "payment2_profile_token",
+        "payment2_acct_token",
+        "reason",
+        "finding",
+        "note",
+    )
 }

@@ -32,12 +32,12 @@ FIELD_LABELS = {
 }
 
 
-def _escape(text: str) -> str:
+def escape(text: str) -> str:
     """Slack mrkdwn control characters, so user input cannot format or mention."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _location_option(location: Location) -> Option:
+def location_option(location: Location) -> Option:
     label = f"{location.name} ({VENDOR_NAMES[location.vendor]})"
     return Option(value=location.id, text=label[:75])
 
@@ -51,8 +51,8 @@ def reset_modal(locations: list[Location], selected: Location) -> dict[str, Any]
             dispatch_action=True,
             element=StaticSelectElement(
                 action_id=ResetAction.LOCATION_SELECT,
-                options=[_location_option(loc) for loc in locations[:100]],
-                initial_option=_location_option(selected),
+                options=[location_option(loc) for loc in locations[:100]],
+                initial_option=location_option(selected),
             ),
         )
     ]
@@ -105,7 +105,7 @@ def reset_modal(locations: list[Location], selected: Location) -> dict[str, Any]
 def _summary(request: ResetRequest, location: Location | None) -> str:
     where = location.name if location else request.location_id
     return (
-        f"*{_escape(request.identifier_masked)}* at *{_escape(where)}* "
+        f"*{escape(request.identifier_masked)}* at *{escape(where)}* "
         f"({VENDOR_NAMES.get(request.vendor, request.vendor)})"
     )
 
@@ -124,7 +124,7 @@ def confirmation(request: ResetRequest, location: Location | None) -> list[dict[
             ]
         ),
     ]
-    return _dicts(blocks)
+    return as_blocks(blocks)
 
 
 def rate_limited(
@@ -144,7 +144,7 @@ def rate_limited(
             ),
         )
     blocks.append(ActionsBlock(elements=buttons))
-    return _dicts(blocks)
+    return as_blocks(blocks)
 
 
 def status_message(
@@ -153,12 +153,12 @@ def status_message(
     """The confirmation turned into what happened, in plain words."""
     summary = _summary(request, location)
     status = ResetStatus(request.status)
-    outcome = _escape(request.outcome_message or "")
+    outcome = escape(request.outcome_message or "")
     text = {
         ResetStatus.QUEUED: f":hourglass_flowing_sand: Sending the reset for {summary}…",
         ResetStatus.SENDING: f":hourglass_flowing_sand: Sending the reset for {summary}…",
         ResetStatus.SENT: f":white_check_mark: Reset sent for {summary}"
-        + (f" to {_escape(request.sent_to_masked)}." if request.sent_to_masked else "."),
+        + (f" to {escape(request.sent_to_masked)}." if request.sent_to_masked else "."),
         ResetStatus.REFUSED: f":x: The vendor refused the reset for {summary}: {outcome}. "
         "Check the member's details and try again; support has been told.",
         ResetStatus.FAILED: f":warning: The vendor was unavailable, so the reset for {summary} "
@@ -168,7 +168,7 @@ def status_message(
         ResetStatus.CANCELLED: f"Cancelled: no reset sent for {summary}.",
         ResetStatus.DRAFT: f"Reset the password of {summary}?",
     }[status]
-    return text, _dicts([SectionBlock(text=MarkdownTextObject(text=text))])
+    return text, as_blocks([SectionBlock(text=MarkdownTextObject(text=text))])
 
 
 def triage_post(
@@ -184,7 +184,7 @@ def triage_post(
         f":rotating_light: Password reset {words}: {_summary(request, location)}, "
         f"requested by <@{request.user_id}>."
     )
-    detail = _escape(request.outcome_message or "")
+    detail = escape(request.outcome_message or "")
     blocks: list[Any] = [
         SectionBlock(text=MarkdownTextObject(text=text)),
         ContextBlock(
@@ -205,14 +205,14 @@ def triage_post(
             0, ButtonElement(action_id=TriageAction.CLAIM, text="Claim", value=request.id)
         )
     blocks.append(ActionsBlock(elements=buttons))
-    return text, _dicts(blocks)
+    return text, as_blocks(blocks)
 
 
 def plain(text: str) -> list[dict[str, Any]]:
-    return _dicts([SectionBlock(text=MarkdownTextObject(text=text))])
+    return as_blocks([SectionBlock(text=MarkdownTextObject(text=text))])
 
 
-def _dicts(blocks: list[Any]) -> list[dict[str, Any]]:
+def as_blocks(blocks: list[Any]) -> list[dict[str, Any]]:
     for block in blocks:
         block.validate_json()
     return [block.to_dict() for block in blocks]

@@ -16,6 +16,8 @@ def stack(database_url: str, tmp_path: Path) -> Iterator[Stack]:
     running.grant("UFRONT", Role.FRONT_DESK, "sparkle")
     running.grant("UFRONT", Role.FRONT_DESK, "bistro")
     running.grant("UFRONT", Role.FRONT_DESK, "partner-bistro")
+    running.grant("UMANAGER", Role.MANAGER, "downtown")
+    running.grant("UMANAGER2", Role.MANAGER, "downtown")
     running.grant("USUPPORT", Role.SUPPORT)
     running.grant("USUPPORT2", Role.SUPPORT)
     yield running

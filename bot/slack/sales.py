@@ -1,0 +1,387 @@
+"""Listeners of the sale flow: thin; the workflow decides, these render and tell people.
+
+Everything slow (ClubReady) happens in the worker. What runs after ``ack()`` here
+is Slack calls only, and Bolt's HTTP mode has already answered Slack by then.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt import Ack, App, Respond
+from slack_sdk import WebClient
+
+from bot.slack import sale_views
+from bot.slack.context import Services, actor_from
+from bot.slack.forms import field_errors, field_value
+from bot.slack.ids import SALE_FIELDS, Command, SaleAction, SaleView
+from bot.workflows.roles import NotAuthorized, Permission
+from bot.workflows.sales import (
+    MAX_PAYMENT_METHODS,
+    MEMBER_FIELDS,
+    ApproveResult,
+    InvalidSaleInput,
+    PaymentInput,
+    ReconcileFinding,
+    SaleConflict,
+    SaleDetails,
+    SaleStart,
+    SubmitResult,
+)
+
+log = logging.getLogger("frontdesk.slack.sales")
+
+
+def _values(body: dict[str, Any]) -> dict[str, Any]:
+    return body["view"]["state"]["values"]  # type: ignore[no-any-return]
+
+
+def _get(body: dict[str, Any], field: str) -> Any:
+    block_id, action_id = SALE_FIELDS[field]
+    return field_value(_values(body), block_id, action_id)
+
+
+def _errors(exc: InvalidSaleInput, body: dict[str, Any], fallback: str) -> dict[str, str]:
+    return field_errors(exc.errors, SALE_FIELDS, body["view"], SALE_FIELDS[fallback][0])
+
+
+def _start_input(body: dict[str, Any]) -> SaleStart:
+    return SaleStart(
+        location_id=str(_get(body, "location") or ""),
+        package=_get(body, "package"),
+        start_date=_get(body, "start_date"),
+        promo_code=_get(body, "promo_code"),
+    )
+
+
+def register(app: App, services: Services) -> None:
+    sales = services.sales
+    notices = services.sale_notices
+
+    def refusal(error: Exception) -> str:
+        return f":lock: {error}" if isinstance(error, NotAuthorized) else f":warning: {error}"
+
+    # -- the requester ----------------------------------------------------------------
+    @app.command(Command.SELL)
+    def sell_command(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
+        ack()
+        actor = actor_from(body)
+        locations = sales.locations_for(actor)
+        if not locations:
+            respond(str(NotAuthorized(Permission.REQUEST_SALE, None)), response_type="ephemeral")
+            return
+        wanted = (body.get("text") or "").strip().lower()
+        selected = next((loc for loc in locations if loc.id == wanted), locations[0])
+        client.views_open(
+            trigger_id=body["trigger_id"],
+            view=sale_views.start_modal(locations, selected, sales.today_at(selected)),
+        )
+
+    @app.action(SALE_FIELDS["location"][1])
+    def location_changed(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        ack()
+        actor = actor_from(body)
+        chosen = body["actions"][0]["selected_option"]["value"]
+        locations = sales.locations_for(actor)
+        selected = next((loc for loc in locations if loc.id == chosen), None)
+        if selected is None:
+            return  # not a location this user may sell at: leave the view as it is
+        view = body["view"]
+        client.views_update(
+            view_id=view["id"],
+            hash=view.get("hash"),
+            view=sale_views.start_modal(locations, selected, sales.today_at(selected)),
+        )
+
+    @app.view(SaleView.START)
+    def start_submitted(ack: Ack, body: dict[str, Any]) -> None:
+        actor = actor_from(body)
+        try:
+            sale = sales.start(actor, _start_input(body))
+        except InvalidSaleInput as exc:
+            ack(response_action="errors", errors=_errors(exc, body, "location"))
+            return
+        except (NotAuthorized, SaleConflict) as exc:
+            ack(
+                response_action="errors",
+                errors={SALE_FIELDS["location"][0]: str(exc)[:2000]},
+            )
+            return
+        ack(response_action="update", view=sale_views.details_modal(sale))
+
+    @app.view(SaleView.DETAILS)
+    def details_submitted(ack: Ack, body: dict[str, Any]) -> None:
+        actor = actor_from(body)
+        sale_id, _ = sale_views.read_metadata(body["view"])
+        details = SaleDetails(
+            member={name: _get(body, name) for name in MEMBER_FIELDS},
+            payments=tuple(
+                PaymentInput(
+                    amount=_get(body, f"payment{i}_amount"),
+                    profile_token=_get(body, f"payment{i}_profile_token"),
+                    acct_token=_get(body, f"payment{i}_acct_token"),
+                )
+                for i in range(1, MAX_PAYMENT_METHODS + 1)
+            ),
+        )
+        try:
+            sale = sales.add_details(actor, sale_id, details)
+        except InvalidSaleInput as exc:
+            ack(response_action="errors", errors=_errors(exc, body, "first_name"))
+            return
+        except (NotAuthorized, SaleConflict, LookupError) as exc:
+            ack(response_action="errors", errors={SALE_FIELDS["first_name"][0]: str(exc)[:2000]})
+            return
+        location = services.locations.get(sale.location_id)
+        ack(
+            response_action="update",
+            view=sale_views.review_modal(sale, location, sales.can_sell_now(actor, sale)),
+        )
+
+    def decide(body: dict[str, Any], client: WebClient, *, sell_now: bool) -> None:
+        actor = actor_from(body)
+        view = body["view"]
+        sale_id, fingerprint = sale_views.read_metadata(view)
+        try:
+            if sell_now:
+                result = sales.sell_now(actor, sale_id, fingerprint or "")
+            else:
+                result = sales.submit(actor, sale_id, fingerprint or "")
+        except (NotAuthorized, SaleConflict, LookupError) as exc:
+            client.views_update(
+                view_id=view["id"], view=sale_views.notice_modal("Not submitted", refusal(exc))
+            )
+            return
+        if result is SubmitResult.ALREADY_HANDLED:
+            return  # a double click or a retried delivery: the first one won
+        sale = sales.get(sale_id)
+        assert sale is not None
+        if result is SubmitResult.QUEUED:
+            words = "Selling now: you will get the outcome in a direct message."
+            services.wake_worker()
+        elif sale.required_approvals > 1 and sell_now:
+            words = (
+                "This sale is above your location's limit, so a second manager approves it. "
+                "It is in the approvals channel; you will be told the outcome."
+            )
+        else:
+            words = "Sent for approval: you will be told the outcome in a direct message."
+        client.views_update(view_id=view["id"], view=sale_views.notice_modal("Submitted", words))
+        notices.requester_status(sale)
+        if result is SubmitResult.PENDING_APPROVAL:
+            notices.approval_request(sale)
+
+    @app.action(SaleAction.SUBMIT)
+    def submit_clicked(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        ack()
+        decide(body, client, sell_now=False)
+
+    @app.action(SaleAction.SELL_NOW)
+    def sell_now_clicked(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        ack()
+        decide(body, client, sell_now=True)
+
+    @app.action(SaleAction.EDIT)
+    def edit_clicked(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
+        ack()
+        actor = actor_from(body)
+        sale = sales.get(body["actions"][0]["value"])
+        if sale is None or (sale.team_id, sale.user_id) != (actor.team_id, actor.user_id):
+            respond(
+                ":warning: Only the person who started this sale can change it.",
+                response_type="ephemeral",
+                replace_original=False,
+            )
+            return
+        location = next(
+            (loc for loc in sales.locations_for(actor) if loc.id == sale.location_id), None
+        )
+        if location is None:
+            respond(
+                refusal(NotAuthorized(Permission.REQUEST_SALE, sale.location_id)),
+                response_type="ephemeral",
+                replace_original=False,
+            )
+            return
+        client.views_open(
+            trigger_id=body["trigger_id"],
+            view=sale_views.start_modal([location], location, sales.today_at(location), sale),
+        )
+
+    @app.view(SaleView.EDIT)
+    def edit_submitted(ack: Ack, body: dict[str, Any]) -> None:
+        actor = actor_from(body)
+        sale_id, _ = sale_views.read_metadata(body["view"])
+        try:
+            sale, was_pending = sales.edit(actor, sale_id, _start_input(body))
+        except InvalidSaleInput as exc:
+            ack(response_action="errors", errors=_errors(exc, body, "package"))
+            return
+        except (NotAuthorized, SaleConflict, LookupError) as exc:
+            ack(response_action="errors", errors={SALE_FIELDS["package"][0]: str(exc)[:2000]})
+            return
+        ack()
+        note = (
+            f":pencil2: <@{sale.user_id}> changed this sale: earlier approvals no longer "
+            "count. Review it again."
+            if was_pending
+            else None
+        )
+        notices.refresh(sale, note=note)
+
+    @app.action(SaleAction.WITHDRAW)
+    def withdraw_clicked(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+        ack()
+        actor = actor_from(body)
+        sale_id = body["actions"][0]["value"]
+        try:
+            withdrawn = sales.withdraw(actor, sale_id)
+        except (NotAuthorized, SaleConflict, LookupError) as exc:
+            respond(refusal(exc), response_type="ephemeral", replace_original=False)
+            return
+        sale = sales.get(sale_id)
+        if withdrawn and sale is not None:
+            notices.refresh(sale, note=f"Withdrawn by <@{actor.user_id}>.")
+
+    # -- approvers --------------------------------------------------------------------
+    @app.action(SaleAction.REVIEW)
+    def review_clicked(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
+        ack()
+        actor = actor_from(body)
+        try:
+            sale = sales.review(actor, body["actions"][0]["value"])
+        except (NotAuthorized, SaleConflict, LookupError) as exc:
+            respond(refusal(exc), response_type="ephemeral", replace_original=False)
+            return
+        location = services.locations.get(sale.location_id)
+        client.views_open(
+            trigger_id=body["trigger_id"],
+            view=sale_views.approval_modal(sale, location, sales.approvals(sale)),
+        )
+
+    @app.view(SaleView.APPROVAL)
+    def approval_submitted(ack: Ack, body: dict[str, Any]) -> None:
+        actor = actor_from(body)
+        sale_id, fingerprint = sale_views.read_metadata(body["view"])
+        try:
+            result = sales.approve(actor, sale_id, fingerprint or "")
+        except (NotAuthorized, SaleConflict, LookupError) as exc:
+            ack(
+                response_action="update", view=sale_views.notice_modal("Not approved", refusal(exc))
+            )
+            return
+        answers = {
+            ApproveResult.CHANGED: "This sale changed after you opened it. Nothing was approved: "
+            "open it again from the approvals channel to review the new version.",
+            ApproveResult.EXPIRED: "This request has expired. Nothing was approved.",
+            ApproveResult.CLOSED: "This sale was already decided. Nothing changed.",
+            ApproveResult.ALREADY_APPROVED_BY_YOU: "You have already approved this sale: "
+            "another manager must approve it too.",
+        }
+        if result in answers:
+            ack(
+                response_action="update",
+                view=sale_views.notice_modal("Not approved", answers[result]),
+            )
+            return
+        ack()
+        sale = sales.get(sale_id)
+        assert sale is not None
+        if result is ApproveResult.APPROVED:
+            services.wake_worker()
+            notices.refresh(sale)
+        else:
+            notices.refresh(sale, note=f"<@{actor.user_id}> approved; one more manager must.")
+
+    @app.action(SaleAction.REJECT)
+    def reject_clicked(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        ack()
+        actor = actor_from(body)
+        try:
+            sale = sales.review(actor, body["actions"][0]["value"])
+        except (NotAuthorized, SaleConflict, LookupError) as exc:
+            client.views_update(
+                view_id=body["view"]["id"],
+                view=sale_views.notice_modal("Not allowed", refusal(exc)),
+            )
+            return
+        client.views_push(trigger_id=body["trigger_id"], view=sale_views.reject_modal(sale))
+
+    @app.view(SaleView.REJECT)
+    def reject_submitted(ack: Ack, body: dict[str, Any]) -> None:
+        actor = actor_from(body)
+        sale_id, _ = sale_views.read_metadata(body["view"])
+        try:
+            rejected = sales.reject(actor, sale_id, str(_get(body, "reason") or ""))
+        except InvalidSaleInput as exc:
+            ack(response_action="errors", errors=_errors(exc, body, "reason"))
+            return
+        except (NotAuthorized, SaleConflict, LookupError) as exc:
+            ack(response_action="errors", errors={SALE_FIELDS["reason"][0]: str(exc)[:2000]})
+            return
+        ack(response_action="clear")
+        sale = sales.get(sale_id)
+        if rejected and sale is not None:
+            notices.refresh(sale)
+            notices.tell_requester(sale, sale_views.outcome_words(sale))
+
+    # -- triage -----------------------------------------------------------------------
+    @app.action(SaleAction.CLAIM)
+    def claim_clicked(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+        ack()
+        actor = actor_from(body)
+        sale_id = body["actions"][0]["value"]
+        won, holder = sales.claim(actor, sale_id)
+        if not won:
+            respond(
+                f"<@{holder}> has already claimed this one.",
+                response_type="ephemeral",
+                replace_original=False,
+            )
+            return
+        sale = sales.get(sale_id)
+        assert sale is not None
+        notices.triage(sale)
+
+    @app.action(SaleAction.RECONCILE)
+    def reconcile_clicked(
+        ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond
+    ) -> None:
+        ack()
+        actor = actor_from(body)
+        sale = sales.for_reconciliation(actor, body["actions"][0]["value"])
+        client.views_open(
+            trigger_id=body["trigger_id"],
+            view=sale_views.reconcile_modal(sale, services.locations.get(sale.location_id)),
+        )
+
+    @app.view(SaleView.RECONCILE)
+    def reconcile_submitted(ack: Ack, body: dict[str, Any]) -> None:
+        actor = actor_from(body)
+        sale_id, _ = sale_views.read_metadata(body["view"])
+        finding = _get(body, "finding")
+        try:
+            if finding not in set(ReconcileFinding):
+                raise InvalidSaleInput({"finding": "Choose what you found in ClubReady."})
+            done = sales.reconcile(
+                actor, sale_id, ReconcileFinding(finding), str(_get(body, "note") or "")
+            )
+        except InvalidSaleInput as exc:
+            ack(response_action="errors", errors=_errors(exc, body, "finding"))
+            return
+        except (NotAuthorized, SaleConflict, LookupError) as exc:
+            ack(response_action="errors", errors={SALE_FIELDS["finding"][0]: str(exc)[:2000]})
+            return
+        if not done:
+            ack(
+                response_action="errors",
+                errors={SALE_FIELDS["finding"][0]: "Someone has already reconciled this sale."},
+            )
+            return
+        ack()
+        sale = sales.get(sale_id)
+        assert sale is not None
+        notices.triage(sale)
+        notices.refresh(sale)
+        notices.tell_requester(sale, sale_views.outcome_words(sale))

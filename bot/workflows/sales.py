@@ -1,0 +1,1178 @@
+"""The contract sale, Slack-free: draft, approval, execution exactly once, reconciliation.
+
+States::
+
+    draft ──submit──▶ pending_approval ──approve(s)──▶ approved ──worker──▶ submitting
+      │  └─sell now (manager, within limit)──────────────▲                     │
+      │                   │ reject / expire / withdraw                          ▼
+      └─withdraw/stale─▶ cancelled | rejected | expired        sold | refused | unknown
+                                                                               │ reconcile
+                                                                               ▼
+                                                                        sold | not_sold
+
+Every transition is a compare-and-set ``UPDATE … WHERE status = <expected>``: the
+one that moves ``approved`` to ``submitting`` is the single gate before the
+vendor, so clicks, approvers, processes and restarts cannot sell twice. A sale
+left in ``submitting`` by a dead process becomes ``unknown``, never resent.
+
+An approval is bound to the sale's fingerprint (a digest of everything sold,
+tokens included): a sale that changes after review needs a new approval.
+Payment tokens are sealed with :class:`TokenVault` and wiped the moment the
+sale leaves draft, pending approval, approved or submitting.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from bot.clock import Clock
+from bot.config import CatalogItem, ClubReadyLocation, Location
+from bot.vendor_clients import VendorClients
+from bot.workflows import audit
+from bot.workflows.masking import identifier_hash, mask_email, mask_phone, mask_text
+from bot.workflows.roles import Actor, Permission, Roles
+from bot.workflows.vault import TokenVault, VaultError
+from storage.db import Database
+from storage.models import Sale, SaleApproval, VendorAttempt
+from vendors import InvalidVendorRequest, Outcome, OutcomeKind, VendorError, build
+from vendors.clubready import ContractSale, PaymentMethod
+
+
+class SaleStatus(StrEnum):
+    DRAFT = "draft"
+    PENDING_APPROVAL = "pending_approval"
+    APPROVED = "approved"
+    SUBMITTING = "submitting"
+    SOLD = "sold"
+    REFUSED = "refused"
+    UNKNOWN = "unknown"
+    NOT_SOLD = "not_sold"  # an unknown outcome that support found was not sold
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+
+
+#: The only states in which the sealed payment tokens may exist.
+HOLDS_TOKENS = frozenset(
+    {SaleStatus.DRAFT, SaleStatus.PENDING_APPROVAL, SaleStatus.APPROVED, SaleStatus.SUBMITTING}
+)
+NEEDS_TRIAGE = frozenset({SaleStatus.REFUSED, SaleStatus.UNKNOWN})
+_STATUS_FOR = {
+    OutcomeKind.SUCCEEDED: SaleStatus.SOLD,
+    OutcomeKind.REFUSED: SaleStatus.REFUSED,
+    # The sale endpoint is never retried, so "unavailable" only comes back when the
+    # request certainly did not leave (a connect error): nothing was charged.
+    OutcomeKind.UNAVAILABLE: SaleStatus.REFUSED,
+    OutcomeKind.UNKNOWN: SaleStatus.UNKNOWN,
+}
+MAX_PAYMENT_METHODS = 2
+MEMBER_FIELDS = (
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "cell_phone",
+    "date_of_birth",
+    "address",
+    "city",
+    "state",
+    "zip",
+    "gender",
+    "username",
+    "emergency_contact_name",
+    "emergency_contact_phone",
+)
+REQUIRED_MEMBER_FIELDS = ("first_name", "last_name", "email")
+GENDERS = {"M": "Male", "F": "Female", "U": "Prefer not to say"}
+
+
+class InvalidSaleInput(Exception):
+    """Field errors keyed by form field (``email``, ``payment1_amount``, …)."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = errors
+
+
+class SaleConflict(Exception):
+    """The sale is not in a state that allows this; the message says why, plainly."""
+
+
+class SelfApproval(SaleConflict):
+    def __init__(self) -> None:
+        super().__init__("You requested this sale, so another manager has to approve it.")
+
+
+class SubmitResult(StrEnum):
+    PENDING_APPROVAL = "pending_approval"
+    QUEUED = "queued"  # approved: the worker sells it
+    ALREADY_HANDLED = "already_handled"
+
+
+class ApproveResult(StrEnum):
+    APPROVED = "approved"  # enough approvals: queued for the vendor
+    RECORDED = "recorded"  # counted; another manager must approve too
+    ALREADY_APPROVED_BY_YOU = "already_approved_by_you"
+    CHANGED = "changed"  # the sale changed after this review
+    EXPIRED = "expired"
+    CLOSED = "closed"  # decided already (approved, rejected, sold, …)
+
+
+class ReconcileFinding(StrEnum):
+    SOLD = "sold"
+    NOT_SOLD = "not_sold"
+
+
+@dataclass(frozen=True)
+class SaleStart:
+    """The first view: where, what, from when."""
+
+    location_id: str
+    package: str | None  # "<package_id>:<installment_plan_id>"
+    start_date: date | None = None
+    promo_code: str | None = None
+
+
+@dataclass(frozen=True)
+class PaymentInput:
+    amount: str | None = None
+    profile_token: str | None = None
+    acct_token: str | None = None
+
+    @property
+    def empty(self) -> bool:
+        return not any(_clean(v) for v in (self.amount, self.profile_token, self.acct_token))
+
+
+@dataclass(frozen=True)
+class SaleDetails:
+    """The second view: the new member and how they pay."""
+
+    member: dict[str, Any]
+    payments: tuple[PaymentInput, ...] = field(default_factory=tuple)
+
+
+def package_key(item: CatalogItem) -> str:
+    return f"{item.package_id}:{item.installment_plan_id}"
+
+
+def money(value: Decimal | str) -> str:
+    return f"{Decimal(value):.2f}"
+
+
+def _clean(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _has_control(value: str) -> bool:
+    return any(ord(ch) < 32 or ord(ch) == 127 for ch in value)
+
+
+def _today_at(location: Location, now: datetime) -> date:
+    return now.astimezone(ZoneInfo(location.timezone)).date()
+
+
+def last4(token: str) -> str:
+    return token[-4:] if len(token) >= 8 else "…"
+
+
+def _digest(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def validate_start(location: ClubReadyLocation, raw: SaleStart, now: datetime) -> CatalogItem:
+    errors: dict[str, str] = {}
+    item = None
+    if raw.package:
+        try:
+            package_id, plan_id = (int(part) for part in raw.package.split(":"))
+            item = location.package(package_id, plan_id)
+        except ValueError:
+            item = None
+    if item is None:
+        errors["package"] = "Choose a package from this location's catalog."
+    today = _today_at(location, now)
+    if raw.start_date is None:
+        errors["start_date"] = "Choose the day the membership starts."
+    elif raw.start_date < today:
+        errors["start_date"] = (
+            f"The start date cannot be in the past (today is {today.isoformat()} "
+            f"in {location.timezone})."
+        )
+    promo = _clean(raw.promo_code)
+    if promo and (len(promo) > 100 or _has_control(promo)):
+        errors["promo_code"] = "A promo code is up to 100 characters, with no control characters."
+    if errors:
+        raise InvalidSaleInput(errors)
+    assert item is not None
+    return item
+
+
+def _parse_amount(text: str | None) -> Decimal | None:
+    """A positive amount with at most two decimals ("49", "49.00", "$1,049.50")."""
+    try:
+        amount = Decimal((_clean(text) or "").replace("$", "").replace(",", ""))
+    except InvalidOperation:
+        return None
+    exponent = amount.as_tuple().exponent
+    if not amount.is_finite() or amount <= 0 or not isinstance(exponent, int) or exponent < -2:
+        return None
+    return amount
+
+
+_PHONE = re.compile(r"^\+?[0-9 ().-]{7,25}$")
+_TOKEN = re.compile(r"^[A-Za-z0-9_\-.:+/=]{4,500}$")
+
+
+def validate_details(
+    location: ClubReadyLocation, price: Decimal, raw: SaleDetails, now: datetime
+) -> tuple[dict[str, Any], list[dict[str, str]]]:
+    """(member fields, payment methods with their tokens) or InvalidSaleInput."""
+    errors: dict[str, str] = {}
+    member: dict[str, Any] = {}
+    for name in MEMBER_FIELDS:
+        value = raw.member.get(name)
+        if isinstance(value, date):
+            member[name] = value
+            continue
+        text = _clean(value)
+        if text is None:
+            if name in REQUIRED_MEMBER_FIELDS:
+                errors[name] = "Required."
+            continue
+        if _has_control(text):
+            errors[name] = "Remove the control characters from this field."
+        elif len(text) > 255 and name != "username":
+            errors[name] = "At most 255 characters."
+        member[name] = text
+    if "email" in member and "email" not in errors:
+        try:
+            member["email"] = validate_email(member["email"], check_deliverability=False).normalized
+        except EmailNotValidError:
+            errors["email"] = "This is not a valid email address (like jane@example.com)."
+    if (
+        "username" in member
+        and "username" not in errors
+        and len(member["username"]) not in range(4, 256)
+    ):
+        errors["username"] = "A username is 4 to 255 characters long."
+    for name in ("phone", "cell_phone", "emergency_contact_phone"):
+        if name in member and name not in errors and not _PHONE.match(member[name]):
+            errors[name] = "A phone number is digits, with an optional leading +."
+    if "gender" in member and member["gender"] not in GENDERS:
+        errors["gender"] = "Choose from the list."
+    birth = member.get("date_of_birth")
+    if birth is not None:
+        if not isinstance(birth, date):
+            errors["date_of_birth"] = "Choose a date."
+        elif birth >= _today_at(location, now):
+            errors["date_of_birth"] = "A date of birth is in the past."
+        elif birth.year < 1900:
+            errors["date_of_birth"] = "Check the year of birth."
+    methods: list[dict[str, str]] = []
+    total = Decimal(0)
+    for index, payment in enumerate(raw.payments[:MAX_PAYMENT_METHODS], start=1):
+        if payment.empty:
+            continue
+        prefix = f"payment{index}_"
+        amount = _parse_amount(payment.amount)
+        if amount is None:
+            errors[prefix + "amount"] = "An amount like 49.00 (more than zero, two decimals)."
+        profile, acct = _clean(payment.profile_token), _clean(payment.acct_token)
+        if profile and acct:
+            errors[prefix + "acct_token"] = (
+                "Paste one token per payment method: a ProfileToken or an AcctToken, not both."
+            )
+        elif not profile and not acct:
+            errors[prefix + "profile_token"] = (
+                "Paste the ProfileToken or AcctToken from ClubReady's payment page."
+            )
+        else:
+            token = profile or acct
+            assert token is not None
+            if not _TOKEN.match(token):
+                errors[prefix + ("profile_token" if profile else "acct_token")] = (
+                    "That does not look like a token: paste it exactly as ClubReady shows it."
+                )
+            elif amount is not None:
+                total += amount
+                methods.append(
+                    {
+                        "kind": "profile" if profile else "acct",
+                        "amount": money(amount),
+                        "token": token,
+                    }
+                )
+    if price > 0 and not errors:
+        if not methods:
+            errors["payment1_amount"] = (
+                f"This package costs {money(price)}: add a payment method that covers it."
+            )
+        elif total < price:
+            errors["payment1_amount"] = (
+                f"The payments add up to {money(total)} but the package costs {money(price)}."
+            )
+    if price == 0 and methods and not errors:
+        errors["payment1_amount"] = "This package is free: leave the payment fields empty."
+    if errors:
+        raise InvalidSaleInput(errors)
+    return member, methods
+
+
+def content_of(sale: Sale) -> dict[str, Any]:
+    """What is being sold, as an approval sees it (tokens aside)."""
+    return {
+        "location_id": sale.location_id,
+        "package_id": sale.package_id,
+        "installment_plan_id": sale.installment_plan_id,
+        "amount": sale.amount,
+        "start_date": sale.start_date,
+        "promo_code": sale.promo_code,
+        "member": sale.member,
+    }
+
+
+def fingerprint(content: dict[str, Any], methods: list[dict[str, str]]) -> str:
+    """The digest an approval is bound to: everything sold, the tokens included
+    (hashed), so that no part of a sale can change under an approval."""
+    return _digest(
+        {
+            **content,
+            "payments": [
+                {**m, "token": hashlib.sha256(m["token"].encode()).hexdigest()} for m in methods
+            ],
+        }
+    )
+
+
+def masked_member(member: dict[str, Any]) -> str:
+    """What a channel may see: first name, last initial, masked email."""
+    last = str(member.get("last_name") or "")
+    name = f"{member.get('first_name', '')} {last[:1]}." if last else str(member.get("first_name"))
+    return f"{name} · {mask_email(str(member.get('email', '')))}"
+
+
+def masked_member_lines(member: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """Every member field masked, for views that show the whole sale."""
+    if not member:
+        return [("Member", "purged")]
+    lines = [("Name", masked_member(member).split(" · ")[0])]
+    lines.append(("Email", mask_email(str(member["email"]))))
+    for name, label in (
+        ("phone", "Phone"),
+        ("cell_phone", "Cell"),
+        ("emergency_contact_phone", "Emergency phone"),
+    ):
+        if member.get(name):
+            lines.append((label, mask_phone(str(member[name]))))
+    for name, label in (
+        ("date_of_birth", "Date of birth"),
+        ("address", "Address"),
+        ("city", "City"),
+        ("state", "State"),
+        ("zip", "Zip"),
+        ("username", "Username"),
+        ("emergency_contact_name", "Emergency contact"),
+    ):
+        if member.get(name):
+            lines.append((label, mask_text(str(member[name]))))
+    if member.get("gender"):
+        lines.append(("Gender", GENDERS.get(str(member["gender"]), "")))
+    return lines
+
+
+class SaleService:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        roles: Roles,
+        clients: VendorClients,
+        locations: dict[str, Location],
+        clock: Clock,
+        vault: TokenVault | None,
+        approval_hours: float = 24.0,
+        draft_minutes: float = 60.0,
+        lease_seconds: float = 120.0,
+    ) -> None:
+        self.db = db
+        self.roles = roles
+        self.clients = clients
+        self.locations = locations
+        self.clock = clock
+        self.vault = vault
+        self.approval_window = timedelta(hours=approval_hours)
+        self.draft_window = timedelta(minutes=draft_minutes)
+        self.lease = timedelta(seconds=lease_seconds)
+
+    # -- helpers ----------------------------------------------------------------------
+    def _location(self, location_id: str) -> ClubReadyLocation:
+        location = self.locations.get(location_id)
+        if not isinstance(location, ClubReadyLocation) or not location.catalog:
+            raise InvalidSaleInput({"location": "Choose one of your locations that sells."})
+        return location
+
+    def _vault(self) -> TokenVault:
+        if self.vault is None:
+            raise SaleConflict(
+                "Sales are not set up here: an admin must set FRONTDESK_PAYMENT_TOKEN_KEYS."
+            )
+        return self.vault
+
+    def _audit(
+        self,
+        session: Session,
+        actor: str,
+        action: str,
+        sale: Sale,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        audit.record(
+            session,
+            self.clock,
+            actor=actor,
+            action=action,
+            subject_type="sale",
+            subject_id=sale.id,
+            location_id=sale.location_id,
+            details=details,
+        )
+
+    def _transition(
+        self,
+        session: Session,
+        sale: Sale,
+        *,
+        expected: ColumnElement[bool],
+        values: dict[str, Any],
+        actor: str,
+        action: str,
+        details: dict[str, Any] | None = None,
+    ) -> bool:
+        """Compare-and-set one sale; audit only when this caller won. Wipes tokens
+        whenever the new status is one that must not hold them."""
+        if "status" in values and SaleStatus(values["status"]) not in HOLDS_TOKENS:
+            values = {**values, "sealed_tokens": None}
+        won = session.execute(
+            update(Sale)
+            .where(Sale.id == sale.id, expected)
+            .values(updated_at=self.clock.now(), **values)
+        ).rowcount  # type: ignore[attr-defined]
+        if won:
+            self._audit(session, actor, action, sale, details)
+            if sale in session:
+                session.refresh(sale)
+        return bool(won)
+
+    def _load(self, session: Session, sale_id: str, *, lock: bool = False) -> Sale:
+        query = select(Sale).where(Sale.id == sale_id)
+        if lock:
+            query = query.with_for_update()
+        sale = session.scalars(query).one_or_none()
+        if sale is None:
+            raise LookupError("That sale no longer exists.")
+        return sale
+
+    def _require_requester(self, session: Session, actor: Actor, sale: Sale) -> None:
+        if (sale.team_id, sale.user_id) != (actor.team_id, actor.user_id):
+            raise SaleConflict("Only the person who started this sale can change it.")
+        self.roles.require(session, actor, Permission.REQUEST_SALE, sale.location_id)
+
+    def required_approvals(self, location_id: str, amount: str) -> int:
+        limit = self._location(location_id).manager_sale_limit
+        return 2 if limit is not None and Decimal(amount) > limit else 1
+
+    def get(self, sale_id: str) -> Sale | None:
+        with self.db.session() as session:
+            return session.get(Sale, sale_id)
+
+    def approvals(self, sale: Sale) -> list[SaleApproval]:
+        with self.db.session() as session:
+            return list(
+                session.scalars(
+                    select(SaleApproval)
+                    .where(
+                        SaleApproval.sale_id == sale.id,
+                        SaleApproval.fingerprint == sale.fingerprint,
+                    )
+                    .order_by(SaleApproval.at)
+                )
+            )
+
+    def set_refs(self, sale_id: str, **refs: str) -> None:
+        """Slack message references (not state transitions)."""
+        allowed = {
+            "approval_channel_id",
+            "approval_ts",
+            "dm_channel_id",
+            "dm_ts",
+            "triage_channel_id",
+            "triage_ts",
+        }
+        if not set(refs) <= allowed:
+            raise ValueError(f"not a message reference: {set(refs) - allowed}")
+        with self.db.session() as session:
+            session.execute(update(Sale).where(Sale.id == sale_id).values(**refs))
+
+    # -- the requester ----------------------------------------------------------------
+    def locations_for(self, actor: Actor) -> list[ClubReadyLocation]:
+        with self.db.session() as session:
+            allowed = self.roles.allowed_locations(
+                session, actor, Permission.REQUEST_SALE, self.locations
+            )
+        result = []
+        for location_id in allowed:
+            location = self.locations[location_id]
+            if isinstance(location, ClubReadyLocation) and location.catalog:
+                result.append(location)
+        return result
+
+    def today_at(self, location: Location) -> date:
+        return _today_at(location, self.clock.now())
+
+    def start(self, actor: Actor, raw: SaleStart) -> Sale:
+        """Authorize and record a draft from the first view."""
+        location = self._location(raw.location_id)
+        self._vault()
+        now = self.clock.now()
+        item = validate_start(location, raw, now)
+        with self.db.session() as session:
+            self.roles.require(session, actor, Permission.REQUEST_SALE, location.id)
+            sale = Sale(
+                id=str(uuid.uuid4()),
+                enterprise_id=actor.enterprise_id,
+                team_id=actor.team_id,
+                user_id=actor.user_id,
+                location_id=location.id,
+                package_id=item.package_id,
+                installment_plan_id=item.installment_plan_id,
+                package_name=item.name,
+                amount=money(item.amount),
+                start_date=raw.start_date,
+                promo_code=_clean(raw.promo_code),
+                payments=[],
+                status=SaleStatus.DRAFT,
+                created_at=now,
+                updated_at=now,
+            )
+            sale.fingerprint = fingerprint(content_of(sale), [])
+            session.add(sale)
+            session.flush()
+            self._audit(session, actor.key, "sale.draft", sale, {"package": item.name})
+        return sale
+
+    def add_details(self, actor: Actor, sale_id: str, raw: SaleDetails) -> Sale:
+        """The second view: member and payment, sealed; the sale stays a draft."""
+        vault = self._vault()
+        now = self.clock.now()
+        with self.db.session() as session:
+            sale = self._load(session, sale_id)
+            self._require_requester(session, actor, sale)
+            location = self._location(sale.location_id)
+            member, methods = validate_details(location, Decimal(sale.amount), raw, now)
+            stored_member = {
+                k: (v.isoformat() if isinstance(v, date) else v) for k, v in member.items()
+            }
+            if not self._transition(
+                session,
+                sale,
+                expected=Sale.status == SaleStatus.DRAFT,
+                values={
+                    "member": stored_member,
+                    "member_masked": masked_member(stored_member),
+                    "member_email_hash": identifier_hash("email", stored_member["email"]),
+                    "payments": [
+                        {"kind": m["kind"], "amount": m["amount"], "last4": last4(m["token"])}
+                        for m in methods
+                    ],
+                    "sealed_tokens": vault.seal(methods) if methods else None,
+                    "fingerprint": fingerprint(
+                        {**content_of(sale), "member": stored_member}, methods
+                    ),
+                },
+                actor=actor.key,
+                action="sale.details",
+                details={"member": masked_member(stored_member), "methods": len(methods)},
+            ):
+                raise SaleConflict("This sale was already submitted: it can no longer change.")
+        return sale
+
+    def can_sell_now(self, actor: Actor, sale: Sale) -> bool:
+        with self.db.session() as session:
+            return self.roles.can(session, actor, Permission.APPROVE_SALE, sale.location_id)
+
+    def submit(self, actor: Actor, sale_id: str, fingerprint: str) -> SubmitResult:
+        """Submit for approval the exact draft the requester reviewed."""
+        now = self.clock.now()
+        with self.db.session() as session:
+            sale = self._load(session, sale_id)
+            self._require_requester(session, actor, sale)
+            if sale.member is None:
+                raise SaleConflict("Add the member and payment first.")
+            won = self._transition(
+                session,
+                sale,
+                expected=(Sale.status == SaleStatus.DRAFT) & (Sale.fingerprint == fingerprint),
+                values={
+                    "status": SaleStatus.PENDING_APPROVAL,
+                    "submitted_at": now,
+                    "expires_at": now + self.approval_window,
+                    "required_approvals": self.required_approvals(sale.location_id, sale.amount),
+                },
+                actor=actor.key,
+                action="sale.submit",
+                details={"amount": sale.amount},
+            )
+        return SubmitResult.PENDING_APPROVAL if won else SubmitResult.ALREADY_HANDLED
+
+    def sell_now(self, actor: Actor, sale_id: str, fingerprint: str) -> SubmitResult:
+        """A manager sells directly: their decision is one approval. Within their
+        location's limit that is enough; above it a second manager must approve."""
+        now = self.clock.now()
+        with self.db.session() as session:
+            sale = self._load(session, sale_id, lock=True)
+            self._require_requester(session, actor, sale)
+            self.roles.require(session, actor, Permission.APPROVE_SALE, sale.location_id)
+            if sale.member is None:
+                raise SaleConflict("Add the member and payment first.")
+            required = self.required_approvals(sale.location_id, sale.amount)
+            enough = required <= 1
+            won = self._transition(
+                session,
+                sale,
+                expected=(Sale.status == SaleStatus.DRAFT) & (Sale.fingerprint == fingerprint),
+                values={
+                    "status": SaleStatus.APPROVED if enough else SaleStatus.PENDING_APPROVAL,
+                    "submitted_at": now,
+                    "expires_at": now + self.approval_window,
+                    "required_approvals": required,
+                    **(
+                        {"decided_by": actor.user_id, "decided_at": now, "available_at": now}
+                        if enough
+                        else {}
+                    ),
+                },
+                actor=actor.key,
+                action="sale.sell_now",
+                details={"amount": sale.amount, "required_approvals": required},
+            )
+            if not won:
+                return SubmitResult.ALREADY_HANDLED
+            session.add(
+                SaleApproval(
+                    sale_id=sale.id,
+                    approver=actor.key,
+                    approver_user_id=actor.user_id,
+                    fingerprint=fingerprint,
+                    at=now,
+                )
+            )
+        return SubmitResult.QUEUED if enough else SubmitResult.PENDING_APPROVAL
+
+    def edit(self, actor: Actor, sale_id: str, raw: SaleStart) -> tuple[Sale, bool]:
+        """Change package, start date or promo code before the sale is approved.
+
+        Returns (sale, was_pending). A pending sale's earlier approvals no longer
+        count (they are bound to the old fingerprint) and its expiry restarts.
+        """
+        now = self.clock.now()
+        with self.db.session() as session:
+            sale = self._load(session, sale_id, lock=True)
+            self._require_requester(session, actor, sale)
+            if raw.location_id != sale.location_id:
+                raise InvalidSaleInput(
+                    {"location": "A sale's location cannot change: withdraw it and start again."}
+                )
+            location = self._location(sale.location_id)
+            item = validate_start(location, raw, now)
+            status = SaleStatus(sale.status)
+            if status not in (SaleStatus.DRAFT, SaleStatus.PENDING_APPROVAL):
+                raise SaleConflict(f"This sale is {_words(status)}: it can no longer change.")
+            methods: list[dict[str, str]] = (
+                self._vault().open(sale.sealed_tokens) if sale.sealed_tokens else []
+            )
+            covered = sum((Decimal(m["amount"]) for m in methods), Decimal(0))
+            if sale.member is not None and covered < item.amount:
+                raise InvalidSaleInput(
+                    {
+                        "package": f"The payments cover {money(covered)} but {item.name} costs "
+                        f"{money(item.amount)}: withdraw this sale and start a new one."
+                    }
+                )
+            if sale.member is not None and item.amount == 0 and methods:
+                raise InvalidSaleInput(
+                    {"package": "This package is free: withdraw this sale and start a new one."}
+                )
+            changes = {
+                "package_id": item.package_id,
+                "installment_plan_id": item.installment_plan_id,
+                "amount": money(item.amount),
+                "start_date": raw.start_date,
+                "promo_code": _clean(raw.promo_code),
+            }
+            values: dict[str, Any] = {
+                **changes,
+                "package_name": item.name,
+                "fingerprint": fingerprint({**content_of(sale), **changes}, methods),
+            }
+            if status is SaleStatus.PENDING_APPROVAL:
+                values["expires_at"] = now + self.approval_window
+                values["required_approvals"] = self.required_approvals(
+                    sale.location_id, changes["amount"]
+                )
+            if not self._transition(
+                session,
+                sale,
+                expected=(Sale.status == status.value) & (Sale.fingerprint == sale.fingerprint),
+                values=values,
+                actor=actor.key,
+                action="sale.edit",
+                details={"package": item.name, "amount": money(item.amount)},
+            ):
+                raise SaleConflict("This sale changed meanwhile: open it again.")
+        return sale, status is SaleStatus.PENDING_APPROVAL
+
+    def withdraw(self, actor: Actor, sale_id: str) -> bool:
+        now = self.clock.now()
+        with self.db.session() as session:
+            sale = self._load(session, sale_id)
+            self._require_requester(session, actor, sale)
+            return self._transition(
+                session,
+                sale,
+                expected=Sale.status.in_([SaleStatus.DRAFT, SaleStatus.PENDING_APPROVAL]),
+                values={"status": SaleStatus.CANCELLED, "finished_at": now},
+                actor=actor.key,
+                action="sale.withdraw",
+            )
+
+    # -- approvers --------------------------------------------------------------------
+    def _require_approver(self, session: Session, actor: Actor, sale: Sale) -> None:
+        self.roles.require(session, actor, Permission.APPROVE_SALE, sale.location_id)
+        if (sale.team_id, sale.user_id) == (actor.team_id, actor.user_id):
+            raise SelfApproval()
+
+    def review(self, actor: Actor, sale_id: str) -> Sale:
+        """The sale for an approver's review; refuses anyone who may not decide it."""
+        with self.db.session() as session:
+            sale = self._load(session, sale_id)
+            self._require_approver(session, actor, sale)
+            status = SaleStatus(sale.status)
+            if status is not SaleStatus.PENDING_APPROVAL:
+                raise SaleConflict(f"This sale is {_words(status)}: there is nothing to decide.")
+            if sale.expires_at and sale.expires_at <= self.clock.now():
+                raise SaleConflict("This request has expired: the requester can submit it again.")
+            mine = session.scalar(
+                select(func.count())
+                .select_from(SaleApproval)
+                .where(
+                    SaleApproval.sale_id == sale.id,
+                    SaleApproval.approver == actor.key,
+                    SaleApproval.fingerprint == sale.fingerprint,
+                )
+            )
+            if mine:
+                raise SaleConflict("You have already approved this sale: another manager must.")
+            return sale
+
+    def approve(self, actor: Actor, sale_id: str, fingerprint: str) -> ApproveResult:
+        now = self.clock.now()
+        with self.db.session() as session:
+            # The row lock serializes approvers of one sale on PostgreSQL; SQLite
+            # serializes writers anyway.
+            sale = self._load(session, sale_id, lock=True)
+            self._require_approver(session, actor, sale)
+            if sale.status != SaleStatus.PENDING_APPROVAL:
+                return ApproveResult.CLOSED
+            if sale.fingerprint != fingerprint:
+                self._audit(session, actor.key, "sale.approve_stale", sale)
+                return ApproveResult.CHANGED
+            if sale.expires_at is not None and sale.expires_at <= now:
+                return ApproveResult.EXPIRED
+            try:
+                with session.begin_nested():
+                    session.add(
+                        SaleApproval(
+                            sale_id=sale.id,
+                            approver=actor.key,
+                            approver_user_id=actor.user_id,
+                            fingerprint=fingerprint,
+                            at=now,
+                        )
+                    )
+            except IntegrityError:
+                return ApproveResult.ALREADY_APPROVED_BY_YOU
+            count = session.scalar(
+                select(func.count())
+                .select_from(SaleApproval)
+                .where(SaleApproval.sale_id == sale.id, SaleApproval.fingerprint == fingerprint)
+            )
+            if (count or 0) < sale.required_approvals:
+                self._audit(
+                    session,
+                    actor.key,
+                    "sale.approve_partial",
+                    sale,
+                    {"approvals": count, "required": sale.required_approvals},
+                )
+                return ApproveResult.RECORDED
+            won = self._transition(
+                session,
+                sale,
+                expected=(Sale.status == SaleStatus.PENDING_APPROVAL)
+                & (Sale.fingerprint == fingerprint)
+                & (Sale.expires_at > now),
+                values={
+                    "status": SaleStatus.APPROVED,
+                    "decided_by": actor.user_id,
+                    "decided_at": now,
+                    "available_at": now,
+                },
+                actor=actor.key,
+                action="sale.approve",
+                details={"approvals": count},
+            )
+            if not won:
+                session.rollback()
+                return ApproveResult.CLOSED
+        return ApproveResult.APPROVED
+
+    def reject(self, actor: Actor, sale_id: str, reason: str) -> bool:
+        reason = (reason or "").strip()
+        if not reason:
+            raise InvalidSaleInput({"reason": "Say why, so the requester can fix it."})
+        if len(reason) > 1000:
+            raise InvalidSaleInput({"reason": "At most 1000 characters."})
+        now = self.clock.now()
+        with self.db.session() as session:
+            sale = self._load(session, sale_id)
+            self._require_approver(session, actor, sale)
+            return self._transition(
+                session,
+                sale,
+                expected=Sale.status == SaleStatus.PENDING_APPROVAL,
+                values={
+                    "status": SaleStatus.REJECTED,
+                    "rejection_reason": reason,
+                    "decided_by": actor.user_id,
+                    "decided_at": now,
+                    "finished_at": now,
+                },
+                actor=actor.key,
+                action="sale.reject",
+                details={"reason": reason},
+            )
+
+    def expire_due(self) -> list[Sale]:
+        """Pending sales past their window expire (returned, to tell people);
+        drafts never submitted are cancelled quietly. Both lose their tokens."""
+        now = self.clock.now()
+        expired: list[Sale] = []
+        with self.db.session() as session:
+            due = session.scalars(
+                select(Sale).where(
+                    Sale.status == SaleStatus.PENDING_APPROVAL, Sale.expires_at <= now
+                )
+            ).all()
+            for sale in due:
+                if self._transition(
+                    session,
+                    sale,
+                    expected=(Sale.status == SaleStatus.PENDING_APPROVAL)
+                    & (Sale.expires_at <= now),
+                    values={"status": SaleStatus.EXPIRED, "finished_at": now},
+                    actor="frontdesk",
+                    action="sale.expire",
+                ):
+                    expired.append(sale)
+            stale = session.scalars(
+                select(Sale).where(
+                    Sale.status == SaleStatus.DRAFT, Sale.created_at <= now - self.draft_window
+                )
+            ).all()
+            for sale in stale:
+                self._transition(
+                    session,
+                    sale,
+                    expected=Sale.status == SaleStatus.DRAFT,
+                    values={"status": SaleStatus.CANCELLED, "finished_at": now},
+                    actor="frontdesk",
+                    action="sale.draft_abandoned",
+                )
+        return expired
+
+    # -- the worker's side ------------------------------------------------------------
+    def claim_next(self, worker_id: str, limit: int = 1) -> list[str]:
+        """Atomically move approved sales to ``submitting`` for this worker: the one gate
+        before the vendor."""
+        now = self.clock.now()
+        claimed: list[str] = []
+        with self.db.session() as session:
+            query = (
+                select(Sale.id)
+                .where(Sale.status == SaleStatus.APPROVED, Sale.available_at <= now)
+                .order_by(Sale.available_at)
+                .limit(limit)
+            )
+            if self.db.is_postgres:
+                query = query.with_for_update(skip_locked=True)
+            for sale_id in session.scalars(query).all():
+                won = session.execute(
+                    update(Sale)
+                    .where(Sale.id == sale_id, Sale.status == SaleStatus.APPROVED)
+                    .values(
+                        status=SaleStatus.SUBMITTING,
+                        worker_id=worker_id,
+                        lease_until=now + self.lease,
+                        updated_at=now,
+                    )
+                ).rowcount  # type: ignore[attr-defined]
+                if won:
+                    audit.record(
+                        session,
+                        self.clock,
+                        actor="frontdesk",
+                        action="sale.submitting",
+                        subject_type="sale",
+                        subject_id=sale_id,
+                        details={"worker": worker_id},
+                    )
+                    claimed.append(sale_id)
+        return claimed
+
+    def execute(self, sale_id: str, worker_id: str) -> Sale | None:
+        sale = self.get(sale_id)
+        if sale is None or sale.status != SaleStatus.SUBMITTING or sale.worker_id != worker_id:
+            return None
+        outcome = self._call_vendor(sale)
+        return self._finish(sale, outcome, worker_id)
+
+    def _call_vendor(self, sale: Sale) -> Outcome:
+        try:
+            location = self._location(sale.location_id)
+            methods = self._vault().open(sale.sealed_tokens) if sale.sealed_tokens else []
+            member = dict(sale.member or {})
+            if not member:
+                raise LookupError("the member's data is gone")
+            request = build(
+                ContractSale,
+                StoreId=location.store_id,
+                ChainId=location.chain_id,
+                PackageId=sale.package_id,
+                InstallmentPlanId=sale.installment_plan_id,
+                PaymentAmount=Decimal(sale.amount),
+                FirstName=member.get("first_name"),
+                LastName=member.get("last_name"),
+                Email=member.get("email"),
+                StartDate=sale.start_date,
+                DateOfBirth=member.get("date_of_birth"),
+                Gender=member.get("gender"),
+                Address=member.get("address"),
+                City=member.get("city"),
+                State=member.get("state"),
+                Zip=member.get("zip"),
+                Phone=member.get("phone"),
+                CellPhone=member.get("cell_phone"),
+                Username=member.get("username"),
+                EmergencyContactName=member.get("emergency_contact_name"),
+                EmergencyContactPhone=member.get("emergency_contact_phone"),
+                PromoCode=sale.promo_code,
+                ExternalId=sale.id,
+                PaymentMethods=[
+                    build(
+                        PaymentMethod,
+                        PaymentAmount=Decimal(m["amount"]),
+                        **{"ProfileToken" if m["kind"] == "profile" else "AcctToken": m["token"]},
+                    )
+                    for m in methods
+                ]
+                or None,
+            )
+            endpoint = self.clients.for_location(sale.location_id).contract_sold_new_user
+            return endpoint.sell(request)  # type: ignore[no-any-return]
+        except (InvalidVendorRequest, VendorError, VaultError, LookupError, ValueError) as exc:
+            # Nothing left: the request could not even be formed.
+            return Outcome(
+                kind=OutcomeKind.REFUSED,
+                vendor="clubready",
+                operation="contract_sale",
+                message=f"not sent: {exc}",
+                code="not_sent",
+            )
+
+    def _finish(self, sale: Sale, outcome: Outcome, worker_id: str) -> Sale:
+        now = self.clock.now()
+        status = _STATUS_FOR[outcome.kind]
+        user_id = outcome.data.get("UserId") or outcome.data.get("userId")
+        with self.db.session() as session:
+            session.add(
+                VendorAttempt(
+                    request_id=sale.id,
+                    vendor=outcome.vendor,
+                    operation=outcome.operation,
+                    outcome_kind=outcome.kind.value,
+                    code=outcome.code,
+                    message=outcome.message,
+                    exchanges=outcome.to_record(),
+                    latency_ms=outcome.elapsed_ms,
+                    created_at=now,
+                )
+            )
+            values = {
+                "status": status,
+                "outcome_kind": outcome.kind.value,
+                "outcome_message": outcome.message,
+                "vendor_user_id": str(user_id) if user_id is not None else None,
+                "finished_at": now,
+                "lease_until": None,
+            }
+            details = {"code": outcome.code, "external_id": sale.id}
+            won = self._transition(
+                session,
+                sale,
+                expected=(Sale.status == SaleStatus.SUBMITTING) & (Sale.worker_id == worker_id),
+                values=values,
+                actor="frontdesk",
+                action=f"sale.{status.value}",
+                details=details,
+            )
+            if not won and status is not SaleStatus.UNKNOWN:
+                # Our lease ran out and recovery already called it unknown; the
+                # vendor's real answer, arriving late, is better than a guess.
+                self._transition(
+                    session,
+                    sale,
+                    expected=(Sale.status == SaleStatus.UNKNOWN)
+                    & (Sale.worker_id == worker_id)
+                    & (Sale.reconciled_by.is_(None)),
+                    values=values,
+                    actor="frontdesk",
+                    action=f"sale.late_{status.value}",
+                    details=details,
+                )
+            return self._load(session, sale.id)
+
+    def recover_abandoned(self) -> list[Sale]:
+        """Sales left ``submitting`` by a dead process: unknown, never resent."""
+        now = self.clock.now()
+        recovered: list[Sale] = []
+        with self.db.session() as session:
+            stale = session.scalars(
+                select(Sale).where(Sale.status == SaleStatus.SUBMITTING, Sale.lease_until < now)
+            ).all()
+            for sale in stale:
+                if self._transition(
+                    session,
+                    sale,
+                    expected=(Sale.status == SaleStatus.SUBMITTING) & (Sale.lease_until < now),
+                    values={
+                        "status": SaleStatus.UNKNOWN,
+                        "outcome_kind": OutcomeKind.UNKNOWN.value,
+                        "outcome_message": (
+                            "frontdesk stopped while sending the sale: it may or may not "
+                            "have been sold"
+                        ),
+                        "finished_at": now,
+                    },
+                    actor="frontdesk",
+                    action="sale.abandoned",
+                    details={"external_id": sale.id},
+                ):
+                    recovered.append(sale)
+        return recovered
+
+    # -- triage -----------------------------------------------------------------------
+    def _require_triage(self, session: Session, actor: Actor, sale: Sale) -> None:
+        if not (
+            self.roles.can(session, actor, Permission.TRIAGE, sale.location_id)
+            or self.roles.can(session, actor, Permission.APPROVE_SALE, sale.location_id)
+        ):
+            self.roles.require(session, actor, Permission.TRIAGE, sale.location_id)
+
+    def claim(self, actor: Actor, sale_id: str) -> tuple[bool, str | None]:
+        with self.db.session() as session:
+            sale = self._load(session, sale_id)
+            self._require_triage(session, actor, sale)
+            if self._transition(
+                session,
+                sale,
+                expected=Sale.claimed_by.is_(None),
+                values={"claimed_by": actor.user_id},
+                actor=actor.key,
+                action="sale.claim",
+            ):
+                return True, actor.user_id
+            session.refresh(sale)
+            return False, sale.claimed_by
+
+    def for_reconciliation(self, actor: Actor, sale_id: str) -> Sale:
+        """The unknown sale, for someone allowed to record what ClubReady shows."""
+        with self.db.session() as session:
+            sale = self._load(session, sale_id)
+            self._require_triage(session, actor, sale)
+            status = SaleStatus(sale.status)
+            if status is not SaleStatus.UNKNOWN:
+                raise SaleConflict(f"This sale is {_words(status)}: there is nothing to reconcile.")
+            return sale
+
+    def reconcile(self, actor: Actor, sale_id: str, finding: ReconcileFinding, note: str) -> bool:
+        """Support or a manager records what ClubReady shows for an unknown sale."""
+        note = (note or "").strip()
+        if len(note) > 1000:
+            raise InvalidSaleInput({"note": "At most 1000 characters."})
+        now = self.clock.now()
+        with self.db.session() as session:
+            sale = self._load(session, sale_id)
+            self._require_triage(session, actor, sale)
+            return self._transition(
+                session,
+                sale,
+                expected=Sale.status == SaleStatus.UNKNOWN,
+                values={
+                    "status": (
+                        SaleStatus.SOLD if finding is ReconcileFinding.SOLD else SaleStatus.NOT_SOLD
+                    ),
+                    "reconciled_by": actor.user_id,
+                    "reconciled_note": note or None,
+                    "finished_at": now,
+                },
+                actor=actor.key,
+                action="sale.reconcile",
+                details={"found": finding.value, "note": note, "external_id": sale.id},
+            )
+
+
+def _words(status: SaleStatus) -> str:
+    return {
+        SaleStatus.DRAFT: "still a draft",
+        SaleStatus.PENDING_APPROVAL: "waiting for approval",
+        SaleStatus.APPROVED: "approved and being sold",
+        SaleStatus.SUBMITTING: "being sent to ClubReady",
+        SaleStatus.SOLD: "sold",
+        SaleStatus.REFUSED: "refused by ClubReady",
+        SaleStatus.UNKNOWN: "of unknown outcome (with support)",
+        SaleStatus.NOT_SOLD: "not sold",
+        SaleStatus.REJECTED: "rejected",
+        SaleStatus.EXPIRED: "expired",
+        SaleStatus.CANCELLED: "withdrawn",
+    }[status]
+
+
+describe_status = _words

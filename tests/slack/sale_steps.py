@@ -1,0 +1,155 @@
+"""The steps of a sale as people take them in Slack, for the end-to-end tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from bot.devtools.stack import Stack, wait_for
+from bot.slack.ids import SALE_FIELDS, Command, SaleAction
+from bot.workflows.sales import SaleStatus
+from storage.models import Sale
+
+APPROVALS = "C0APPROVALS"
+TRIAGE = "C0TRIAGE"
+PROFILE_TOKEN = "tok_profile_4242424242"
+MEMBER = {
+    "first_name": "Jane",
+    "last_name": "Walker",
+    "email": "jane.walker@example.com",
+    "cell_phone": "+1 555 010 7788",
+}
+
+
+def action(field: str) -> str:
+    return SALE_FIELDS[field][1]
+
+
+def block(field: str) -> str:
+    return SALE_FIELDS[field][0]
+
+
+def open_sell(stack: Stack, user: str = "UFRONT", text: str = "") -> dict[str, Any]:
+    before = len(stack.slack.calls_to("views.open"))
+    response = stack.driver.command(user, Command.SELL, text)
+    assert response.status_code == 200
+    wait_for(lambda: len(stack.slack.calls_to("views.open")) > before)
+    return stack.slack.last_view()
+
+
+def acknowledged(stack: Stack, view: dict[str, Any], response: httpx.Response) -> dict[str, Any]:
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer.get("response_action") in ("update", "push"), answer
+    return stack.slack.acknowledged_view(view, answer)
+
+
+def field_errors(response: httpx.Response) -> dict[str, str]:
+    assert response.status_code == 200, response.text
+    answer = response.json() if response.text else {}
+    assert answer.get("response_action") == "errors", answer
+    return dict(answer["errors"])
+
+
+def submit_start(
+    stack: Stack,
+    view: dict[str, Any],
+    user: str = "UFRONT",
+    **fields: str,
+) -> httpx.Response:
+    values = {action("package"): "2001:3001", **{action(k): v for k, v in fields.items()}}
+    return stack.driver.submit_view(user, view, values)
+
+
+def submit_details(
+    stack: Stack,
+    view: dict[str, Any],
+    user: str = "UFRONT",
+    member: dict[str, str] | None = None,
+    payments: list[dict[str, str]] | None = None,
+) -> httpx.Response:
+    values = {action(k): v for k, v in (MEMBER if member is None else member).items()}
+    default = [{"amount": "49.00", "profile_token": PROFILE_TOKEN}]
+    for index, payment in enumerate(default if payments is None else payments, start=1):
+        for key, value in payment.items():
+            values[action(f"payment{index}_{key}")] = value
+    return stack.driver.submit_view(user, view, values)
+
+
+def review_view(
+    stack: Stack,
+    user: str = "UFRONT",
+    package: str = "2001:3001",
+    payments: list[dict[str, str]] | None = None,
+    member: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """/sell through to the requester's review view."""
+    start = open_sell(stack, user)
+    details = acknowledged(stack, start, submit_start(stack, start, user, package=package))
+    return acknowledged(
+        stack, details, submit_details(stack, details, user, member=member, payments=payments)
+    )
+
+
+def sale_id_of(view: dict[str, Any]) -> str:
+    import json
+
+    return str(json.loads(view["private_metadata"])["sale"])
+
+
+def sale(stack: Stack, sale_id: str) -> Sale:
+    found = stack.frontdesk.services.sales.get(sale_id)
+    assert found is not None
+    return found
+
+
+def press(stack: Stack, user: str, view: dict[str, Any], action_id: str) -> dict[str, Any]:
+    """Click a button in a modal; wait for the modal to change and return the new view."""
+    before = len(stack.slack.calls_to("views.update"))
+    response = stack.driver.click_in_view(user, view, action_id, sale_id_of(view))
+    assert response.status_code == 200
+    wait_for(lambda: len(stack.slack.calls_to("views.update")) > before)
+    return stack.slack.views[view["id"]]
+
+
+def request_approval(stack: Stack, user: str = "UFRONT", **kwargs: Any) -> str:
+    """A sale submitted for approval; returns its id once its approval message is posted."""
+    review = review_view(stack, user, **kwargs)
+    sale_id = sale_id_of(review)
+    press(stack, user, review, SaleAction.SUBMIT)
+    wait_for(lambda: sale(stack, sale_id).approval_ts)
+    return sale_id
+
+
+def approval_message(stack: Stack, sale_id: str) -> dict[str, Any]:
+    record = sale(stack, sale_id)
+    assert record.approval_channel_id and record.approval_ts
+    return stack.slack.message(record.approval_channel_id, record.approval_ts)
+
+
+def open_review(stack: Stack, approver: str, sale_id: str) -> dict[str, Any]:
+    """Click Review on the approval message; the approval modal it opens."""
+    message = approval_message(stack, sale_id)
+    before = len(stack.slack.calls_to("views.open"))
+    stack.driver.click(
+        approver, SaleAction.REVIEW, sale_id, channel=message["channel"], ts=message["ts"]
+    )
+    wait_for(lambda: len(stack.slack.calls_to("views.open")) > before)
+    return stack.slack.last_view()
+
+
+def approve(stack: Stack, approver: str, view: dict[str, Any]) -> httpx.Response:
+    return stack.driver.submit_view(approver, view, {})
+
+
+def wait_finished(stack: Stack, sale_id: str) -> Sale:
+    done = {SaleStatus.SOLD, SaleStatus.REFUSED, SaleStatus.UNKNOWN}
+    return wait_for(lambda: (s := sale(stack, sale_id)).status in done and s, 15.0)
+
+
+def dm_texts(stack: Stack, user: str) -> list[str]:
+    return [
+        " ".join(b.get("text", {}).get("text", "") for b in m["blocks"]) or str(m["text"])
+        for m in stack.slack.messages_in("D" + user[1:])
+    ]
