@@ -4,36 +4,44 @@ from __future__ import annotations
 
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import func, select
 
+from bot.clock import ManualClock
 from bot.devtools.stack import Stack, wait_for
 from bot.slack.ids import SaleAction
 from bot.workflows.roles import Role
 from bot.workflows.sales import SaleStatus
-from storage.models import Sale
+from storage.models import AuditEvent, Sale
 from tests.slack.sale_steps import (
+    APPROVALS,
     MEMBER,
     PROFILE_TOKEN,
+    TRIAGE,
     acknowledged,
     action,
-    block,
-    field_errors,
-    open_sell,
-    submit_details,
-    submit_start,
     approval_message,
     approve,
+    block,
     dm_texts,
+    field_errors,
     open_review,
+    open_sell,
     press,
     request_approval,
     review_view,
     sale,
     sale_id_of,
+    submit_details,
+    submit_start,
     wait_finished,
 )
+from vendors.sandbox import Fault
 
 
 def test_happy_path_with_approval(stack: Stack) -> None:
@@ -133,7 +141,9 @@ def click_review_expecting_refusal(stack: Stack, user: str, sale_id: str) -> str
     message = approval_message(stack, sale_id)
     opened = len(stack.slack.calls_to("views.open"))
     before = len(stack.slack.calls_to(f"actions/{user}"))
-    stack.driver.click(user, SaleAction.REVIEW, sale_id, channel=message["channel"], ts=message["ts"])
+    stack.driver.click(
+        user, SaleAction.REVIEW, sale_id, channel=message["channel"], ts=message["ts"]
+    )
     call = wait_for(lambda: stack.slack.calls_to(f"actions/{user}")[before:])[0]
     assert len(stack.slack.calls_to("views.open")) == opened
     assert call.args.get("response_type") == "ephemeral"
@@ -289,3 +299,191 @@ def _reason_block() -> dict:
         "label": {"type": "plain_text", "text": "Why"},
         "element": {"type": "plain_text_input", "action_id": action("reason")},
     }
+
+
+def test_expiry_with_a_frozen_clock(database_url: str, tmp_path: Path) -> None:
+    clock = ManualClock(datetime.now(UTC))
+    stack = Stack(workdir=tmp_path, database_url=database_url, clock=clock, approval_hours=24)
+    try:
+        stack.grant("UFRONT", Role.FRONT_DESK, "downtown")
+        stack.grant("UMANAGER", Role.MANAGER, "downtown")
+        sale_id = request_approval(stack)
+        view = open_review(stack, "UMANAGER", sale_id)
+        clock.advance(hours=23, minutes=59)
+        stack.frontdesk.worker.sweep()
+        assert sale(stack, sale_id).status == SaleStatus.PENDING_APPROVAL
+        clock.advance(minutes=2)
+        # Approve arrives after the deadline but before the sweep: refused all the same.
+        answer = approve(stack, "UMANAGER", view).json()
+        assert "expired" in str(answer["view"]["blocks"])
+        stack.frontdesk.worker.sweep()
+        expired = sale(stack, sale_id)
+        assert expired.status == SaleStatus.EXPIRED and expired.sealed_tokens is None
+        wait_for(lambda: any("Expired" in t for t in dm_texts(stack, "UFRONT")))
+        message = approval_message(stack, sale_id)
+        assert "Expired" in str(message["blocks"])
+        assert SaleAction.REVIEW not in json.dumps(message["blocks"])
+        assert stack.sandbox.received("clubready", "contract_sale") == []
+    finally:
+        stack.stop()
+    assert stack.slack.invalid == []
+
+
+def _edit(stack: Stack, sale_id: str, **fields: str) -> httpx.Response:
+    """The requester clicks Change on their DM and saves the edit modal."""
+    record = sale(stack, sale_id)
+    before = len(stack.slack.calls_to("views.open"))
+    stack.driver.click(
+        "UFRONT", SaleAction.EDIT, sale_id, channel=record.dm_channel_id, ts=record.dm_ts
+    )
+    wait_for(lambda: len(stack.slack.calls_to("views.open")) > before)
+    view = stack.slack.last_view()
+    return stack.driver.submit_view("UFRONT", view, {action(k): v for k, v in fields.items()})
+
+
+def test_a_sale_changed_after_review_needs_a_new_approval(stack: Stack) -> None:
+    sale_id = request_approval(stack)
+    stale_view = open_review(stack, "UMANAGER", sale_id)
+    before = sale(stack, sale_id).fingerprint
+    response = _edit(stack, sale_id, package="2001:3001", promo_code="SPRING")
+    assert response.status_code == 200 and response.text == ""
+    changed = sale(stack, sale_id)
+    assert changed.fingerprint != before and changed.promo_code == "SPRING"
+    answer = approve(stack, "UMANAGER", stale_view).json()
+    assert "changed after you opened it" in str(answer["view"]["blocks"])
+    assert sale(stack, sale_id).status == SaleStatus.PENDING_APPROVAL
+    wait_for(
+        lambda: any(
+            "changed this sale" in str(m["text"]) for m in stack.slack.messages_in(APPROVALS)
+        )
+    )
+    fresh = open_review(stack, "UMANAGER", sale_id)
+    assert approve(stack, "UMANAGER", fresh).text == ""
+    assert wait_finished(stack, sale_id).status == SaleStatus.SOLD
+    assert stack.sandbox.received("clubready", "contract_sale")[0].json["PromoCode"] == "SPRING"
+
+
+def test_an_approved_sale_can_no_longer_change(stack: Stack) -> None:
+    stack.sandbox.inject(Fault("latency", vendor="clubready", operation="contract_sale", seconds=1))
+    sale_id = request_approval(stack)
+    assert approve(stack, "UMANAGER", open_review(stack, "UMANAGER", sale_id)).text == ""
+    errors = field_errors(_edit(stack, sale_id, package="2003:3003"))
+    assert "can no longer change" in errors[block("package")]
+    sold = wait_finished(stack, sale_id)
+    assert sold.status == SaleStatus.SOLD and sold.package_id == 2001
+    assert stack.sandbox.received("clubready", "contract_sale")[0].json["PackageId"] == 2001
+
+
+def test_an_edit_that_payments_no_longer_cover_is_refused(stack: Stack) -> None:
+    sale_id = request_approval(stack)
+    errors = field_errors(_edit(stack, sale_id, package="2003:3003"))
+    assert "599.00" in errors[block("package")]
+    assert sale(stack, sale_id).package_id == 2001
+
+
+def test_withdraw_wipes_the_tokens_and_tells_the_approvers(stack: Stack) -> None:
+    sale_id = request_approval(stack)
+    record = sale(stack, sale_id)
+    stack.driver.click(
+        "UFRONT", SaleAction.WITHDRAW, sale_id, channel=record.dm_channel_id, ts=record.dm_ts
+    )
+    withdrawn = wait_for(lambda: (s := sale(stack, sale_id)).status == SaleStatus.CANCELLED and s)
+    assert withdrawn.sealed_tokens is None
+    wait_for(lambda: "Withdrawn" in str(approval_message(stack, sale_id)["blocks"]))
+
+
+def test_vendor_refusal_reaches_the_requester_and_triage(stack: Stack) -> None:
+    declined = [{"amount": "49.00", "acct_token": "tok_decline_0005"}]
+    sale_id = request_approval(stack, payments=declined)
+    assert approve(stack, "UMANAGER", open_review(stack, "UMANAGER", sale_id)).text == ""
+    refused = wait_finished(stack, sale_id)
+    assert refused.status == SaleStatus.REFUSED and refused.sealed_tokens is None
+    assert "declined" in (refused.outcome_message or "")
+    wait_for(lambda: any("refused" in t for t in dm_texts(stack, "UFRONT")))
+    post = wait_for(lambda: stack.slack.messages_in(TRIAGE))[-1]
+    assert sale_id in json.dumps(post["blocks"])
+    assert len(stack.sandbox.received("clubready", "contract_sale")) == 1
+
+
+def test_read_timeout_is_unknown_sent_once_then_reconciled(stack: Stack) -> None:
+    stack.sandbox.inject(
+        Fault("read_timeout", vendor="clubready", operation="contract_sale", seconds=3)
+    )
+    sale_id = request_approval(stack)
+    assert approve(stack, "UMANAGER", open_review(stack, "UMANAGER", sale_id)).text == ""
+    unknown = wait_finished(stack, sale_id)
+    assert unknown.status == SaleStatus.UNKNOWN and unknown.sealed_tokens is None
+    # Never resent: not by the worker, not by a restart's recovery, not by a later Approve.
+    stack.frontdesk.worker.recover()
+    assert stack.frontdesk.worker.run_once() == 0
+    approve(stack, "UMANAGER2", open_review_anyway(stack, sale_id))
+    time.sleep(3.5)  # the sandbox finishes the slow request; nothing else arrives
+    assert len(stack.sandbox.received("clubready", "contract_sale")) == 1
+    assert any("do not sell it again" in t for t in dm_texts(stack, "UFRONT"))
+
+    post = wait_for(lambda: stack.slack.messages_in(TRIAGE))[-1]
+    assert f"ExternalId `{sale_id}`" in json.dumps(post["blocks"])
+    assert "j•••@example.com" in json.dumps(post["blocks"], ensure_ascii=False)
+    # Front desk may not reconcile; support may.
+    stack.driver.click("UFRONT", SaleAction.RECONCILE, sale_id, channel=TRIAGE, ts=post["ts"])
+    refusal = wait_for(lambda: stack.slack.calls_to("actions/UFRONT"))[0]
+    assert "support" in refusal.args["text"]
+    opened = len(stack.slack.calls_to("views.open"))
+    stack.driver.click("USUPPORT", SaleAction.RECONCILE, sale_id, channel=TRIAGE, ts=post["ts"])
+    wait_for(lambda: len(stack.slack.calls_to("views.open")) > opened)
+    modal = stack.slack.last_view()
+    assert sale_id in json.dumps(modal)
+    response = stack.driver.submit_view(
+        "USUPPORT", modal, {action("finding"): "sold", action("note"): "Found as user 1004"}
+    )
+    assert response.text == ""
+    done = sale(stack, sale_id)
+    assert done.status == SaleStatus.SOLD and done.reconciled_by == "USUPPORT"
+    again = stack.driver.submit_view("USUPPORT", modal, {action("finding"): "not_sold"})
+    assert "already reconciled" in field_errors(again)[block("finding")]
+    wait_for(lambda: "Reconciled by" in json.dumps(stack.slack.message(TRIAGE, post["ts"])))
+    with stack.frontdesk.db.session() as session:
+        audit = session.scalars(
+            select(AuditEvent).where(
+                AuditEvent.subject_id == sale_id, AuditEvent.action == "sale.reconcile"
+            )
+        ).all()
+    assert [a.details["found"] for a in audit] == ["sold"]
+    assert len(stack.sandbox.received("clubready", "contract_sale")) == 1
+
+
+def open_review_anyway(stack: Stack, sale_id: str) -> dict:
+    """An approval modal as it was before the sale was decided (a stale, open modal)."""
+    record = sale(stack, sale_id)
+    return {
+        "id": "VSTALE",
+        "type": "modal",
+        "callback_id": "sale_approval",
+        "private_metadata": json.dumps({"sale": sale_id, "fp": record.fingerprint}),
+        "blocks": [],
+    }
+
+
+def test_double_clicks_and_retried_deliveries_sell_once(stack: Stack) -> None:
+    review = review_view(stack)
+    sale_id = sale_id_of(review)
+    for retry in (None, 1, 2):
+        stack.driver.click_in_view("UFRONT", review, SaleAction.SUBMIT, sale_id, retry_num=retry)
+    wait_for(lambda: sale(stack, sale_id).approval_ts)
+    time.sleep(0.3)
+    assert len([m for m in stack.slack.messages_in(APPROVALS)]) == 1
+    view = open_review(stack, "UMANAGER", sale_id)
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(
+            pool.map(
+                lambda user: approve(stack, user, view),
+                ["UMANAGER", "UMANAGER2"] * 4,
+            )
+        )
+    assert all(a.status_code == 200 for a in answers)
+    assert wait_finished(stack, sale_id).status == SaleStatus.SOLD
+    time.sleep(0.5)
+    assert len(stack.sandbox.received("clubready", "contract_sale")) == 1
+    with stack.frontdesk.db.session() as session:
+        approvals = session.scalars(select(AuditEvent).where(AuditEvent.action == "sale.approve"))
+        assert len(approvals.all()) == 1
