@@ -94,7 +94,7 @@ def build(
         queues=[ResetQueue(reset_service, notifier), SaleQueue(sale_service, sale_notices)],
         threads=settings.worker_threads,
         poll_seconds=settings.worker_poll_seconds,
-        worker_id=worker_id,
+        worker_id=worker_id or settings.worker_id,
     )
     services = Services(
         settings=settings,

@@ -135,6 +135,8 @@ class Settings(BaseSettings):
     worker_threads: int = 4
     worker_poll_seconds: float = 1.0
     worker_lease_seconds: float = 120.0
+    #: Names this process in claimed work (default: random); a host name helps operators.
+    worker_id: str | None = None
     #: Slack user ids (``T123:U456`` or ``U456``) who are admins from the start.
     bootstrap_admins: list[str] = []
 
