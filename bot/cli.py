@@ -1,4 +1,4 @@
-"""``frontdesk``: the command line (serve, sandbox, demo, roles, db)."""
+"""``frontdesk``: the command line (serve, sandbox, demo, roles, db, keygen)."""
 
 from __future__ import annotations
 
@@ -64,6 +64,18 @@ def serve(
             server.serve_forever()
     finally:
         frontdesk.close()
+
+
+@app.command()
+def keygen() -> None:
+    """Print a new key for FRONTDESK_PAYMENT_TOKEN_KEYS (payment tokens at rest).
+
+    To rotate: put the new key first and keep the old one after a comma until no
+    sale awaiting approval was sealed with it (24 hours by default).
+    """
+    from bot.workflows.vault import TokenVault
+
+    typer.echo(TokenVault.new_key())
 
 
 @app.command()

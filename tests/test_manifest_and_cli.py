@@ -31,6 +31,9 @@ def test_demo_runs_and_leaves_its_database(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["demo", "--directory", str(tmp_path / "demo")])
     assert result.exit_code == 0, result.output
     assert "Reset sent" in result.output and "Claimed by" in result.output
+    assert "Sold (ClubReady user" in result.output
+    assert "Reconciled by" in result.output
+    assert "ClubReady received 2 sale requests in all" in result.output
     assert (tmp_path / "demo" / "frontdesk.sqlite3").exists()
 
 
@@ -54,3 +57,13 @@ def test_db_upgrade_and_roles_commands(tmp_path: Path, monkeypatch) -> None:
         ).output
     )
     assert "U2" not in runner.invoke(cli, ["roles", "list"]).output
+
+
+def test_keygen_makes_a_key_the_vault_accepts() -> None:
+    from bot.workflows.vault import TokenVault
+
+    result = CliRunner().invoke(cli, ["keygen"])
+    assert result.exit_code == 0
+    key = result.output.strip()
+    vault = TokenVault(key)
+    assert vault.open(vault.seal(["tok"])) == ["tok"]

@@ -13,14 +13,21 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bot.devtools import sale_steps as steps
 from bot.devtools.stack import Stack, wait_for
-from bot.slack.ids import Command, ResetAction, TriageAction
+from bot.slack.ids import Command, ResetAction, SaleAction, TriageAction
 from bot.workflows.resets import ResetStatus
 from bot.workflows.roles import Role
 from vendors.sandbox import Fault
 
-FRAN, SAM = "UFRAN", "USAM"
-PEOPLE = {FRAN: "Fran (front desk)", SAM: "Sam (support)"}
+FRAN, SAM, MORGAN = "UFRAN", "USAM", "UMORGAN"
+PEOPLE = {FRAN: "Fran (front desk)", SAM: "Sam (support)", MORGAN: "Morgan (manager)"}
+WALK_IN = {
+    "first_name": "Alex",
+    "last_name": "Rivera",
+    "email": "alex.rivera@example.com",
+    "cell_phone": "+1 555 010 4242",
+}
 
 
 def _text(message: dict[str, Any]) -> str:
@@ -83,6 +90,50 @@ class Demo:
         self.sees(FRAN, self.stack.slack.message(confirmation["channel"], confirmation["ts"]))
         return request_id
 
+    def view(self, who: str, view: dict[str, Any]) -> None:
+        title = view.get("title", {}).get("text", "")
+        inputs = [b["label"]["text"] for b in view.get("blocks", []) if b.get("type") == "input"]
+        shown = _text(view) or "fields: " + ", ".join(inputs)
+        print(f"  {PEOPLE[who]} sees the modal “{title}”: {shown[:400]}")
+
+    def sale(self, member: dict[str, str], token: str) -> str:
+        """Fran sells at Downtown: /sell, the two views, the review, Submit for approval."""
+        stack = self.stack
+        self.say(FRAN, "types `/sell`")
+        start = steps.open_sell(stack, FRAN)
+        self.view(FRAN, start)
+        self.say(FRAN, "chooses Monthly Basic, starting today, and clicks Next")
+        details = steps.acknowledged(stack, start, steps.submit_start(stack, start, FRAN))
+        self.say(FRAN, "enters the walk-in's details and pastes the ProfileToken")
+        review = steps.acknowledged(
+            stack,
+            details,
+            steps.submit_details(
+                stack, details, FRAN, member, [{"amount": "49.00", "profile_token": token}]
+            ),
+        )
+        self.view(FRAN, review)
+        self.say(FRAN, "clicks Submit for approval")
+        sale_id = steps.sale_id_of(review)
+        self.view(FRAN, steps.press(stack, FRAN, review, SaleAction.SUBMIT))
+        wait_for(lambda: steps.sale(stack, sale_id).approval_ts)
+        self.sees("#approvals", steps.approval_message(stack, sale_id))
+        return sale_id
+
+    def approve(self, sale_id: str) -> None:
+        stack = self.stack
+        self.say(MORGAN, "clicks Review in #approvals")
+        modal = steps.open_review(stack, MORGAN, sale_id)
+        self.view(MORGAN, modal)
+        self.say(MORGAN, "clicks Approve")
+        started = time.monotonic()
+        steps.approve(stack, MORGAN, modal)
+        print(f"  (acknowledged in {1000 * (time.monotonic() - started):.0f} ms)")
+        steps.wait_finished(stack, sale_id)
+        time.sleep(0.3)
+        self.sees("#approvals", steps.approval_message(stack, sale_id))
+        self.sees(FRAN, stack.slack.messages_in("D" + FRAN[1:])[-1])
+
 
 def run(directory: Path) -> int:
     logging.basicConfig(level=logging.WARNING)
@@ -94,6 +145,7 @@ def run(directory: Path) -> int:
     try:
         stack.grant(FRAN, Role.FRONT_DESK)
         stack.grant(SAM, Role.SUPPORT)
+        stack.grant(MORGAN, Role.MANAGER, "downtown")
         demo = Demo(stack)
         print("frontdesk demo: the real app over HTTP, the vendor sandbox, a local Slack stand-in.")
         print(f"App endpoint: {stack.http.url}/slack/events · vendors: {stack.sandbox.url}")
@@ -127,12 +179,47 @@ def run(directory: Path) -> int:
         demo.reset("jane@example.com downtown")
         demo.sees("#triage", wait_for(lambda: stack.slack.messages_in("C0TRIAGE"))[-1])
 
-        print("\n(The contract-sale stories join this demo when sales land.)")
+        print("\n═══ Story 4: a walk-in buys a membership; a manager approves; sold once ═══")
+        sale_id = demo.sale(WALK_IN, "tok_profile_demo_4242")
+        demo.approve(sale_id)
+        print(
+            f"  ClubReady received {len(stack.sandbox.received('clubready', 'contract_sale'))}"
+            f" sale request, ExternalId {sale_id}"
+        )
+
+        print("\n═══ Story 5: ClubReady does not answer; support reconciles, nothing resent ═══")
+        stack.sandbox.inject(
+            Fault("read_timeout", vendor="clubready", operation="contract_sale", seconds=4)
+        )
+        second = {**WALK_IN, "first_name": "Blake", "email": "blake@example.com"}
+        sale_id = demo.sale(second, "tok_profile_demo_9191")
+        demo.approve(sale_id)
+        post = wait_for(
+            lambda: [m for m in stack.slack.messages_in("C0TRIAGE") if sale_id in str(m)]
+        )[-1]
+        demo.sees("#triage", post)
+        demo.say(SAM, "checks ClubReady for that ExternalId, clicks Reconcile, records 'sold'")
+        opened = len(stack.slack.calls_to("views.open"))
+        stack.driver.click(SAM, SaleAction.RECONCILE, sale_id, channel="C0TRIAGE", ts=post["ts"])
+        wait_for(lambda: len(stack.slack.calls_to("views.open")) > opened)
+        stack.driver.submit_view(
+            SAM,
+            stack.slack.last_view(),
+            {steps.action("finding"): "sold", steps.action("note"): "found in ClubReady"},
+        )
+        wait_for(lambda: "Reconciled" in _text(stack.slack.message("C0TRIAGE", post["ts"])))
+        demo.sees("#triage", stack.slack.message("C0TRIAGE", post["ts"]))
+        time.sleep(4.5)
+        print(
+            f"  ClubReady received {len(stack.sandbox.received('clubready', 'contract_sale'))}"
+            " sale requests in all: the uncertain one was never resent."
+        )
         print(f"\nDatabase left for inspection: {database}")
         print(
             f"  sqlite3 {database} "  # noqa: S608 - a hint printed for the user, not a query we run
             "'select status, vendor, identifier_masked from reset_requests'"
         )
+        print(f"  sqlite3 {database} 'select status, member_masked, amount from sales'")  # noqa: S608
         return 0
     finally:
         stack.stop()

@@ -462,7 +462,7 @@ def _when(moment: datetime | None) -> str:
 
 def outcome_words(sale: Sale) -> str:
     status = SaleStatus(sale.status)
-    detail = escape(sale.outcome_message or "")[:500]
+    detail = escape(sale.outcome_message or "").rstrip(".")[:500]
     return {
         SaleStatus.DRAFT: ":pencil2: Draft, not submitted.",
         SaleStatus.PENDING_APPROVAL: ":hourglass_flowing_sand: Waiting for approval"
@@ -560,6 +560,8 @@ def triage_post(
 ) -> tuple[str, list[dict[str, Any]]]:
     status = SaleStatus(sale.status)
     words = {
+        SaleStatus.SOLD: "reconciled as sold",
+        SaleStatus.NOT_SOLD: "reconciled as not sold",
         SaleStatus.REFUSED: "refused by ClubReady (nothing charged)",
         SaleStatus.UNKNOWN: "outcome unknown: check ClubReady before anything else",
     }.get(status, describe_status(status))

@@ -13,12 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.clock import ManualClock
-from bot.devtools.stack import Stack, wait_for
-from bot.slack.ids import SaleAction
-from bot.workflows.roles import Role
-from bot.workflows.sales import SaleStatus
-from storage.models import AuditEvent, Sale
-from tests.slack.sale_steps import (
+from bot.devtools.sale_steps import (
     APPROVALS,
     MEMBER,
     PROFILE_TOKEN,
@@ -41,6 +36,11 @@ from tests.slack.sale_steps import (
     submit_start,
     wait_finished,
 )
+from bot.devtools.stack import Stack, wait_for
+from bot.slack.ids import SaleAction
+from bot.workflows.roles import Role
+from bot.workflows.sales import SaleStatus
+from storage.models import AuditEvent, Sale
 from vendors.sandbox import Fault
 
 

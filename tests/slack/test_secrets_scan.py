@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import MetaData, select
 
+from bot.devtools import sale_steps
 from bot.devtools.stack import BOT_TOKEN, DEMO_SECRETS, SIGNING_SECRET, Stack
 from bot.slack.ids import Command, ResetAction
 from bot.workflows.resets import ResetStatus
 from bot.workflows.roles import Actor, Role
-from tests.slack import sale_steps
 from tests.slack.helpers import button_value, new_message, wait_for
 from vendors.sandbox import Fault
 

@@ -1,7 +1,11 @@
-"""The steps of a sale as people take them in Slack, for the end-to-end tests."""
+"""The steps of a sale as people take them in Slack: signed requests to the real app.
+
+Shared by the end-to-end tests and ``frontdesk demo``.
+"""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -93,8 +97,6 @@ def review_view(
 
 
 def sale_id_of(view: dict[str, Any]) -> str:
-    import json
-
     return str(json.loads(view["private_metadata"])["sale"])
 
 
