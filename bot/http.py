@@ -22,6 +22,7 @@ def wsgi_app(frontdesk: Frontdesk) -> Callable[[dict[str, Any], StartResponse], 
     def application(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         if path == "/healthz":
+            body: dict[str, object]
             try:
                 with frontdesk.db.engine.connect() as connection:
                     connection.execute(text("SELECT 1"))

@@ -82,7 +82,8 @@ class Demo:
         resets = self.stack.frontdesk.services.resets
         wait_for(
             lambda: (
-                resets.get(request_id).status
+                (request := resets.get(request_id)) is not None
+                and request.status
                 in {s.value for s in ResetStatus} - {"draft", "queued", "sending"}
             )
         )

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import SecretStr
+
 from bot.app import Frontdesk, build
 from bot.clock import Clock
 from bot.config import Settings
@@ -110,8 +112,8 @@ class Stack:
         self.locations_file = self.workdir / "locations.yml"
         self.locations_file.write_text(textwrap.dedent(LOCATIONS_YAML))
         self.settings = Settings(
-            slack_bot_token=BOT_TOKEN,
-            slack_signing_secret=SIGNING_SECRET,
+            slack_bot_token=SecretStr(BOT_TOKEN),
+            slack_signing_secret=SecretStr(SIGNING_SECRET),
             slack_api_url=self.slack.url,
             database_url=self.database_url,
             locations_file=self.locations_file,
@@ -120,7 +122,7 @@ class Stack:
             paytronix_url=self.sandbox.base_url("paytronix"),
             vendor_read_timeout=self.read_timeout,
             reset_limit_per_hour=self.reset_limit,
-            payment_token_keys=PAYMENT_TOKEN_KEY,
+            payment_token_keys=SecretStr(PAYMENT_TOKEN_KEY),
             sale_approval_hours=self.approval_hours,
             worker_poll_seconds=0.2,
         )

@@ -235,7 +235,7 @@ def details_modal(sale: Sale) -> dict[str, Any]:
                     field, label, optional=field not in ("first_name", "last_name", "email")
                 )
             )
-    if sale.amount == money(0):
+    if sale.amount == money("0"):
         blocks.append(
             ContextBlock(elements=[MarkdownTextObject(text="Free package: no payment needed.")])
         )

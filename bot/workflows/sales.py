@@ -720,10 +720,11 @@ class SaleService:
                 raise InvalidSaleInput(
                     {"package": "This package is free: withdraw this sale and start a new one."}
                 )
-            changes = {
+            amount = money(item.amount)
+            changes: dict[str, Any] = {
                 "package_id": item.package_id,
                 "installment_plan_id": item.installment_plan_id,
-                "amount": money(item.amount),
+                "amount": amount,
                 "start_date": raw.start_date,
                 "promo_code": _clean(raw.promo_code),
             }
@@ -734,9 +735,7 @@ class SaleService:
             }
             if status is SaleStatus.PENDING_APPROVAL:
                 values["expires_at"] = now + self.approval_window
-                values["required_approvals"] = self.required_approvals(
-                    sale.location_id, changes["amount"]
-                )
+                values["required_approvals"] = self.required_approvals(sale.location_id, amount)
             if not self._transition(
                 session,
                 sale,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -121,7 +122,7 @@ class ClubReady:
         return recase({"Success": False, "Message": message}, self.casing)
 
     # -- operations -----------------------------------------------------------------
-    def _int(self, params: dict[str, Any], name: str) -> int | None:
+    def _int(self, params: Mapping[str, Any], name: str) -> int | None:
         value = ci_get(params, name)
         if value in (None, ""):
             return None
