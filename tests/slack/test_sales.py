@@ -487,3 +487,29 @@ def test_double_clicks_and_retried_deliveries_sell_once(stack: Stack) -> None:
     with stack.frontdesk.db.session() as session:
         approvals = session.scalars(select(AuditEvent).where(AuditEvent.action == "sale.approve"))
         assert len(approvals.all()) == 1
+
+
+def test_sale_acknowledgements_never_wait_for_clubready(stack: Stack) -> None:
+    # Slower than any acknowledgement may take, quicker than the read timeout (2 s).
+    stack.sandbox.inject(Fault("latency", vendor="clubready", seconds=1.5, times=-1))
+    started = time.monotonic()
+    start = open_sell(stack)
+    command_seconds = time.monotonic() - started
+    details = acknowledged(stack, start, submit_start(stack, start))
+    started = time.monotonic()
+    review = acknowledged(stack, details, submit_details(stack, details))
+    details_seconds = time.monotonic() - started
+    sale_id = sale_id_of(review)
+    press(stack, "UFRONT", review, SaleAction.SUBMIT)
+    wait_for(lambda: sale(stack, sale_id).approval_ts)
+    view = open_review(stack, "UMANAGER", sale_id)
+    started = time.monotonic()
+    assert approve(stack, "UMANAGER", view).text == ""
+    approve_seconds = time.monotonic() - started
+    assert sale(stack, sale_id).status in (SaleStatus.APPROVED, SaleStatus.SUBMITTING)
+    assert max(command_seconds, details_seconds, approve_seconds) < 1.0, (
+        command_seconds,
+        details_seconds,
+        approve_seconds,
+    )
+    assert wait_finished(stack, sale_id).status == SaleStatus.SOLD
