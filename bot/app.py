@@ -10,6 +10,7 @@ from slack_sdk import WebClient
 
 from bot.clock import Clock, SystemClock
 from bot.config import ClubReadyLocation, ConfigurationError, Settings
+from bot.observability import ContextExecutor, Metrics
 from bot.slack import errors, resets, sales
 from bot.slack.context import Services
 from bot.slack.notifier import SlackNotifier
@@ -31,6 +32,7 @@ class Frontdesk:
 
     app: App
     services: Services
+    metrics: Metrics
     worker: Worker
     db: Database
     clients: VendorClients
@@ -82,8 +84,10 @@ def build(
     client = WebClient(
         token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url
     )
+    metrics = Metrics(db)
     app = App(
         client=client,
+        listener_executor=ContextExecutor(max_workers=10, thread_name_prefix="frontdesk-listener"),
         signing_secret=settings.slack_signing_secret.get_secret_value(),
         token_verification_enabled=False,
         logger=logging.getLogger("frontdesk.bolt"),
@@ -91,7 +95,10 @@ def build(
     notifier = SlackNotifier(client=client, resets=reset_service, locations=locations)
     sale_notices = SaleNotices(client=client, sales=sale_service, locations=locations)
     worker = Worker(
-        queues=[ResetQueue(reset_service, notifier), SaleQueue(sale_service, sale_notices)],
+        queues=[
+            ResetQueue(reset_service, notifier, metrics),
+            SaleQueue(sale_service, sale_notices, metrics),
+        ],
         threads=settings.worker_threads,
         poll_seconds=settings.worker_poll_seconds,
         worker_id=worker_id or settings.worker_id,
@@ -107,4 +114,6 @@ def build(
     errors.register(app)
     resets.register(app, services)
     sales.register(app, services)
-    return Frontdesk(app=app, services=services, worker=worker, db=db, clients=clients)
+    return Frontdesk(
+        app=app, services=services, metrics=metrics, worker=worker, db=db, clients=clients
+    )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import signal
 import sys
 from pathlib import Path
@@ -24,10 +23,9 @@ def _settings() -> Settings:
 
 
 def _logging(level: str = "INFO") -> None:
-    logging.basicConfig(
-        level=level,
-        format='{"at":"%(asctime)s","level":"%(levelname)s","logger":"%(name)s","msg":"%(message)s"}',
-    )
+    from bot.observability import configure_logging
+
+    configure_logging(level)
 
 
 @app.command()

@@ -1,17 +1,29 @@
-"""HTTP mode: a WSGI app (Slack events, health) served by waitress."""
+"""HTTP mode: a WSGI app (Slack events, health, metrics) served by waitress.
+
+Each Slack request gets a request id bound to its log lines, and the time to
+our acknowledgement (Bolt answers as soon as ``ack()`` is called; the rest runs
+on a listener thread) is observed into ``frontdesk_ack_seconds``.
+"""
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
+from urllib.parse import parse_qs
 
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from sqlalchemy import text
 from waitress.server import create_server
 
 from bot.app import Frontdesk
+from bot.observability import bound, new_request_id
+
+log = logging.getLogger("frontdesk.http")
 
 StartResponse = Callable[..., Any]
 
@@ -31,12 +43,53 @@ def wsgi_app(frontdesk: Frontdesk) -> Callable[[dict[str, Any], StartResponse], 
                 status, body = "503 Service Unavailable", {"ok": False, "error": "database"}
             start_response(status, [("Content-Type", "application/json")])
             return [json.dumps(body).encode()]
+        if path == "/metrics":
+            start_response("200 OK", [("Content-Type", "text/plain; version=0.0.4")])
+            return [frontdesk.metrics.render()]
         if path == "/slack/events":
-            return slack(environ, start_response)
+            return slack_request(environ, start_response)
         start_response("404 Not Found", [("Content-Type", "text/plain")])
         return [b"not found"]
 
+    def slack_request(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        started = time.perf_counter()
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        environ["wsgi.input"] = io.BytesIO(body)
+        kind = _kind(body, environ.get("CONTENT_TYPE", ""))
+        request_id = new_request_id()
+
+        def timed_start_response(status: str, headers: list[Any], *args: Any) -> Any:
+            elapsed = time.perf_counter() - started
+            frontdesk.metrics.ack_seconds.labels(kind).observe(elapsed)
+            log.info(
+                "slack request answered",
+                extra={"kind": kind, "status": status.split()[0], "ms": round(elapsed * 1000, 1)},
+            )
+            return start_response(status, [*headers, ("X-Request-Id", request_id)], *args)
+
+        with bound(request_id=request_id):
+            return list(slack(environ, timed_start_response))
+
     return application
+
+
+def _kind(body: bytes, content_type: str) -> str:
+    """command, block_actions, view_submission, … or event (the metric's label)."""
+    if "json" in content_type:
+        return "event"
+    form = parse_qs(body.decode("utf-8", "replace"))
+    if "payload" in form:
+        try:
+            kind = json.loads(form["payload"][0]).get("type")
+        except (ValueError, AttributeError):
+            kind = None
+        return kind if kind in _INTERACTIVE_KINDS else "interactive"
+    return "command" if "command" in form else "other"
+
+
+_INTERACTIVE_KINDS = frozenset(
+    {"block_actions", "view_submission", "view_closed", "shortcut", "message_action"}
+)
 
 
 class HttpServer:

@@ -16,6 +16,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
+from bot.observability import Metrics, bound
 from bot.workflows.resets import ResetService
 from bot.workflows.sales import SaleService
 from storage.models import ResetRequest, Sale
@@ -58,15 +59,18 @@ def _quietly(what: str, item_id: str, call: object, *args: object) -> None:
     try:
         call(*args)  # type: ignore[operator]
     except Exception:
-        log.exception("could not tell Slack: %s", what, extra={"request_id": item_id})
+        log.exception("could not tell Slack: %s", what, extra={"subject": item_id})
 
 
 class ResetQueue:
     name = "resets"
 
-    def __init__(self, resets: ResetService, notifier: ResetNotifier) -> None:
+    def __init__(
+        self, resets: ResetService, notifier: ResetNotifier, metrics: Metrics | None = None
+    ) -> None:
         self.resets = resets
         self.notifier = notifier
+        self.metrics = metrics
 
     def claim_next(self, worker_id: str) -> str | None:
         ids = self.resets.claim_next(worker_id, limit=1)
@@ -80,11 +84,13 @@ class ResetQueue:
             _quietly("reset sending", item_id, self.notifier.reset_started, claimed)
         request = self.resets.execute(item_id, worker_id)
         if request is not None:
+            if self.metrics is not None:
+                self.metrics.vendor_outcome(request.vendor, "password_reset", request.outcome_kind)
             _quietly("reset outcome", item_id, self.notifier.reset_finished, request)
 
     def recover(self) -> None:
         for request in self.resets.recover_abandoned():
-            log.warning("reset abandoned mid-call", extra={"request_id": request.id})
+            log.warning("reset abandoned mid-call", extra={"subject": request.id})
             _quietly("reset outcome", request.id, self.notifier.reset_finished, request)
 
     def sweep(self) -> None:
@@ -94,9 +100,12 @@ class ResetQueue:
 class SaleQueue:
     name = "sales"
 
-    def __init__(self, sales: SaleService, notifier: SaleNotifier) -> None:
+    def __init__(
+        self, sales: SaleService, notifier: SaleNotifier, metrics: Metrics | None = None
+    ) -> None:
         self.sales = sales
         self.notifier = notifier
+        self.metrics = metrics
 
     def claim_next(self, worker_id: str) -> str | None:
         ids = self.sales.claim_next(worker_id, limit=1)
@@ -108,11 +117,13 @@ class SaleQueue:
             _quietly("sale sending", item_id, self.notifier.sale_started, claimed)
         sale = self.sales.execute(item_id, worker_id)
         if sale is not None:
+            if self.metrics is not None:
+                self.metrics.vendor_outcome("clubready", "contract_sale", sale.outcome_kind)
             _quietly("sale outcome", item_id, self.notifier.sale_finished, sale)
 
     def recover(self) -> None:
         for sale in self.sales.recover_abandoned():
-            log.warning("sale abandoned mid-call", extra={"request_id": sale.id})
+            log.warning("sale abandoned mid-call", extra={"subject": sale.id})
             _quietly("sale outcome", sale.id, self.notifier.sale_finished, sale)
 
     def sweep(self) -> None:
@@ -210,7 +221,9 @@ class Worker:
             self._wake.set()
 
     def _process(self, queue: WorkQueue, item_id: str) -> None:
-        try:
-            queue.process(item_id, self.worker_id)
-        except Exception:
-            log.exception("%s: execution failed", queue.name, extra={"request_id": item_id})
+        # Log lines of this work carry its id, as a request's carry the request's.
+        with bound(request_id=item_id, worker=self.worker_id):
+            try:
+                queue.process(item_id, self.worker_id)
+            except Exception:
+                log.exception("%s: execution failed", queue.name)

@@ -9,6 +9,7 @@ from typing import Any
 from slack_bolt import App, BoltResponse
 from slack_bolt.context.respond import Respond
 
+from bot.observability import current_request_id
 from bot.workflows.resets import InvalidResetInput
 from bot.workflows.roles import NotAuthorized
 from bot.workflows.sales import InvalidSaleInput, SaleConflict
@@ -26,7 +27,8 @@ def message_for(error: Exception) -> tuple[str, str | None]:
         return f":warning: {error}", None
     if isinstance(error, LookupError):
         return f":warning: {error}", None
-    reference = uuid.uuid4().hex[:10]
+    # The request id every log line of this request carries: support searches by it.
+    reference = current_request_id() or uuid.uuid4().hex[:12]
     return (
         f":boom: Something went wrong on our side. Give support this reference: `{reference}`.",
         reference,
