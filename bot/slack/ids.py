@@ -53,7 +53,6 @@ class SaleView(StrEnum):
     EDIT = "sale_edit"
     DETAILS = "sale_details"
     REVIEW = "sale_review"
-    DONE = "sale_done"
     APPROVAL = "sale_approval"
     REJECT = "sale_reject"
     RECONCILE = "sale_reconcile"

@@ -22,6 +22,8 @@ from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from bot.clock import Clock
@@ -179,6 +181,20 @@ def describe_identity(identity: dict[str, str]) -> str:
     return " / ".join(mask_identifier(k, v) for k, v in identity.items())
 
 
+def remember_location(session: Session, actor: Actor, location_id: str) -> None:
+    """Upsert the user's last location: one statement, so that two requests of the
+    same user at the same moment cannot collide on the primary key."""
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = insert(UserPreference).values(
+        team_id=actor.team_id, user_id=actor.user_id, last_location_id=location_id
+    )
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["team_id", "user_id"], set_={"last_location_id": location_id}
+        )
+    )
+
+
 class ResetService:
     def __init__(
         self,
@@ -281,13 +297,7 @@ class ResetService:
                 updated_at=now,
             )
             session.add(request)
-            pref = session.get(UserPreference, (actor.team_id, actor.user_id))
-            if pref is None:
-                session.add(UserPreference(team_id=actor.team_id, user_id=actor.user_id))
-                session.flush()
-                pref = session.get(UserPreference, (actor.team_id, actor.user_id))
-            assert pref is not None
-            pref.last_location_id = location_id
+            remember_location(session, actor, location_id)
             self._audit(
                 session,
                 actor.key,

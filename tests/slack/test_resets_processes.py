@@ -1,0 +1,97 @@
+"""Several instances: two ``frontdesk serve`` processes share the reset queue on one
+PostgreSQL; the same and different work arrives at both; one is killed mid-work."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from bot.devtools.stack import wait_for
+from bot.slack.ids import Command, ResetAction
+from bot.workflows.resets import FINISHED, ResetStatus
+from bot.workflows.roles import Role
+from storage.models import ResetRequest
+from tests.postgres import PostgresServer
+from tests.slack.cluster import Cluster
+from tests.slack.helpers import button_value
+from vendors.sandbox import Fault
+
+RESETS = 16
+
+
+@pytest.fixture
+def cluster(postgres: PostgresServer | None, tmp_path: Path) -> Iterator[Cluster]:
+    if postgres is None:
+        pytest.skip("PostgreSQL server binaries are not installed")
+    url = postgres.create_database(f"resets{os.getpid()}_{time.monotonic_ns() % 100000}")
+    running = Cluster(tmp_path, url, lease_seconds=3)
+    running.grant("UFRONT", Role.FRONT_DESK)
+    yield running
+    running.stop()
+
+
+@pytest.mark.postgres
+def test_two_processes_share_the_work_and_a_killed_one_loses_nothing(cluster: Cluster) -> None:
+    drivers = [cluster.driver(cluster.start_server(name)) for name in ("alpha", "beta")]
+    # Every reset takes ClubReady 1.5 s, so there is work in flight when alpha dies.
+    cluster.sandbox.inject(
+        Fault("latency", vendor="clubready", operation="password_reset", seconds=1.5, times=-1)
+    )
+    for n in range(RESETS):
+        drivers[n % 2].command("UFRONT", Command.RESET, f"member{n}@example.com downtown")
+    confirmations = wait_for(
+        lambda: (found := cluster.slack.messages_in("DFRONT")) and len(found) == RESETS and found,
+        20,
+    )
+    request_ids = [button_value(m, ResetAction.SEND) for m in confirmations]
+
+    def send(job: tuple[int, str]) -> int:
+        n, request_id = job
+        message = confirmations[request_ids.index(request_id)]
+        driver = drivers[n % 2]
+        return driver.click(
+            "UFRONT", ResetAction.SEND, request_id, channel="DFRONT", ts=message["ts"]
+        ).status_code
+
+    # Every Send twice, once through each process, all at once.
+    jobs = list(enumerate(request_ids * 2))
+    with ThreadPoolExecutor(16) as pool:
+        assert set(pool.map(send, jobs)) == {200}
+    wait_for(lambda: _statuses(cluster, "sending"), 10)
+    time.sleep(0.3)
+    cluster.kill("alpha")
+
+    def all_finished() -> bool:
+        return all(status in FINISHED for status in _statuses(cluster).values())
+
+    wait_for(all_finished, 40)
+    time.sleep(2)  # anything doubled would have arrived by now
+    with cluster.local.db.session() as session:
+        rows = session.scalars(select(ResetRequest)).all()
+    assert len(rows) == RESETS
+    calls = Counter(
+        r.json["Email"] for r in cluster.sandbox.received("clubready", "password_reset")
+    )
+    for row in rows:
+        email = (row.identity or {})["email"]
+        if row.status == ResetStatus.UNKNOWN:
+            assert calls[email] <= 1, email  # in flight when alpha died: never resent
+        else:
+            assert calls[email] == 1, (email, row.status)
+    workers = Counter(row.worker_id for row in rows)
+    assert set(workers) == {"alpha", "beta"}, workers
+    abandoned = [r for r in rows if r.status == ResetStatus.UNKNOWN]
+    assert abandoned and all(r.worker_id == "alpha" for r in abandoned)
+
+
+def _statuses(cluster: Cluster, only: str | None = None) -> dict[str, str]:
+    with cluster.local.db.session() as session:
+        rows = session.execute(select(ResetRequest.id, ResetRequest.status)).all()
+    return {i: s for i, s in rows if only is None or s == only}
