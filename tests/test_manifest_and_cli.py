@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import textwrap
 from pathlib import Path
 
 import jsonschema
@@ -67,3 +69,55 @@ def test_keygen_makes_a_key_the_vault_accepts() -> None:
     key = result.output.strip()
     vault = TokenVault(key)
     assert vault.open(vault.seal(["tok"])) == ["tok"]
+
+
+def test_serve_uses_socket_mode_when_an_app_token_is_set(tmp_path: Path, monkeypatch) -> None:
+    import slack_bolt.adapter.socket_mode as socket_mode
+
+    from bot.devtools.stack import DEMO_SECRETS, LOCATIONS_YAML, PAYMENT_TOKEN_KEY
+
+    started: list[tuple[object, str]] = []
+
+    class FakeHandler:
+        def __init__(self, app: object, app_token: str) -> None:
+            self.args = (app, app_token)
+
+        def start(self) -> None:
+            started.append(self.args)
+
+    monkeypatch.setattr(socket_mode, "SocketModeHandler", FakeHandler)
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", list(root.handlers))  # serve configures logging
+    locations = tmp_path / "locations.yml"
+    locations.write_text(textwrap.dedent(LOCATIONS_YAML))
+    for key, value in {
+        **DEMO_SECRETS,
+        "FRONTDESK_SLACK_APP_TOKEN": "xapp-test-token",
+        "FRONTDESK_SLACK_BOT_TOKEN": "bot-token",
+        "FRONTDESK_DATABASE_URL": f"sqlite:///{tmp_path / 'fd.sqlite3'}",
+        "FRONTDESK_LOCATIONS_FILE": str(locations),
+        "FRONTDESK_PAYMENT_TOKEN_KEYS": PAYMENT_TOKEN_KEY,
+    }.items():
+        monkeypatch.setenv(key, value)
+    result = CliRunner().invoke(cli, ["serve"])
+    assert result.exit_code == 0, result.output
+    assert "Socket Mode" in result.output
+    [(app, token)] = started
+    assert token == "xapp-test-token" and type(app).__name__ == "App"
+
+
+def test_serve_refuses_to_start_without_a_payment_token_key(tmp_path: Path, monkeypatch) -> None:
+    from bot.devtools.stack import DEMO_SECRETS, LOCATIONS_YAML
+
+    locations = tmp_path / "locations.yml"
+    locations.write_text(textwrap.dedent(LOCATIONS_YAML))
+    for key, value in DEMO_SECRETS.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("FRONTDESK_DATABASE_URL", f"sqlite:///{tmp_path / 'fd.sqlite3'}")
+    monkeypatch.setenv("FRONTDESK_LOCATIONS_FILE", str(locations))
+    monkeypatch.delenv("FRONTDESK_PAYMENT_TOKEN_KEYS", raising=False)
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", list(root.handlers))
+    result = CliRunner().invoke(cli, ["serve"])
+    assert result.exit_code == 2
+    assert "FRONTDESK_PAYMENT_TOKEN_KEYS" in result.output

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import pool
+from sqlalchemy import pool, text
 
 from storage.db import make_engine
 from storage.models import Base
+
+#: An arbitrary, fixed advisory-lock key for "frontdesk migrations".
+MIGRATION_LOCK = 0x66726F6E74
 
 config = context.config
 target_metadata = Base.metadata
@@ -29,6 +32,12 @@ def run_migrations_online() -> None:
             connection=connection, target_metadata=target_metadata, render_as_batch=True
         )
         with context.begin_transaction():
+            if connection.dialect.name == "postgresql":
+                # Processes starting at once migrate one after the other; the
+                # transaction-scoped lock goes with the migration's commit.
+                connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK}
+                )
             context.run_migrations()
     engine.dispose()
 

@@ -4,6 +4,8 @@ PostgreSQL; the same and different work arrives at both; one is killed mid-work.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -11,12 +13,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from bot.devtools.stack import wait_for
 from bot.slack.ids import Command, ResetAction
 from bot.workflows.resets import FINISHED, ResetStatus
 from bot.workflows.roles import Role
+from storage.db import make_engine
 from storage.models import ResetRequest
 from tests.postgres import PostgresServer
 from tests.slack.cluster import Cluster
@@ -95,3 +98,30 @@ def _statuses(cluster: Cluster, only: str | None = None) -> dict[str, str]:
     with cluster.local.db.session() as session:
         rows = session.execute(select(ResetRequest.id, ResetRequest.status)).all()
     return {i: s for i, s in rows if only is None or s == only}
+
+
+@pytest.mark.postgres
+def test_processes_starting_together_migrate_once(postgres: PostgresServer | None) -> None:
+    if postgres is None:
+        pytest.skip("PostgreSQL server binaries are not installed")
+    url = postgres.create_database(f"mig{os.getpid()}_{time.monotonic_ns() % 100000}")
+    # Processes, not threads: Alembic's context is process-global.
+    env = {**os.environ, "FRONTDESK_DATABASE_URL": url}
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "bot.cli", "db", "upgrade"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        for _ in range(4)
+    ]
+    for run in runs:
+        output, _ = run.communicate(timeout=60)
+        assert run.returncode == 0, output.decode()
+    engine = make_engine(url)
+    with engine.connect() as connection:
+        assert connection.execute(text("select version_num from alembic_version")).all() == [
+            ("0002",)
+        ]
+    engine.dispose()
