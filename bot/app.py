@@ -11,15 +11,18 @@ from slack_sdk import WebClient
 from bot.clock import Clock, SystemClock
 from bot.config import ClubReadyLocation, ConfigurationError, Settings
 from bot.observability import ContextExecutor, Metrics
-from bot.slack import errors, resets, sales
+from bot.slack import admin, errors, home, resets, sales
 from bot.slack.context import Services
 from bot.slack.notifier import SlackNotifier
 from bot.slack.sale_notifier import SaleNotices
 from bot.vendor_clients import VendorClients
 from bot.worker import ResetQueue, SaleQueue, Worker
+from bot.workflows import retention
+from bot.workflows.home import HomeService
 from bot.workflows.resets import ResetService
 from bot.workflows.roles import Roles
 from bot.workflows.sales import SaleService
+from bot.workflows.triage import Item, Kind, TriageService
 from bot.workflows.vault import TokenVault
 from storage.db import Database
 
@@ -33,6 +36,7 @@ class Frontdesk:
     app: App
     services: Services
     metrics: Metrics
+    usergroup_sync: admin.UsergroupSync
     worker: Worker
     db: Database
     clients: VendorClients
@@ -52,7 +56,11 @@ def build(
     clock = clock or SystemClock()
     locations = settings.load_locations()
     db = Database(settings.database_url)
-    roles = Roles(clock=clock, bootstrap_admins=settings.bootstrap_admins)
+    roles = Roles(
+        clock=clock,
+        bootstrap_admins=settings.bootstrap_admins,
+        usergroup_roles=settings.load_usergroup_roles(),
+    )
     clients = VendorClients(settings, locations)
     reset_service = ResetService(
         db=db,
@@ -103,17 +111,54 @@ def build(
         poll_seconds=settings.worker_poll_seconds,
         worker_id=worker_id or settings.worker_id,
     )
+    triage_service = TriageService(db=db, roles=roles, locations=locations, clock=clock)
     services = Services(
         settings=settings,
         locations=locations,
         resets=reset_service,
         sales=sale_service,
         sale_notices=sale_notices,
+        triage=triage_service,
+        home=HomeService(
+            db=db, roles=roles, locations=locations, clock=clock, triage=triage_service
+        ),
         wake_worker=worker.wake,
+    )
+    publisher = home.HomePublisher(client=client, services=services)
+    notifier.on_change = publisher.refresh_viewers
+    sale_notices.on_change = publisher.refresh_viewers
+    services.refresh_homes = publisher.refresh_viewers
+
+    def after_resolve(item: Item) -> None:
+        if item.kind is Kind.RESET:
+            request = reset_service.get(item.id)
+            if request is not None:
+                notifier.triage_updated(request)
+        else:
+            sale = sale_service.get(item.id)
+            if sale is not None:
+                sale_notices.triage(sale)
+
+    services.after_resolve = after_resolve
+    sync = admin.UsergroupSync(client=client, db=db, roles=roles, mappings=roles.usergroup_roles)
+    if roles.usergroup_roles:
+        worker.every(settings.usergroup_refresh_minutes * 60, "user groups", sync.refresh)
+    worker.every(
+        24 * 3600,
+        "purge",
+        lambda: retention.purge(db, clock, settings.retention_days),
     )
     errors.register(app)
     resets.register(app, services)
     sales.register(app, services)
+    home.register(app, services, publisher)
+    admin.register(app, services, sync)
     return Frontdesk(
-        app=app, services=services, metrics=metrics, worker=worker, db=db, clients=clients
+        app=app,
+        services=services,
+        metrics=metrics,
+        usergroup_sync=sync,
+        worker=worker,
+        db=db,
+        clients=clients,
     )

@@ -1,9 +1,10 @@
-"""``frontdesk``: the command line (serve, sandbox, demo, roles, db, keygen)."""
+"""``frontdesk``: the command line (serve, sandbox, demo, roles, db, keygen, audit, purge)."""
 
 from __future__ import annotations
 
 import signal
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -14,8 +15,10 @@ from bot.config import ConfigurationError, Settings
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
 roles_app = typer.Typer(no_args_is_help=True, help="Grant, revoke and list roles.")
+audit_app = typer.Typer(no_args_is_help=True, help="The audit trail.")
 app.add_typer(db_app, name="db")
 app.add_typer(roles_app, name="roles")
+app.add_typer(audit_app, name="audit")
 
 
 def _settings() -> Settings:
@@ -167,6 +170,70 @@ def roles_list() -> None:
         for grant in roles.list(session):  # type: ignore[attr-defined]
             where = grant.location_id or "all locations"
             typer.echo(f"{grant.team_id}:{grant.user_id}\t{grant.role}\t{where}")
+
+
+@audit_app.command("export")
+def audit_export(
+    since: Annotated[datetime, typer.Option(help="From this moment (ISO date or date-time, UTC).")],
+    until: Annotated[datetime | None, typer.Option(help="Up to this moment.")] = None,
+    format: Annotated[  # noqa: A002 - the option's name
+        str, typer.Option("--format", help="csv or json (one object per line).")
+    ] = "csv",
+    output: Annotated[Path | None, typer.Option(help="A file; standard output if omitted.")] = None,
+) -> None:
+    """Export the audit trail: who did what, when (admins)."""
+    from bot.workflows.retention import export_audit
+    from storage.db import Database
+
+    if format not in ("csv", "json"):
+        typer.echo("--format is csv or json", err=True)
+        raise typer.Exit(2)
+    db = Database(_settings().database_url)
+    try:
+        text = export_audit(
+            db,
+            since=_utc(since),
+            until=_utc(until) if until else None,
+            fmt=format,  # type: ignore[arg-type]
+        )
+    finally:
+        db.dispose()
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.write_text(text)
+        typer.echo(f"wrote {output}", err=True)
+
+
+@app.command()
+def purge(
+    days: Annotated[
+        int | None, typer.Option(help="Retention in days (default FRONTDESK_RETENTION_DAYS).")
+    ] = None,
+) -> None:
+    """Purge member data older than the retention period; the audit trail stays, without it.
+
+    ``frontdesk serve`` also does this once a day.
+    """
+    from bot.clock import SystemClock
+    from bot.workflows.retention import purge as run_purge
+    from storage.db import Database
+
+    settings = _settings()
+    db = Database(settings.database_url)
+    try:
+        report = run_purge(db, SystemClock(), days if days is not None else settings.retention_days)
+    finally:
+        db.dispose()
+    typer.echo(
+        f"purged member data older than {report.cutoff.isoformat(timespec='seconds')}: "
+        f"{report.resets} resets, {report.sales} sales, {report.vendor_attempts} vendor "
+        f"exchanges, {report.audit_events} audit events"
+    )
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def main() -> None:

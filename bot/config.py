@@ -96,8 +96,17 @@ Location = Annotated[
 ]
 
 
+class UsergroupRole(BaseModel):
+    """Members of a Slack user group hold ``role`` at ``locations`` (empty: all)."""
+
+    usergroup: Annotated[str, Field(pattern=r"^S[A-Z0-9]+$")]
+    role: Literal["front_desk", "manager", "support", "admin"]
+    locations: list[str] = []
+
+
 class LocationsFile(BaseModel):
     locations: list[Location]
+    usergroup_roles: list[UsergroupRole] = []
 
 
 def secret_from_env(name: str | None) -> str:
@@ -143,14 +152,38 @@ class Settings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = 3000
 
+    #: Member data older than this is purged (the audit trail stays, without it).
+    retention_days: int = 365
+    #: How often the members of mapped Slack user groups are read again.
+    usergroup_refresh_minutes: float = 15.0
+
     def load_locations(self) -> dict[str, Location]:
         return load_locations(self.locations_file)
 
+    def load_usergroup_roles(self) -> list[UsergroupRole]:
+        return load_usergroup_roles(self.locations_file)
 
-def load_locations(path: Path) -> dict[str, Location]:
+
+def _parse(path: Path) -> LocationsFile:
     if not path.exists():
         raise ConfigurationError(f"locations file {path} does not exist")
-    parsed = LocationsFile.model_validate(yaml.safe_load(path.read_text()) or {})
+    return LocationsFile.model_validate(yaml.safe_load(path.read_text()) or {})
+
+
+def load_usergroup_roles(path: Path) -> list[UsergroupRole]:
+    parsed = _parse(path)
+    known = {location.id for location in parsed.locations}
+    for mapping in parsed.usergroup_roles:
+        unknown = set(mapping.locations) - known
+        if unknown:
+            raise ConfigurationError(
+                f"user group {mapping.usergroup} names unknown locations {sorted(unknown)}"
+            )
+    return parsed.usergroup_roles
+
+
+def load_locations(path: Path) -> dict[str, Location]:
+    parsed = _parse(path)
     result: dict[str, Location] = {}
     for location in parsed.locations:
         if location.id in result:

@@ -98,20 +98,40 @@ class HttpServer:
     def __init__(
         self, frontdesk: Frontdesk, *, host: str = "127.0.0.1", port: int = 0, threads: int = 8
     ) -> None:
-        self._server = create_server(wsgi_app(frontdesk), host=host, port=port, threads=threads)
+        self._server: Any = create_server(
+            wsgi_app(frontdesk), host=host, port=port, threads=threads
+        )
         self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
 
     @property
     def url(self) -> str:
-        return f"http://{self._server.effective_host}:{self._server.effective_port}"  # type: ignore[union-attr]
+        return f"http://{self._server.effective_host}:{self._server.effective_port}"
 
     def start(self) -> HttpServer:
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._thread = threading.Thread(target=self._loop, name="frontdesk-http", daemon=True)
         self._thread.start()
         return self
 
     def serve_forever(self) -> None:
-        self._server.run()
+        self._loop()
 
     def stop(self) -> None:
-        self._server.close()
+        """Stop accepting, finish in-flight requests, close: from any thread."""
+        self._stopping.set()
+        self._server.pull_trigger()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=10)
+
+    def _loop(self) -> None:
+        # waitress's own run() loops until its socket map is empty; closing sockets
+        # from another thread under its select() fails (EBADF). So the loop runs
+        # here, checks for a stop between rounds, and closes from its own thread.
+        server = self._server
+        while not self._stopping.is_set():
+            server.asyncore.loop(
+                timeout=0.5, map=server._map, use_poll=server.adj.asyncore_use_poll, count=1
+            )
+        server.task_dispatcher.shutdown()
+        for channel in list(server._map.values()):
+            channel.close()

@@ -13,7 +13,9 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Protocol
 
 from bot.observability import Metrics, bound
@@ -131,6 +133,14 @@ class SaleQueue:
             _quietly("sale expired", sale.id, self.notifier.sale_expired, sale)
 
 
+@dataclass
+class _Periodic:
+    name: str
+    seconds: float
+    run: Callable[[], object]
+    due: float = 0.0
+
+
 class Worker:
     def __init__(
         self,
@@ -144,6 +154,7 @@ class Worker:
         self.queues = queues
         self._housekeeping = housekeeping_seconds
         self._next_housekeeping = 0.0
+        self._periodic: list[_Periodic] = []
         self.worker_id = worker_id or f"worker-{uuid.uuid4().hex[:8]}"
         self._poll = poll_seconds
         self._threads = threads
@@ -177,6 +188,19 @@ class Worker:
     def sweep(self) -> None:
         for queue in self.queues:
             queue.sweep()
+        now = time.monotonic()
+        for task in self._periodic:
+            if now >= task.due:
+                task.due = now + task.seconds
+                try:
+                    task.run()
+                except Exception:
+                    log.exception("periodic task failed: %s", task.name)
+
+    def every(self, seconds: float, name: str, run: Callable[[], object]) -> None:
+        """Run ``run`` from the worker's housekeeping every ``seconds`` (first time at
+        start). Tasks must be idempotent: every process runs them."""
+        self._periodic.append(_Periodic(name, seconds, run))
 
     def run_once(self) -> int:
         """Process everything due now, in this thread (command line and tests)."""

@@ -20,6 +20,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql import text
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -43,6 +44,11 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+#: The rows support still has to look at (statuses as stored).
+OPEN_RESET_FAILURE = "status IN ('refused', 'failed', 'unknown') AND resolved_at IS NULL"
+OPEN_SALE_FAILURE = "status IN ('refused', 'unknown') AND resolved_at IS NULL"
 
 
 class Base(DeclarativeBase):
@@ -82,6 +88,15 @@ class ResetRequest(Base):
         Index("ix_reset_status_available", "status", "available_at"),
         Index("ix_reset_member", "location_id", "identifier_hash", "confirmed_at"),
         Index("ix_reset_requester", "team_id", "user_id", "created_at"),
+        Index("ix_reset_finished", "finished_at"),
+        # Support's open failures, oldest first, stay an index range however long
+        # the history grows (the bulk of rows, sent and resolved, is not in it).
+        Index(
+            "ix_reset_open_failures",
+            "finished_at",
+            postgresql_where=text(OPEN_RESET_FAILURE),
+            sqlite_where=text(OPEN_RESET_FAILURE),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -107,6 +122,8 @@ class ResetRequest(Base):
     triage_ts: Mapped[str | None] = mapped_column(String(32), nullable=True)
     claimed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     resolved_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    resolution_note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    resolved_at: Mapped[datetime | None] = mapped_column(nullable=True)
     outcome_kind: Mapped[str | None] = mapped_column(String(16), nullable=True)
     outcome_message: Mapped[str | None] = mapped_column(Text, nullable=True)
     sent_to_masked: Mapped[str | None] = mapped_column(String(320), nullable=True)
@@ -157,6 +174,20 @@ class UserPreference(Base):
     team_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     user_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     last_location_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    #: When the user last opened the App Home: whose home to refresh on a change.
+    home_opened_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class GroupMembership(Base):
+    """Who is in a Slack user group that the configuration maps to a role (a cache of
+    Slack's ``usergroups.users.list``, replaced on every refresh)."""
+
+    __tablename__ = "group_memberships"
+
+    team_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    usergroup_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(32), primary_key=True, index=True)
+    refreshed_at: Mapped[datetime]
 
 
 class Sale(Base):
@@ -174,6 +205,13 @@ class Sale(Base):
         Index("ix_sale_location_status", "location_id", "status", "updated_at"),
         Index("ix_sale_requester", "team_id", "user_id", "created_at"),
         Index("ix_sale_member", "member_email_hash"),
+        Index("ix_sale_finished", "finished_at"),
+        Index(
+            "ix_sale_open_failures",
+            "finished_at",
+            postgresql_where=text(OPEN_SALE_FAILURE),
+            sqlite_where=text(OPEN_SALE_FAILURE),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -217,6 +255,9 @@ class Sale(Base):
     vendor_user_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     reconciled_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     reconciled_note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    resolved_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    resolution_note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    resolved_at: Mapped[datetime | None] = mapped_column(nullable=True)
     created_at: Mapped[datetime]
     finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
     updated_at: Mapped[datetime]

@@ -25,8 +25,15 @@ def test_manifest_is_valid_and_matches_the_commands() -> None:
     commands = {c["command"] for c in manifest["features"]["slash_commands"]}
     assert commands == {c.value for c in Command}
     assert manifest["settings"]["interactivity"]["is_enabled"] is True
-    # Least privilege: DMs to a user id and channel posts need chat:write only.
-    assert set(manifest["oauth_config"]["scopes"]["bot"]) == {"commands", "chat:write"}
+    # Least privilege: DMs to a user id and channel posts need chat:write; reading the
+    # members of the user groups mapped to roles needs usergroups:read; nothing else.
+    assert set(manifest["oauth_config"]["scopes"]["bot"]) == {
+        "commands",
+        "chat:write",
+        "usergroups:read",
+    }
+    assert manifest["settings"]["event_subscriptions"]["bot_events"] == ["app_home_opened"]
+    assert manifest["features"]["app_home"]["home_tab_enabled"] is True
 
 
 def test_demo_runs_and_leaves_its_database(tmp_path: Path) -> None:

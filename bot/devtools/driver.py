@@ -70,6 +70,28 @@ class SlackDriver:
             "trigger_id": f"trigger-{time.monotonic_ns()}",
         }
 
+    def event(self, user_id: str, event_type: str, **fields: Any) -> httpx.Response:
+        """An Events API callback, as Slack delivers it (JSON, signed)."""
+        body = json.dumps(
+            {
+                "token": "legacy",
+                "team_id": self.team_id,
+                "api_app_id": "A0001",
+                "type": "event_callback",
+                "event_id": f"Ev{time.monotonic_ns()}",
+                "event_time": int(self.clock()),
+                "event": {
+                    "type": event_type,
+                    "user": user_id,
+                    "channel": "D" + user_id[1:],
+                    "tab": "home",
+                    "event_ts": str(self.clock()),
+                    **fields,
+                },
+            }
+        )
+        return self.post(body, "application/json")
+
     def command(self, user_id: str, command: str, text: str = "", **kwargs: Any) -> httpx.Response:
         body = urlencode(
             {
@@ -162,7 +184,8 @@ class SlackDriver:
     def submit_view(
         self, user_id: str, view: dict[str, Any], values: dict[str, str], **kwargs: Any
     ) -> httpx.Response:
-        """Fill the view's inputs by action id (selects take an option value) and submit."""
+        """Fill the view's inputs by action id and submit. Selects take an option value
+        (several, comma-separated, for a multi-select); a user select takes a user id."""
         state: dict[str, dict[str, Any]] = {}
         for block in view.get("blocks", []):
             if block.get("type") != "input":
@@ -170,6 +193,7 @@ class SlackDriver:
             element = block["element"]
             action_id = element["action_id"]
             entered = values.get(action_id)
+            item: dict[str, Any]
             if element["type"] == "static_select":
                 chosen = (
                     entered
@@ -183,6 +207,21 @@ class SlackDriver:
                         if chosen is not None
                         else None
                     ),
+                }
+            elif element["type"] == "users_select":
+                item = {"type": "users_select", "selected_user": entered}
+            elif element["type"] == "multi_static_select":
+                chosen_values = (
+                    entered.split(",")
+                    if entered is not None
+                    else [o["value"] for o in element.get("initial_options") or []]
+                )
+                item = {
+                    "type": "multi_static_select",
+                    "selected_options": [
+                        {"value": v, "text": {"type": "plain_text", "text": v}}
+                        for v in chosen_values
+                    ],
                 }
             elif element["type"] == "datepicker":
                 chosen = entered if entered is not None else element.get("initial_date")

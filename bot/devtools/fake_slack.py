@@ -32,6 +32,10 @@ class FakeSlack:
         self.invalid: list[tuple[str, str]] = []
         self.views: dict[str, dict[str, Any]] = {}
         self.messages: dict[tuple[str, str], dict[str, Any]] = {}
+        #: Each user's published App Home.
+        self.homes: dict[str, dict[str, Any]] = {}
+        #: usergroup id → member user ids, as ``usergroups.users.list`` answers.
+        self.usergroups: dict[str, list[str]] = {}
         self._lock = threading.Lock()
         self._ts = itertools.count(1)
         self._server = _Server((host, port), _handler(self))
@@ -106,7 +110,19 @@ class FakeSlack:
             return {"ok": False, "error": "invalid_arguments", "detail": problem}
         if method == "auth.test":
             return {"ok": True, "team_id": "T0001", "user_id": "UBOT", "bot_id": "BBOT"}
-        if method in ("views.open", "views.update", "views.push", "views.publish"):
+        if method == "usergroups.users.list":
+            group = str(args.get("usergroup"))
+            with self._lock:
+                if group not in self.usergroups:
+                    return {"ok": False, "error": "no_such_subteam"}
+                return {"ok": True, "users": list(self.usergroups[group])}
+        if method == "views.publish":
+            view = _json_arg(args.get("view"))
+            stored = {**view, "id": f"V{next(self._ts):06d}", "hash": f"h{next(self._ts)}"}
+            with self._lock:
+                self.homes[str(args.get("user_id"))] = stored
+            return {"ok": True, "view": stored}
+        if method in ("views.open", "views.update", "views.push"):
             view = _json_arg(args.get("view"))
             view_id = args.get("view_id") or f"V{next(self._ts):06d}"
             stored = {**view, "id": view_id, "hash": f"h{next(self._ts)}"}

@@ -40,6 +40,9 @@ DEMO_SECRETS = {
 }
 
 LOCATIONS_YAML = """\
+usergroup_roles:
+  - {usergroup: S0SUPPORT, role: support}
+  - {usergroup: S0MANAGERS, role: manager, locations: [downtown]}
 locations:
   - id: downtown
     name: Downtown Fitness
@@ -108,6 +111,7 @@ class Stack:
     def __post_init__(self) -> None:
         self.sandbox = Sandbox().start()
         self.slack = FakeSlack().start()
+        self.slack.usergroups = {"S0SUPPORT": [], "S0MANAGERS": []}
         os.environ.update(self.secrets)
         self.locations_file = self.workdir / "locations.yml"
         self.locations_file.write_text(textwrap.dedent(LOCATIONS_YAML))

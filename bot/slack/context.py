@@ -7,8 +7,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from bot.config import Location, Settings
+from bot.workflows.home import HomeService
 from bot.workflows.resets import ResetService
 from bot.workflows.sales import SaleService
+from bot.workflows.triage import Item, TriageService
 
 if TYPE_CHECKING:
     from bot.slack.sale_notifier import SaleNotices
@@ -22,7 +24,13 @@ class Services:
     resets: ResetService
     sales: SaleService
     sale_notices: SaleNotices
+    triage: TriageService
+    home: HomeService
     wake_worker: Callable[[], None] = field(default=lambda: None)
+    #: Shows a resolution wherever the failure was posted (set by the app).
+    after_resolve: Callable[[Item], None] = field(default=lambda item: None)
+    #: Republishes the homes of those who look at theirs (set by the app).
+    refresh_homes: Callable[[], None] = field(default=lambda: None)
 
     def can(self, actor: Actor, permission: Permission, location_id: str | None) -> bool:
         with self.resets.db.session() as session:

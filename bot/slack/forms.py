@@ -13,6 +13,10 @@ def field_value(values: Mapping[str, Any], block_id: str, action_id: str) -> Any
     kind = element.get("type")
     if kind in ("static_select", "radio_buttons"):
         return (element.get("selected_option") or {}).get("value")
+    if kind == "users_select":
+        return element.get("selected_user")
+    if kind == "multi_static_select":
+        return [option.get("value") for option in element.get("selected_options") or []]
     if kind == "datepicker":
         selected = element.get("selected_date")
         try:

@@ -8,6 +8,13 @@ from enum import StrEnum
 class Command(StrEnum):
     RESET = "/reset"
     SELL = "/sell"
+    FRONTDESK = "/frontdesk"
+
+
+class Event(StrEnum):
+    """Events the app subscribes to (manifest ``settings.event_subscriptions``)."""
+
+    APP_HOME_OPENED = "app_home_opened"
 
 
 class ResetView(StrEnum):
@@ -35,6 +42,7 @@ class ResetAction(StrEnum):
 class TriageAction(StrEnum):
     CLAIM = "triage_claim"
     RETRY = "triage_retry"
+    RESOLVE = "triage_resolve_open"
 
 
 #: Form field (workflow name) → (block id, action id) in the reset modal.
@@ -103,3 +111,30 @@ SALE_FIELDS: dict[str, tuple[str, str]] = {
         "note",
     )
 }
+
+
+class HomeAction(StrEnum):
+    PAGE = "home_page"
+    FAILURE_MENU = "home_failure_menu"
+    REVIEW = "home_review"
+    REFRESH = "home_refresh"
+
+
+class TriageView(StrEnum):
+    RESOLVE = "triage_resolve"
+    NOTE_BLOCK = "triage_note"
+    NOTE_INPUT = "triage_note_input"
+
+
+class AdminView(StrEnum):
+    ROLES = "admin_roles"
+    USER_BLOCK = "admin_user"
+    USER_INPUT = "admin_user_input"
+    ROLE_BLOCK = "admin_role"
+    ROLE_INPUT = "admin_role_input"
+    LOCATIONS_BLOCK = "admin_locations"
+    LOCATIONS_INPUT = "admin_locations_input"
+
+
+class AdminAction(StrEnum):
+    REVOKE = "admin_revoke"

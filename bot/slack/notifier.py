@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from slack_sdk import WebClient
 
 from bot.config import Location
@@ -17,6 +19,8 @@ class SlackNotifier:
         self._client = client
         self._resets = resets
         self._locations = locations
+        #: Called after anything a home shows has changed (set by the app).
+        self.on_change: Callable[[], None] = lambda: None
 
     def reset_started(self, request: ResetRequest) -> None:
         if request.message_ts and request.channel_id:
@@ -26,6 +30,12 @@ class SlackNotifier:
             )
 
     def reset_finished(self, request: ResetRequest) -> None:
+        try:
+            self._reset_finished(request)
+        finally:
+            self.on_change()
+
+    def _reset_finished(self, request: ResetRequest) -> None:
         location = self._locations.get(request.location_id)
         text, blocks = views.status_message(request, location)
         original = self._resets.get(request.retry_of) if request.retry_of else None
@@ -47,3 +57,12 @@ class SlackNotifier:
                 channel=location.triage_channel, text=triage_text, blocks=triage_blocks
             )
             self._resets.attach_triage(request.id, answer["channel"], answer["ts"])
+
+    def triage_updated(self, request: ResetRequest) -> None:
+        """Show a claim or a resolution on the triage post, if there is one."""
+        if request.triage_channel_id and request.triage_ts:
+            text, blocks = views.triage_post(request, self._locations.get(request.location_id))
+            self._client.chat_update(
+                channel=request.triage_channel_id, ts=request.triage_ts, text=text, blocks=blocks
+            )
+        self.on_change()

@@ -191,6 +191,7 @@ def register(app: App, services: Services) -> None:
             request, services.locations.get(request.location_id), holder
         )
         _update(client, body, text, blocks)
+        services.refresh_homes()
 
     @app.action(TriageAction.RETRY)
     def retry_clicked(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
@@ -210,3 +211,4 @@ def register(app: App, services: Services) -> None:
             replace_original=False,
         )
         services.wake_worker()
+        services.refresh_homes()

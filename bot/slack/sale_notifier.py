@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from slack_sdk import WebClient
 
 from bot.config import ClubReadyLocation, Location
@@ -17,6 +19,8 @@ class SaleNotices:
         self._client = client
         self._sales = sales
         self._locations = locations
+        #: Called after anything a home shows has changed (set by the app).
+        self.on_change: Callable[[], None] = lambda: None
 
     def _location(self, sale: Sale) -> Location | None:
         return self._locations.get(sale.location_id)
@@ -45,6 +49,12 @@ class SaleNotices:
     # -- approvers --------------------------------------------------------------------
     def approval_request(self, sale: Sale) -> None:
         """Post the approval request in the location's approvals channel (once)."""
+        try:
+            self._approval_request(sale)
+        finally:
+            self.on_change()
+
+    def _approval_request(self, sale: Sale) -> None:
         location = self._location(sale)
         if sale.approval_ts and sale.approval_channel_id:
             self.approval_status(sale)
@@ -75,9 +85,12 @@ class SaleNotices:
             )
 
     def refresh(self, sale: Sale, *, note: str | None = None) -> None:
-        self.approval_status(sale, note=note)
-        if sale.dm_ts:
-            self.requester_status(sale)
+        try:
+            self.approval_status(sale, note=note)
+            if sale.dm_ts:
+                self.requester_status(sale)
+        finally:
+            self.on_change()
 
     # -- triage -----------------------------------------------------------------------
     def triage(self, sale: Sale) -> None:

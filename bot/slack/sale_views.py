@@ -30,7 +30,7 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from bot.config import CatalogItem, ClubReadyLocation, Location
-from bot.slack.ids import SALE_FIELDS, SaleAction, SaleView
+from bot.slack.ids import SALE_FIELDS, SaleAction, SaleView, TriageAction
 from bot.slack.views import as_blocks, escape, location_option
 from bot.workflows.sales import (
     GENDERS,
@@ -601,9 +601,23 @@ def triage_post(
         )
     else:
         buttons.append(ButtonElement(action_id=SaleAction.CLAIM, text="Claim", value=sale.id))
+    if sale.resolved_at is not None:
+        note = escape(sale.resolution_note or "")[:1000]
+        blocks.append(
+            SectionBlock(
+                text=MarkdownTextObject(
+                    text=f":white_check_mark: Resolved by <@{sale.resolved_by}>: {note}"
+                )
+            )
+        )
+        return text, as_blocks(blocks)
     if status is SaleStatus.UNKNOWN:
         buttons.append(
             ButtonElement(action_id=SaleAction.RECONCILE, text="Reconcile", value=sale.id)
+        )
+    else:
+        buttons.append(
+            ButtonElement(action_id=TriageAction.RESOLVE, text="Resolve", value=f"sale:{sale.id}")
         )
     if buttons:
         blocks.append(ActionsBlock(elements=buttons))

@@ -343,6 +343,7 @@ def register(app: App, services: Services) -> None:
         sale = sales.get(sale_id)
         assert sale is not None
         notices.triage(sale)
+        services.refresh_homes()
 
     @app.action(SaleAction.RECONCILE)
     def reconcile_clicked(

@@ -193,7 +193,21 @@ def triage_post(
             ]
         ),
     ]
-    buttons = [ButtonElement(action_id=TriageAction.RETRY, text="Retry", value=request.id)]
+    claimed_by = claimed_by or request.claimed_by
+    if request.resolved_at is not None:
+        note = escape(request.resolution_note or "")[:1000]
+        blocks.append(
+            SectionBlock(
+                text=MarkdownTextObject(
+                    text=f":white_check_mark: Resolved by <@{request.resolved_by}>: {note}"
+                )
+            )
+        )
+        return text, as_blocks(blocks)
+    buttons = [
+        ButtonElement(action_id=TriageAction.RETRY, text="Retry", value=request.id),
+        ButtonElement(action_id=TriageAction.RESOLVE, text="Resolve", value=f"reset:{request.id}"),
+    ]
     if claimed_by:
         blocks.append(
             ContextBlock(

@@ -22,14 +22,12 @@ from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from bot.clock import Clock
 from bot.config import ClubReadyLocation, Location, PaytronixLocation, RegistrarLocation
 from bot.vendor_clients import VendorClients
-from bot.workflows import audit
+from bot.workflows import audit, preferences
 from bot.workflows.masking import identifier_hash, mask_email, mask_identifier
 from bot.workflows.roles import Actor, Permission, Roles
 from storage.db import Database
@@ -181,20 +179,6 @@ def describe_identity(identity: dict[str, str]) -> str:
     return " / ".join(mask_identifier(k, v) for k, v in identity.items())
 
 
-def remember_location(session: Session, actor: Actor, location_id: str) -> None:
-    """Upsert the user's last location: one statement, so that two requests of the
-    same user at the same moment cannot collide on the primary key."""
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    statement = insert(UserPreference).values(
-        team_id=actor.team_id, user_id=actor.user_id, last_location_id=location_id
-    )
-    session.execute(
-        statement.on_conflict_do_update(
-            index_elements=["team_id", "user_id"], set_={"last_location_id": location_id}
-        )
-    )
-
-
 class ResetService:
     def __init__(
         self,
@@ -297,7 +281,7 @@ class ResetService:
                 updated_at=now,
             )
             session.add(request)
-            remember_location(session, actor, location_id)
+            preferences.remember(session, actor, last_location_id=location_id)
             self._audit(
                 session,
                 actor.key,
@@ -624,5 +608,16 @@ class ResetService:
                 retry.id,
                 original.location_id,
                 {"retry_of": original.id},
+            )
+            # The retry carries the failure on: the original leaves the open list.
+            session.execute(
+                update(ResetRequest)
+                .where(ResetRequest.id == original.id, ResetRequest.resolved_at.is_(None))
+                .values(
+                    resolved_by=actor.user_id,
+                    resolved_at=now,
+                    resolution_note=f"retried as {retry.id}",
+                    updated_at=now,
+                )
             )
         return retry

@@ -11,8 +11,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.clock import Clock
+from bot.config import UsergroupRole
 from bot.workflows import audit
-from storage.models import RoleGrant
+from storage.models import GroupMembership, RoleGrant
 
 ALL_LOCATIONS = "*"
 
@@ -84,9 +85,16 @@ class Grant:
 
 
 class Roles:
-    def __init__(self, *, clock: Clock, bootstrap_admins: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        bootstrap_admins: Iterable[str] = (),
+        usergroup_roles: Iterable[UsergroupRole] = (),
+    ) -> None:
         self._clock = clock
         self._bootstrap = frozenset(bootstrap_admins)
+        self.usergroup_roles = list(usergroup_roles)
 
     def grants(self, session: Session, actor: Actor) -> list[Grant]:
         rows = session.scalars(
@@ -95,6 +103,19 @@ class Roles:
             )
         )
         result = [Grant(Role(row.role), row.location_id) for row in rows]
+        if self.usergroup_roles:
+            groups = set(
+                session.scalars(
+                    select(GroupMembership.usergroup_id).where(
+                        GroupMembership.team_id == actor.team_id,
+                        GroupMembership.user_id == actor.user_id,
+                    )
+                )
+            )
+            for mapping in self.usergroup_roles:
+                if mapping.usergroup in groups:
+                    scopes: list[str | None] = list(mapping.locations) or [None]
+                    result.extend(Grant(Role(mapping.role), where) for where in scopes)
         if (
             actor.user_id in self._bootstrap
             or f"{actor.team_id}:{actor.user_id}" in self._bootstrap
@@ -195,6 +216,53 @@ class Roles:
             details={"role": role.value},
         )
         return True
+
+    def revoke_id(self, session: Session, *, by: str, grant_id: int) -> bool:
+        row = session.get(RoleGrant, grant_id)
+        if row is None:
+            return False
+        target = Actor(team_id=row.team_id, user_id=row.user_id, enterprise_id=row.enterprise_id)
+        return self.revoke(
+            session, by=by, target=target, role=Role(row.role), location_id=row.location_id
+        )
+
+    def replace_group_members(
+        self, session: Session, *, team_id: str, usergroup_id: str, user_ids: Iterable[str]
+    ) -> tuple[set[str], set[str]]:
+        """Store a user group's current members; (joined, left) since the last refresh."""
+        before = set(
+            session.scalars(
+                select(GroupMembership.user_id).where(
+                    GroupMembership.team_id == team_id,
+                    GroupMembership.usergroup_id == usergroup_id,
+                )
+            )
+        )
+        now_members = set(user_ids)
+        session.execute(
+            delete(GroupMembership).where(
+                GroupMembership.team_id == team_id, GroupMembership.usergroup_id == usergroup_id
+            )
+        )
+        now = self._clock.now()
+        session.add_all(
+            GroupMembership(
+                team_id=team_id, usergroup_id=usergroup_id, user_id=user, refreshed_at=now
+            )
+            for user in sorted(now_members)
+        )
+        joined, left = now_members - before, before - now_members
+        if joined or left:
+            audit.record(
+                session,
+                self._clock,
+                actor="frontdesk",
+                action="role.usergroup_refresh",
+                subject_type="usergroup",
+                subject_id=usergroup_id,
+                details={"joined": sorted(joined), "left": sorted(left)},
+            )
+        return joined, left
 
     def list(self, session: Session) -> list[RoleGrant]:
         return list(

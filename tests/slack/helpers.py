@@ -4,6 +4,8 @@ from collections.abc import Callable
 from typing import Any
 
 from bot.devtools.stack import Stack, wait_for
+from bot.slack.ids import Command, ResetAction
+from bot.workflows.resets import ResetStatus
 
 
 def last_message_to(stack: Stack, channel: str) -> dict[str, Any]:
@@ -27,3 +29,18 @@ def message_text(stack: Stack, channel: str, ts: str) -> str:
 
 def new_message(stack: Stack, channel: str, action: Callable[[], Any]) -> dict[str, Any]:
     return stack.new_message(channel, action)
+
+
+def reset(stack: Stack, text: str, user: str = "UFRONT") -> str:
+    """/reset, Send, wait for the outcome; the request id."""
+    dm = "D" + user[1:]
+    confirmation = new_message(stack, dm, lambda: stack.driver.command(user, Command.RESET, text))
+    request_id = button_value(confirmation, ResetAction.SEND)
+    stack.driver.click(user, ResetAction.SEND, request_id, channel=dm, ts=confirmation["ts"])
+    wait_for(
+        lambda: (
+            stack.frontdesk.services.resets.get(request_id).status
+            not in (ResetStatus.DRAFT, ResetStatus.QUEUED, ResetStatus.SENDING)
+        )
+    )
+    return request_id

@@ -11,11 +11,16 @@ import yaml
 from bot.devtools.stack import Stack
 from bot.slack.ids import (
     SALE_FIELDS,
+    AdminAction,
+    AdminView,
+    Event,
+    HomeAction,
     ResetAction,
     ResetView,
     SaleAction,
     SaleView,
     TriageAction,
+    TriageView,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,12 +45,16 @@ def test_every_manifest_command_has_a_listener_and_nothing_else_does(stack: Stac
         assert stack.driver.command("UNOBODY", command).status_code == 200, command
     # Bolt answers 404 to what no listener handles: the check above can fail.
     assert stack.driver.command("UNOBODY", "/not-a-command").status_code == 404
-    assert "event_subscriptions" not in manifest()["settings"]  # no event listeners yet
+    events = manifest()["settings"]["event_subscriptions"]["bot_events"]
+    assert set(events) == {e.value for e in Event}
+    for event in events:
+        assert stack.driver.event("UNOBODY", event).status_code == 200, event
+    assert stack.driver.event("UNOBODY", "member_joined_channel").status_code == 404
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_every_action_and_view_id_has_a_listener(stack: Stack) -> None:
-    buttons = chain(ResetAction, SaleAction, TriageAction)
+    buttons = chain(ResetAction, SaleAction, TriageAction, HomeAction, AdminAction)
     for action_id in buttons:
         if action_id in INPUTS:
             continue
@@ -58,7 +67,13 @@ def test_every_action_and_view_id_has_a_listener(stack: Stack) -> None:
     answer = stack.driver.click("UNOBODY", "no_such_action", "x", channel="C1", ts="1.1")
     assert answer.status_code == 404
     without_submit = {SaleView.NOTICE, SaleView.REVIEW}
-    for callback in [ResetView.CALLBACK, *(set(SaleView) - without_submit)]:
+    callbacks = [
+        ResetView.CALLBACK,
+        TriageView.RESOLVE,
+        AdminView.ROLES,
+        *(set(SaleView) - without_submit),
+    ]
+    for callback in callbacks:
         view = {"id": "V1", "type": "modal", "callback_id": callback, "blocks": []}
         assert stack.driver.submit_view("UNOBODY", view, {}).status_code == 200, callback
     assert manifest()["settings"]["interactivity"]["is_enabled"] is True

@@ -1,0 +1,153 @@
+"""App Home and triage from anywhere: publish, page, claim, retry, resolve, reconcile."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from typing import Any
+
+from slack_bolt import Ack, App
+from slack_sdk import WebClient
+
+from bot.slack import home_views, sale_views
+from bot.slack.context import Services, actor_from
+from bot.slack.forms import field_value
+from bot.slack.ids import Event, HomeAction, TriageAction, TriageView
+from bot.workflows.resets import InvalidResetInput
+from bot.workflows.roles import Actor, NotAuthorized
+from bot.workflows.sales import SaleConflict
+from bot.workflows.triage import Kind, NothingToResolve
+
+log = logging.getLogger("frontdesk.slack.home")
+
+
+class HomePublisher:
+    """Publishes homes: the viewer's on open, and every recent viewer's on a change."""
+
+    def __init__(self, *, client: WebClient, services: Services) -> None:
+        self._client = client
+        self._services = services
+
+    def publish(self, actor: Actor, cursors: dict[str, str] | None = None) -> None:
+        home = self._services.home.home(actor, cursors)
+        self._client.views_publish(
+            user_id=actor.user_id, view=home_views.home_view(home, self._services.locations)
+        )
+
+    def refresh_viewers(self) -> None:
+        """Something a home shows changed: republish for those who look at theirs."""
+        for actor in self._services.home.recent_viewers():
+            try:
+                self.publish(actor)
+            except Exception:
+                log.warning("could not refresh a home", extra={"user": actor.user_id})
+
+
+def _notice(client: WebClient, trigger_id: str, title: str, text: str) -> None:
+    client.views_open(trigger_id=trigger_id, view=sale_views.notice_modal(title, text))
+
+
+def register(app: App, services: Services, publisher: HomePublisher) -> None:
+    home = services.home
+    triage = services.triage
+
+    @app.event(Event.APP_HOME_OPENED)
+    def home_opened(event: dict[str, Any], body: dict[str, Any]) -> None:
+        if event.get("tab") not in (None, "home"):
+            return
+        actor = Actor(
+            team_id=str(body.get("team_id") or ""),
+            user_id=str(event["user"]),
+            enterprise_id=str(body.get("enterprise_id") or ""),
+        )
+        home.opened(actor)
+        publisher.publish(actor)
+
+    @app.action(re.compile(f"^{HomeAction.PAGE}"))
+    @app.action(HomeAction.REFRESH)
+    def page(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        try:
+            cursors = json.loads(body["actions"][0].get("value") or "{}")
+        except ValueError:
+            cursors = {}
+        cursors = {k: str(v) for k, v in cursors.items() if v} if isinstance(cursors, dict) else {}
+        publisher.publish(actor_from(body), cursors)
+
+    @app.action(HomeAction.REVIEW)
+    def review(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        ack()
+        actor = actor_from(body)
+        try:
+            sale = services.sales.review(actor, body["actions"][0]["value"])
+        except (NotAuthorized, SaleConflict, LookupError) as exc:
+            _notice(client, body["trigger_id"], "Not now", str(exc))
+            return
+        client.views_open(
+            trigger_id=body["trigger_id"],
+            view=sale_views.approval_modal(
+                sale, services.locations.get(sale.location_id), services.sales.approvals(sale)
+            ),
+        )
+
+    @app.action(HomeAction.FAILURE_MENU)
+    def failure_menu(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        ack()
+        actor = actor_from(body)
+        verb, kind_text, item_id = body["actions"][0]["selected_option"]["value"].split(":", 2)
+        kind = Kind(kind_text)
+        try:
+            if verb == "claim":
+                claim = services.resets.claim if kind is Kind.RESET else services.sales.claim
+                won, holder = claim(actor, item_id)
+                if not won:
+                    _notice(client, body["trigger_id"], "Already claimed", f"<@{holder}> has it.")
+            elif verb == "retry" and kind is Kind.RESET:
+                services.resets.retry(actor, item_id)
+                services.wake_worker()
+            elif verb == "resolve":
+                client.views_open(
+                    trigger_id=body["trigger_id"],
+                    view=home_views.resolve_modal(kind, item_id, f"{kind.value} `{item_id}`"),
+                )
+                return
+            elif verb == "reconcile" and kind is Kind.SALE:
+                sale = services.sales.for_reconciliation(actor, item_id)
+                client.views_open(
+                    trigger_id=body["trigger_id"],
+                    view=sale_views.reconcile_modal(sale, services.locations.get(sale.location_id)),
+                )
+                return
+        except InvalidResetInput as exc:
+            _notice(client, body["trigger_id"], "Not done", " ".join(exc.errors.values()))
+            return
+        except (NotAuthorized, SaleConflict, LookupError, ValueError) as exc:
+            _notice(client, body["trigger_id"], "Not done", str(exc))
+            return
+        publisher.refresh_viewers()
+
+    @app.action(TriageAction.RESOLVE)
+    def resolve_from_channel(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        ack()
+        kind_text, item_id = body["actions"][0]["value"].split(":", 1)
+        client.views_open(
+            trigger_id=body["trigger_id"],
+            view=home_views.resolve_modal(Kind(kind_text), item_id, f"{kind_text} `{item_id}`"),
+        )
+
+    @app.view(TriageView.RESOLVE)
+    def resolve_submitted(ack: Ack, body: dict[str, Any]) -> None:
+        actor = actor_from(body)
+        meta = json.loads(body["view"].get("private_metadata") or "{}")
+        note = field_value(
+            body["view"]["state"]["values"], TriageView.NOTE_BLOCK, TriageView.NOTE_INPUT
+        )
+        try:
+            item = triage.resolve(actor, Kind(meta.get("kind")), str(meta.get("id")), note or "")
+        except (ValueError, NothingToResolve, LookupError, NotAuthorized) as exc:
+            ack(response_action="errors", errors={TriageView.NOTE_BLOCK: str(exc)[:2000]})
+            return
+        ack()
+        services.after_resolve(item)
+        publisher.refresh_viewers()

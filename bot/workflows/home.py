@@ -1,0 +1,161 @@
+"""What a person's App Home shows, by role, Slack-free.
+
+Front desk: their recent resets and sales. Managers: the pending approvals of
+their locations (oldest first) and those locations' recent sales. Support: the
+open failures, oldest first, and the last day's counts. Every list is a keyset
+page over an index, so a home renders as fast with a million stored requests
+as with ten.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from bot.clock import Clock
+from bot.config import Location
+from bot.workflows import preferences
+from bot.workflows.roles import Actor, Permission, Role, Roles
+from bot.workflows.sales import SaleStatus
+from bot.workflows.triage import (
+    Item,
+    Page,
+    TriageService,
+    after,
+    decode_cursor,
+    page_of,
+    reset_item,
+    sale_item,
+)
+from storage.db import Database
+from storage.models import ResetRequest, Sale, UserPreference
+
+#: Whose home to refresh on a change: those who looked at it this recently.
+RECENT_VIEWER = timedelta(days=1)
+
+
+@dataclass
+class Home:
+    roles: set[Role]
+    recent: Page | None = None
+    approvals: Page | None = None
+    location_sales: list[Item] = field(default_factory=list)
+    failures: Page | None = None
+    counts: dict[tuple[str, str], int] = field(default_factory=dict)
+    cursors: dict[str, str] = field(default_factory=dict)
+
+
+class HomeService:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        roles: Roles,
+        locations: dict[str, Location],
+        clock: Clock,
+        triage: TriageService,
+        page_size: int = 10,
+    ) -> None:
+        self.db = db
+        self.roles = roles
+        self.locations = locations
+        self.clock = clock
+        self.triage = triage
+        self.page_size = page_size
+
+    def home(self, actor: Actor, cursors: dict[str, str] | None = None) -> Home:
+        cursors = dict(cursors or {})
+        with self.db.session() as session:
+            grants = self.roles.grants(session, actor)
+            approve_at = self.roles.allowed_locations(
+                session, actor, Permission.APPROVE_SALE, self.locations
+            )
+        roles = {grant.role for grant in grants}
+        home = Home(roles=roles, cursors=cursors)
+        if roles & {Role.FRONT_DESK, Role.MANAGER, Role.SUPPORT}:
+            home.recent = self.recent_requests(actor, cursors.get("recent"))
+        if approve_at:
+            home.approvals = self.pending_approvals(approve_at, cursors.get("approvals"))
+            home.location_sales = self.recent_sales(approve_at)
+        if Role.SUPPORT in roles:
+            home.failures = self.triage.open_failures(
+                actor, cursor=cursors.get("failures"), limit=self.page_size
+            )
+            home.counts = self.triage.counts_last_day(actor)
+        return home
+
+    def recent_requests(self, actor: Actor, cursor: str | None) -> Page:
+        position = decode_cursor(cursor)
+        limit = self.page_size
+        with self.db.session() as session:
+            resets = (
+                select(ResetRequest)
+                .where(ResetRequest.team_id == actor.team_id, ResetRequest.user_id == actor.user_id)
+                .order_by(ResetRequest.created_at.desc(), ResetRequest.id.desc())
+                .limit(limit + 1)
+            )
+            sales = (
+                select(Sale)
+                .where(
+                    Sale.team_id == actor.team_id,
+                    Sale.user_id == actor.user_id,
+                    Sale.status != SaleStatus.DRAFT,
+                )
+                .order_by(Sale.created_at.desc(), Sale.id.desc())
+                .limit(limit + 1)
+            )
+            keyset = after(ResetRequest, ResetRequest.created_at, position, descending=True)
+            if keyset is not None:
+                resets = resets.where(keyset)
+            keyset = after(Sale, Sale.created_at, position, descending=True)
+            if keyset is not None:
+                sales = sales.where(keyset)
+            items = [reset_item(r, r.created_at) for r in session.scalars(resets)]
+            items += [sale_item(s, s.created_at) for s in session.scalars(sales)]
+        return page_of(items, limit, descending=True)
+
+    def pending_approvals(self, location_ids: list[str], cursor: str | None) -> Page:
+        position = decode_cursor(cursor)
+        with self.db.session() as session:
+            query = (
+                select(Sale)
+                .where(
+                    Sale.status == SaleStatus.PENDING_APPROVAL, Sale.location_id.in_(location_ids)
+                )
+                .order_by(Sale.submitted_at, Sale.id)
+                .limit(self.page_size + 1)
+            )
+            keyset = after(Sale, Sale.submitted_at, position, descending=False)
+            if keyset is not None:
+                query = query.where(keyset)
+            items = [sale_item(s, s.submitted_at) for s in session.scalars(query)]
+        return page_of(items, self.page_size, descending=False)
+
+    def recent_sales(self, location_ids: list[str], limit: int = 5) -> list[Item]:
+        with self.db.session() as session:
+            rows = session.scalars(
+                select(Sale)
+                .where(Sale.location_id.in_(location_ids), Sale.finished_at.is_not(None))
+                .order_by(Sale.finished_at.desc())
+                .limit(limit)
+            )
+            return [sale_item(s) for s in rows]
+
+    # -- who looks ----------------------------------------------------------------------
+    def opened(self, actor: Actor) -> None:
+        """Remember that this user looks at their home (to refresh it on changes)."""
+        with self.db.session() as session:
+            preferences.remember(session, actor, home_opened_at=self.clock.now())
+
+    def recent_viewers(self, limit: int = 200) -> list[Actor]:
+        since = self.clock.now() - RECENT_VIEWER
+        with self.db.session() as session:
+            rows = session.execute(
+                select(UserPreference.team_id, UserPreference.user_id)
+                .where(UserPreference.home_opened_at >= since)
+                .order_by(UserPreference.home_opened_at.desc())
+                .limit(limit)
+            ).all()
+        return [Actor(team_id=team, user_id=user) for team, user in rows]
