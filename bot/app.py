@@ -7,6 +7,10 @@ from dataclasses import dataclass
 
 from slack_bolt import App
 from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+)
 
 from bot.clock import Clock, SystemClock
 from bot.config import ClubReadyLocation, ConfigurationError, Settings
@@ -90,7 +94,14 @@ def build(
         lease_seconds=settings.worker_lease_seconds,
     )
     client = WebClient(
-        token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url
+        token=settings.slack_bot_token.get_secret_value(),
+        base_url=settings.slack_api_url,
+        # slack_sdk's handlers: wait out a 429 for as long as its Retry-After says, and
+        # retry a connection that failed before anything was sent.
+        retry_handlers=[
+            ConnectionErrorRetryHandler(max_retry_count=1),
+            RateLimitErrorRetryHandler(max_retry_count=settings.slack_rate_limit_retries),
+        ],
     )
     metrics = Metrics(db)
     app = App(

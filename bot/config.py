@@ -125,6 +125,8 @@ class Settings(BaseSettings):
     slack_signing_secret: SecretStr = SecretStr("")
     slack_app_token: SecretStr = SecretStr("")
     slack_api_url: str = "https://slack.com/api/"
+    #: How many times a Web API call answered 429 is retried after its Retry-After.
+    slack_rate_limit_retries: int = 3
 
     database_url: str = "sqlite:///frontdesk.sqlite3"
     locations_file: Path = Path("locations.yml")

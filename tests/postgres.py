@@ -38,23 +38,31 @@ class PostgresServer:
         if self._as_postgres:
             shutil.chown(self.root, "postgres", "postgres")
         self._run([initdb, "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8"])
-        options = (
+        self._options = (
             f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.root} "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
         )
+        self._ctl("start")
+
+    def _ctl(self, action: str, *extra: str) -> None:
         self._run(
             [
-                pg_ctl,
+                self._pg_ctl,
                 "-D",
                 str(self.data),
                 "-o",
-                options,
+                self._options,
                 "-w",
                 "-l",
                 str(self.root / "log"),
-                "start",
+                *extra,
+                action,
             ]
         )
+
+    def restart(self) -> None:
+        """Stop at once (connections are cut, like a crash or a failover) and start again."""
+        self._ctl("restart", "-m", "immediate")
 
     def _run(self, command: list[str]) -> None:
         if self._as_postgres:

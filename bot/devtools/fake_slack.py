@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import json
 import threading
+import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -37,6 +38,9 @@ class FakeSlack:
         #: usergroup id → member user ids, as ``usergroups.users.list`` answers.
         self.usergroups: dict[str, list[str]] = {}
         self._lock = threading.Lock()
+        self._rate_limits: dict[str, tuple[int, int]] = {}
+        #: (method, when) of every call answered 429.
+        self.rate_limited: list[tuple[str, float]] = []
         self._ts = itertools.count(1)
         self._server = _Server((host, port), _handler(self))
 
@@ -92,6 +96,20 @@ class FakeSlack:
         with self._lock:
             self.views[stored["id"]] = stored
         return stored
+
+    def rate_limit(self, method: str, *, times: int = 1, retry_after: int = 1) -> None:
+        """Answer the next ``times`` calls of ``method`` with HTTP 429 and Retry-After."""
+        with self._lock:
+            self._rate_limits[method] = (times, retry_after)
+
+    def take_rate_limit(self, method: str, raw: str) -> int | None:
+        with self._lock:
+            times, retry_after = self._rate_limits.get(method, (0, 0))
+            if times <= 0:
+                return None
+            self._rate_limits[method] = (times - 1, retry_after)
+            self.rate_limited.append((method, time.monotonic()))
+            return retry_after
 
     def clear(self) -> None:
         with self._lock:
@@ -186,6 +204,16 @@ def _handler(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
                 args = dict(parse_qsl(raw))
             token = (self.headers.get("Authorization") or "").removeprefix("Bearer ") or None
             method = self.path.split("/api/", 1)[-1].split("?")[0]
+            retry_after = fake.take_rate_limit(method, raw)
+            if retry_after is not None:
+                payload = json.dumps({"ok": False, "error": "ratelimited"}).encode()
+                self.send_response(429)
+                self.send_header("Retry-After", str(retry_after))
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+                return
             payload = json.dumps(fake.answer(method, args, raw, token)).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
