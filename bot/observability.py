@@ -51,7 +51,8 @@ def json_handler(stream: IO[str] | None = None) -> logging.Handler:
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
-            structlog.processors.JSONRenderer(ensure_ascii=False),
+            # ASCII-only: \u2028 and friends stay escaped, so no reader splits a line.
+            structlog.processors.JSONRenderer(),
         ],
     )
     handler = logging.StreamHandler(stream or sys.stderr)
