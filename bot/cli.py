@@ -59,7 +59,12 @@ def serve(
         else:
             from bot.http import HttpServer
 
-            server = HttpServer(frontdesk, host=settings.http_host, port=settings.http_port)
+            server = HttpServer(
+                frontdesk,
+                host=settings.http_host,
+                port=settings.http_port,
+                threads=settings.http_threads,
+            )
             typer.echo(f"frontdesk: HTTP on {server.url}/slack/events")
             signal.signal(signal.SIGTERM, lambda *_: server.stop())
             server.serve_forever()

@@ -153,6 +153,8 @@ class Settings(BaseSettings):
 
     http_host: str = "127.0.0.1"
     http_port: int = 3000
+    #: WSGI threads answering Slack per process.
+    http_threads: int = 8
 
     #: Member data older than this is purged (the audit trail stays, without it).
     retention_days: int = 365

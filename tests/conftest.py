@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from bot.devtools.postgres import PostgresServer
 from storage.db import upgrade
-from tests.postgres import PostgresServer
 from vendors.sandbox import Sandbox
 
 _db_names = itertools.count(1)

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from bot.devtools.postgres import PostgresServer
 from bot.devtools.stack import Stack, wait_for
 from bot.slack.ids import Command, ResetAction
 from bot.workflows.resets import FINISHED
 from bot.workflows.roles import Role
 from storage.models import ResetRequest
-from tests.postgres import PostgresServer
 from tests.slack.helpers import button_value
 
 

@@ -10,61 +10,22 @@ from __future__ import annotations
 
 import os
 import time
-from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import text
 
 from bot.clock import ManualClock
 from bot.config import load_locations
+from bot.devtools.history import NOW, fill_history
+from bot.devtools.postgres import PostgresServer
 from bot.devtools.stack import LOCATIONS_YAML
 from bot.slack.home_views import home_view
 from bot.workflows.home import HomeService
 from bot.workflows.roles import Actor, Role, Roles
 from bot.workflows.triage import TriageService
 from storage.db import Database, upgrade
-from tests.postgres import PostgresServer
 
 ROWS = 1_000_000
-NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
-
-FILL_RESETS = """
-INSERT INTO reset_requests (
-    id, enterprise_id, team_id, user_id, location_id, vendor, identifier_kind, identity,
-    identifier_masked, identifier_hash, member_filter, status, override_limit,
-    outcome_kind, outcome_message, created_at, confirmed_at, finished_at, updated_at,
-    resolved_at
-)
-SELECT
-    md5(g::text), '', 'T0001', 'U' || (g % 500), (ARRAY['downtown','sparkle','bistro'])[1 + g % 3],
-    (ARRAY['clubready','registrar','paytronix'])[1 + g % 3], 'email', NULL,
-    'm•••@example.com', md5('m' || g), 0,
-    CASE WHEN g % 997 = 0 THEN 'unknown' WHEN g % 101 = 0 THEN 'refused'
-         WHEN g % 103 = 0 THEN 'failed' ELSE 'sent' END,
-    false, 'succeeded', 'done',
-    :now - (g * interval '31 seconds'), :now - (g * interval '31 seconds'),
-    :now - (g * interval '31 seconds') + interval '1 second',
-    :now - (g * interval '31 seconds'),
-    CASE WHEN g % 997 = 0 OR g > 5000 THEN :now ELSE NULL END
-FROM generate_series(1, :rows) AS g
-"""
-
-FILL_SALES = """
-INSERT INTO sales (
-    id, enterprise_id, team_id, user_id, location_id, package_id, installment_plan_id,
-    package_name, amount, start_date, member_masked, payments, fingerprint,
-    required_approvals, status, created_at, submitted_at, expires_at, finished_at, updated_at
-)
-SELECT
-    'sale-' || g, '', 'T0001', 'U' || (g % 500), 'downtown', 2001, 3001, 'Monthly Basic',
-    '49.00', DATE '2026-11-23', 'M. L. · m•••@example.com', '[]', md5(g::text), 1,
-    CASE WHEN g % 50 = 0 THEN 'pending_approval' WHEN g % 40 = 0 THEN 'refused' ELSE 'sold' END,
-    :now - (g * interval '300 seconds'), :now - (g * interval '300 seconds'),
-    :now + interval '1 day',
-    CASE WHEN g % 50 = 0 THEN NULL ELSE :now - (g * interval '300 seconds') END,
-    :now - (g * interval '300 seconds')
-FROM generate_series(1, :sales) AS g
-"""
 
 
 @pytest.mark.postgres
@@ -77,11 +38,7 @@ def test_app_home_with_a_million_requests(
     upgrade(url)
     db = Database(url)
     started = time.monotonic()
-    with db.engine.begin() as connection:
-        connection.execute(text(FILL_RESETS), {"now": NOW, "rows": ROWS})
-        connection.execute(text(FILL_SALES), {"now": NOW, "sales": 50_000})
-    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        connection.execute(text("ANALYZE"))
+    fill_history(db, resets=ROWS, sales=50_000)
     filled = time.monotonic() - started
     path = tmp_path / "locations.yml"
     path.write_text(LOCATIONS_YAML)

@@ -16,14 +16,14 @@ import pytest
 from alembic.script import ScriptDirectory
 from sqlalchemy import select, text
 
+from bot.devtools.cluster import Cluster
+from bot.devtools.postgres import PostgresServer
 from bot.devtools.stack import wait_for
 from bot.slack.ids import Command, ResetAction
 from bot.workflows.resets import FINISHED, ResetStatus
 from bot.workflows.roles import Role
 from storage.db import alembic_config, make_engine
 from storage.models import ResetRequest
-from tests.postgres import PostgresServer
-from tests.slack.cluster import Cluster
 from tests.slack.helpers import button_value
 from vendors.sandbox import Fault
 

@@ -18,6 +18,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from bot.devtools.cluster import Cluster
+from bot.devtools.postgres import PostgresServer
 from bot.devtools.stack import (
     wait_for,
 )
@@ -25,8 +27,6 @@ from bot.slack.ids import SaleView
 from bot.workflows.roles import Role
 from bot.workflows.sales import SaleStatus
 from storage.models import AuditEvent, Sale
-from tests.postgres import PostgresServer
-from tests.slack.cluster import Cluster
 from vendors.sandbox import Fault
 
 MANAGERS = ["UM1", "UM2", "UM3", "UM4"]

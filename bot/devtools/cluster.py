@@ -1,4 +1,4 @@
-"""Real ``frontdesk serve`` processes on one PostgreSQL, for the multi-process tests.
+"""Real ``frontdesk serve`` processes on one database, for multi-process tests and bench.
 
 The test's side holds the vendor sandbox (the judge of what reached a vendor),
 the fake Slack Web API, and an in-process app used only for setup.
@@ -82,9 +82,14 @@ class Cluster:
         self.local: Frontdesk = build(settings)  # setup only: its worker never starts
         self.servers: dict[str, tuple[subprocess.Popen[bytes], str]] = {}
 
-    def start_server(self, name: str) -> str:
+    def start_server(self, name: str, **extra_env: str) -> str:
         port = _free_port()
-        env = {**self.env, "FRONTDESK_HTTP_PORT": str(port), "FRONTDESK_WORKER_ID": name}
+        env = {
+            **self.env,
+            "FRONTDESK_HTTP_PORT": str(port),
+            "FRONTDESK_WORKER_ID": name,
+            **extra_env,
+        }
         log = (self.logs / f"{name}.log").open("wb")
         process = subprocess.Popen(
             [sys.executable, "-m", "bot.cli", "serve"],
@@ -106,6 +111,9 @@ class Cluster:
         wait_for(healthy, 30)
         self.servers[name] = (process, url)
         return url
+
+    def pid(self, name: str) -> int:
+        return self.servers[name][0].pid
 
     def kill(self, name: str) -> None:
         process, _ = self.servers.pop(name)
