@@ -75,6 +75,10 @@ class Call:
     headers: Mapping[str, str] = field(default_factory=dict)
     body: Any = None
     auth: httpx.Auth | None = None
+    #: A 502/503/504 may come from a gateway that gave up after the vendor acted:
+    #: for an operation that must not be doubled (a sale) that is UNKNOWN, not
+    #: UNAVAILABLE. 429 is refused before any processing either way.
+    gateway_errors_are_unknown: bool = False
 
 
 Interpret = Callable[[httpx.Response, Any], Outcome]
@@ -153,7 +157,16 @@ def perform(
             )
         elapsed_ms = (time.perf_counter() - started) * 1000
         if response is not None:
-            if response.status_code in UNAVAILABLE_STATUSES:
+            gateway_error = response.status_code in UNAVAILABLE_STATUSES - {429}
+            if gateway_error and call.gateway_errors_are_unknown:
+                outcome = _outcome(
+                    call,
+                    OutcomeKind.UNKNOWN,
+                    f"the vendor's gateway failed (HTTP {response.status_code}): "
+                    "it may have been done",
+                    code=f"HTTP {response.status_code}",
+                )
+            elif response.status_code in UNAVAILABLE_STATUSES:
                 outcome = _outcome(
                     call,
                     OutcomeKind.UNAVAILABLE,

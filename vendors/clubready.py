@@ -244,6 +244,7 @@ class ClubReadyClient:
             params={"ApiKey": self._api_key, **sale.query()},
             headers=sale.headers(),
             body=sale.body(),
+            gateway_errors_are_unknown=True,
         )
         return perform(
             self._http,

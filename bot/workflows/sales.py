@@ -74,8 +74,9 @@ NEEDS_TRIAGE = frozenset({SaleStatus.REFUSED, SaleStatus.UNKNOWN})
 _STATUS_FOR = {
     OutcomeKind.SUCCEEDED: SaleStatus.SOLD,
     OutcomeKind.REFUSED: SaleStatus.REFUSED,
-    # The sale endpoint is never retried, so "unavailable" only comes back when the
-    # request certainly did not leave (a connect error): nothing was charged.
+    # For a sale "unavailable" only means the request certainly did not take effect
+    # (a connect error, or 429 before any processing; a gateway's 502/503/504 is
+    # unknown): nothing was charged.
     OutcomeKind.UNAVAILABLE: SaleStatus.REFUSED,
     OutcomeKind.UNKNOWN: SaleStatus.UNKNOWN,
 }

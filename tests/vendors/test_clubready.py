@@ -247,7 +247,10 @@ def test_reset_not_retried_when_it_may_have_arrived(
     ("effect", "kind"),
     [
         (httpx.ConnectError("refused"), OutcomeKind.UNAVAILABLE),
-        (httpx.Response(503), OutcomeKind.UNAVAILABLE),
+        (httpx.Response(429), OutcomeKind.UNAVAILABLE),
+        (httpx.Response(502), OutcomeKind.UNKNOWN),
+        (httpx.Response(503), OutcomeKind.UNKNOWN),
+        (httpx.Response(504), OutcomeKind.UNKNOWN),
         (httpx.ReadTimeout("slow"), OutcomeKind.UNKNOWN),
         (httpx.Response(500), OutcomeKind.UNKNOWN),
     ],

@@ -120,10 +120,11 @@ def test_sale_dropped_after_processing_is_unknown(sandbox: Sandbox) -> None:
     assert len(sandbox.vendors["clubready"].state.sales) == 1  # it did happen
 
 
-def test_sale_503_is_unavailable_and_not_retried(sandbox: Sandbox) -> None:
+def test_sale_503_is_unknown_and_not_retried(sandbox: Sandbox) -> None:
+    # A gateway may answer 503/504 after ClubReady sold it: never "not sold".
     sandbox.inject(Fault("status", operation="contract_sale", status=503))
     outcome = clubready(sandbox).contract_sold_new_user.sell(sale())
-    assert outcome.kind is OutcomeKind.UNAVAILABLE
+    assert outcome.kind is OutcomeKind.UNKNOWN
     assert len(sandbox.received(operation="contract_sale")) == 1
 
 
