@@ -41,6 +41,7 @@ class Frontdesk:
     services: Services
     metrics: Metrics
     usergroup_sync: admin.UsergroupSync
+    home_publisher: home.HomePublisher
     worker: Worker
     db: Database
     clients: VendorClients
@@ -49,6 +50,7 @@ class Frontdesk:
         self.worker.start()
 
     def close(self) -> None:
+        self.home_publisher.stop()
         self.worker.stop()
         self.clients.close()
         self.db.dispose()
@@ -169,6 +171,7 @@ def build(
         services=services,
         metrics=metrics,
         usergroup_sync=sync,
+        home_publisher=publisher,
         worker=worker,
         db=db,
         clients=clients,

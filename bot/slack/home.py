@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
 from typing import Any
 
 from slack_bolt import Ack, App
@@ -23,11 +24,21 @@ log = logging.getLogger("frontdesk.slack.home")
 
 
 class HomePublisher:
-    """Publishes homes: the viewer's on open, and every recent viewer's on a change."""
+    """Publishes homes: the viewer's on open, and every recent viewer's on a change.
 
-    def __init__(self, *, client: WebClient, services: Services) -> None:
+    Changes only mark the homes stale; one background thread republishes them,
+    at most every ``min_interval`` seconds, so a burst of changes costs one round
+    and never slows the worker or a listener.
+    """
+
+    def __init__(self, *, client: WebClient, services: Services, min_interval: float = 0.5) -> None:
         self._client = client
         self._services = services
+        self._min_interval = min_interval
+        self._stale = threading.Event()
+        self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
 
     def publish(self, actor: Actor, cursors: dict[str, str] | None = None) -> None:
         home = self._services.home.home(actor, cursors)
@@ -36,12 +47,31 @@ class HomePublisher:
         )
 
     def refresh_viewers(self) -> None:
-        """Something a home shows changed: republish for those who look at theirs."""
-        for actor in self._services.home.recent_viewers():
-            try:
-                self.publish(actor)
-            except Exception:
-                log.warning("could not refresh a home", extra={"user": actor.user_id})
+        """Something a home shows changed: republish soon for those who look at theirs."""
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="frontdesk-home", daemon=True
+                )
+                self._thread.start()
+        self._stale.set()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._stale.set()
+
+    def _run(self) -> None:
+        while not self._stopped.is_set():
+            self._stale.wait()
+            if self._stopped.is_set():
+                return
+            self._stale.clear()
+            for actor in self._services.home.recent_viewers():
+                try:
+                    self.publish(actor)
+                except Exception:
+                    log.warning("could not refresh a home", extra={"user": actor.user_id})
+            self._stopped.wait(self._min_interval)
 
 
 def _notice(client: WebClient, trigger_id: str, title: str, text: str) -> None:
