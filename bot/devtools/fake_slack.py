@@ -119,8 +119,14 @@ class FakeSlack:
     def answer(
         self, method: str, args: dict[str, Any], raw: str, token: str | None
     ) -> dict[str, Any]:
-        with self._lock:
-            self.calls.append(ApiCall(method, args, raw, token))
+        """Answer, then record the call: whoever sees a call also sees what it did."""
+        try:
+            return self._answer(method, args)
+        finally:
+            with self._lock:
+                self.calls.append(ApiCall(method, args, raw, token))
+
+    def _answer(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
         problem = self._validate(args)
         if problem:
             with self._lock:
