@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING, Any
 from bot.config import Location, Settings
 from bot.workflows.home import HomeService
 from bot.workflows.resets import ResetService
+from bot.workflows.roles import Actor, Permission
 from bot.workflows.sales import SaleService
 from bot.workflows.triage import Item, TriageService
 
 if TYPE_CHECKING:
     from bot.slack.sale_notifier import SaleNotices
-from bot.workflows.roles import Actor, Permission
 
 
 @dataclass
