@@ -159,7 +159,7 @@ def build(
     worker.every(
         24 * 3600,
         "purge",
-        lambda: retention.purge(db, clock, settings.retention_days),
+        lambda: retention.purge(db, clock, settings.retention_days, audit_window_days=7),
     )
     errors.register(app)
     resets.register(app, services)

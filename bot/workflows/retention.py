@@ -44,7 +44,15 @@ class PurgeReport:
     audit_events: int
 
 
-def purge(db: Database, clock: Clock, retention_days: int) -> PurgeReport:
+def purge(
+    db: Database, clock: Clock, retention_days: int, *, audit_window_days: int | None = None
+) -> PurgeReport:
+    """Purge member data older than ``retention_days``.
+
+    Audit details are rewritten row by row; ``audit_window_days`` bounds that to the
+    events that crossed the cutoff recently (the daily run), while ``None`` sweeps
+    them all (the command line, to catch up).
+    """
     cutoff = clock.now() - timedelta(days=retention_days)
     with db.session() as session:
         resets = session.execute(
@@ -83,8 +91,10 @@ def purge(db: Database, clock: Clock, retention_days: int) -> PurgeReport:
             .values(exchanges={}, message=PURGED)
         ).rowcount  # type: ignore[attr-defined]
         events = 0
-        old = session.scalars(select(AuditEvent).where(AuditEvent.at < cutoff))
-        for event in old:
+        query = select(AuditEvent).where(AuditEvent.at < cutoff)
+        if audit_window_days is not None:
+            query = query.where(AuditEvent.at >= cutoff - timedelta(days=audit_window_days))
+        for event in session.scalars(query.execution_options(yield_per=1000)):
             if any(key in (event.details or {}) for key in PERSONAL_DETAILS):
                 event.details = {
                     k: v for k, v in event.details.items() if k not in PERSONAL_DETAILS
