@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from bot.clock import Clock
 from bot.config import ClubReadyLocation, Location, PaytronixLocation, RegistrarLocation
 from bot.vendor_clients import VendorClients
-from bot.workflows import audit, preferences
+from bot.workflows import audit, preferences, queue
 from bot.workflows.masking import identifier_hash, mask_email, mask_identifier
 from bot.workflows.roles import Actor, Permission, Roles
 from storage.db import Database
@@ -383,30 +383,17 @@ class ResetService:
     def claim_next(self, worker_id: str, limit: int = 1) -> list[str]:
         """Atomically take up to ``limit`` queued requests for this worker."""
         now = self.clock.now()
-        claimed: list[str] = []
         with self.db.session() as session:
-            query = (
-                select(ResetRequest.id)
-                .where(ResetRequest.status == ResetStatus.QUEUED, ResetRequest.available_at <= now)
-                .order_by(ResetRequest.available_at)
-                .limit(limit)
+            return queue.claim_due(
+                session,
+                ResetRequest,
+                ready=ResetStatus.QUEUED,
+                claimed=ResetStatus.SENDING,
+                worker_id=worker_id,
+                now=now,
+                lease_until=now + self.lease,
+                limit=limit,
             )
-            if self.db.is_postgres:
-                query = query.with_for_update(skip_locked=True)
-            for request_id in session.scalars(query).all():
-                won = session.execute(
-                    update(ResetRequest)
-                    .where(ResetRequest.id == request_id, ResetRequest.status == ResetStatus.QUEUED)
-                    .values(
-                        status=ResetStatus.SENDING,
-                        worker_id=worker_id,
-                        lease_until=now + self.lease,
-                        updated_at=now,
-                    )
-                ).rowcount  # type: ignore[attr-defined]
-                if won:
-                    claimed.append(request_id)
-        return claimed
 
     def execute(self, request_id: str, worker_id: str) -> ResetRequest | None:
         """Call the vendor for a request this worker claimed; record and return the result."""

@@ -42,7 +42,7 @@ from sqlalchemy.orm import Session
 from bot.clock import Clock
 from bot.config import CatalogItem, ClubReadyLocation, Location
 from bot.vendor_clients import VendorClients
-from bot.workflows import audit
+from bot.workflows import audit, queue
 from bot.workflows.masking import identifier_hash, mask_email, mask_phone, mask_text
 from bot.workflows.roles import Actor, Permission, Roles
 from bot.workflows.vault import TokenVault, VaultError
@@ -923,38 +923,27 @@ class SaleService:
         """Atomically move approved sales to ``submitting`` for this worker: the one gate
         before the vendor."""
         now = self.clock.now()
-        claimed: list[str] = []
         with self.db.session() as session:
-            query = (
-                select(Sale.id)
-                .where(Sale.status == SaleStatus.APPROVED, Sale.available_at <= now)
-                .order_by(Sale.available_at)
-                .limit(limit)
+            claimed = queue.claim_due(
+                session,
+                Sale,
+                ready=SaleStatus.APPROVED,
+                claimed=SaleStatus.SUBMITTING,
+                worker_id=worker_id,
+                now=now,
+                lease_until=now + self.lease,
+                limit=limit,
             )
-            if self.db.is_postgres:
-                query = query.with_for_update(skip_locked=True)
-            for sale_id in session.scalars(query).all():
-                won = session.execute(
-                    update(Sale)
-                    .where(Sale.id == sale_id, Sale.status == SaleStatus.APPROVED)
-                    .values(
-                        status=SaleStatus.SUBMITTING,
-                        worker_id=worker_id,
-                        lease_until=now + self.lease,
-                        updated_at=now,
-                    )
-                ).rowcount  # type: ignore[attr-defined]
-                if won:
-                    audit.record(
-                        session,
-                        self.clock,
-                        actor="frontdesk",
-                        action="sale.submitting",
-                        subject_type="sale",
-                        subject_id=sale_id,
-                        details={"worker": worker_id},
-                    )
-                    claimed.append(sale_id)
+            for sale_id in claimed:
+                audit.record(
+                    session,
+                    self.clock,
+                    actor="frontdesk",
+                    action="sale.submitting",
+                    subject_type="sale",
+                    subject_id=sale_id,
+                    details={"worker": worker_id},
+                )
         return claimed
 
     def execute(self, sale_id: str, worker_id: str) -> Sale | None:
