@@ -39,8 +39,16 @@ class HomePublisher:
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        #: The page each viewer is on, so a refresh does not send them back to page 1.
+        self._pages: dict[tuple[str, str], dict[str, str]] = {}
 
     def publish(self, actor: Actor, cursors: dict[str, str] | None = None) -> None:
+        """Publish ``actor``'s home at ``cursors`` (None: the page they were on)."""
+        key = (actor.team_id, actor.user_id)
+        with self._lock:
+            if cursors is None:
+                cursors = self._pages.get(key, {})
+            self._pages[key] = cursors
         home = self._services.home.home(actor, cursors)
         self._client.views_publish(
             user_id=actor.user_id, view=home_views.home_view(home, self._services.locations)
@@ -92,7 +100,7 @@ def register(app: App, services: Services, publisher: HomePublisher) -> None:
             enterprise_id=str(body.get("enterprise_id") or ""),
         )
         home.opened(actor)
-        publisher.publish(actor)
+        publisher.publish(actor, {})
 
     @app.action(re.compile(f"^{HomeAction.PAGE}"))
     @app.action(HomeAction.REFRESH)
