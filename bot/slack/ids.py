@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from bot.workflows.sales import MAX_PAYMENT_METHODS, MEMBER_FIELDS
+
 
 class Command(StrEnum):
     RESET = "/reset"
@@ -78,7 +80,8 @@ class SaleAction(StrEnum):
     RECONCILE = "sale_reconcile_open"
 
 
-#: Sale form field (workflow name) → (block id, action id), in every sale view.
+#: Sale form field (workflow name) → (block id, action id), in every sale view. The
+#: member and payment fields are the workflow's own, so the two cannot drift apart.
 SALE_FIELDS: dict[str, tuple[str, str]] = {
     name: (f"sale_{name}", f"sale_{name}_input")
     for name in (
@@ -86,26 +89,12 @@ SALE_FIELDS: dict[str, tuple[str, str]] = {
         "package",
         "start_date",
         "promo_code",
-        "first_name",
-        "last_name",
-        "email",
-        "phone",
-        "cell_phone",
-        "date_of_birth",
-        "address",
-        "city",
-        "state",
-        "zip",
-        "gender",
-        "username",
-        "emergency_contact_name",
-        "emergency_contact_phone",
-        "payment1_amount",
-        "payment1_profile_token",
-        "payment1_acct_token",
-        "payment2_amount",
-        "payment2_profile_token",
-        "payment2_acct_token",
+        *MEMBER_FIELDS,
+        *(
+            f"payment{n}_{part}"
+            for n in range(1, MAX_PAYMENT_METHODS + 1)
+            for part in ("amount", "profile_token", "acct_token")
+        ),
         "reason",
         "finding",
         "note",

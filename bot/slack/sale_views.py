@@ -31,7 +31,7 @@ from slack_sdk.models.views import View
 
 from bot.config import CatalogItem, ClubReadyLocation, Location
 from bot.slack.ids import SALE_FIELDS, SaleAction, SaleView, TriageAction
-from bot.slack.views import as_blocks, escape, location_option
+from bot.slack.views import as_blocks, claimed_block, escape, location_option, resolved_block
 from bot.workflows.sales import (
     GENDERS,
     ReconcileFinding,
@@ -594,22 +594,11 @@ def triage_post(
         return text, as_blocks(blocks)
     buttons: list[ButtonElement] = []
     if claimed_by:
-        blocks.append(
-            ContextBlock(
-                elements=[MarkdownTextObject(text=f":raising_hand: Claimed by <@{claimed_by}>")]
-            )
-        )
+        blocks.append(claimed_block(claimed_by))
     else:
         buttons.append(ButtonElement(action_id=SaleAction.CLAIM, text="Claim", value=sale.id))
     if sale.resolved_at is not None:
-        note = escape(sale.resolution_note or "")[:1000]
-        blocks.append(
-            SectionBlock(
-                text=MarkdownTextObject(
-                    text=f":white_check_mark: Resolved by <@{sale.resolved_by}>: {note}"
-                )
-            )
-        )
+        blocks.append(resolved_block(sale.resolved_by, sale.resolution_note))
         return text, as_blocks(blocks)
     if status is SaleStatus.UNKNOWN:
         buttons.append(

@@ -195,31 +195,35 @@ def triage_post(
     ]
     claimed_by = claimed_by or request.claimed_by
     if request.resolved_at is not None:
-        note = escape(request.resolution_note or "")[:1000]
-        blocks.append(
-            SectionBlock(
-                text=MarkdownTextObject(
-                    text=f":white_check_mark: Resolved by <@{request.resolved_by}>: {note}"
-                )
-            )
-        )
+        blocks.append(resolved_block(request.resolved_by, request.resolution_note))
         return text, as_blocks(blocks)
     buttons = [
         ButtonElement(action_id=TriageAction.RETRY, text="Retry", value=request.id),
         ButtonElement(action_id=TriageAction.RESOLVE, text="Resolve", value=f"reset:{request.id}"),
     ]
     if claimed_by:
-        blocks.append(
-            ContextBlock(
-                elements=[MarkdownTextObject(text=f":raising_hand: Claimed by <@{claimed_by}>")]
-            )
-        )
+        blocks.append(claimed_block(claimed_by))
     else:
         buttons.insert(
             0, ButtonElement(action_id=TriageAction.CLAIM, text="Claim", value=request.id)
         )
     blocks.append(ActionsBlock(elements=buttons))
     return text, as_blocks(blocks)
+
+
+def claimed_block(claimed_by: str) -> ContextBlock:
+    """Who has a triage post, shown to everyone in the channel."""
+    return ContextBlock(
+        elements=[MarkdownTextObject(text=f":raising_hand: Claimed by <@{claimed_by}>")]
+    )
+
+
+def resolved_block(resolved_by: str | None, note: str | None) -> SectionBlock:
+    return SectionBlock(
+        text=MarkdownTextObject(
+            text=f":white_check_mark: Resolved by <@{resolved_by}>: {escape(note or '')[:1000]}"
+        )
+    )
 
 
 def plain(text: str) -> list[dict[str, Any]]:
