@@ -83,8 +83,8 @@ def test_happy_path_for_every_vendor(
     request = stack.frontdesk.services.resets.get(request_id)
     assert request.status == ResetStatus.SENT, request.outcome_message
     assert len(stack.sandbox.received(sandbox_vendor)) == 1
-    text = message_text(stack, channel, ts)
-    assert "Reset sent" in text
+    # The outcome is stored before the worker updates the message: wait for that.
+    wait_for(lambda: "Reset sent" in message_text(stack, channel, ts))
     assert stack.slack.messages_in("C0TRIAGE") == []
 
 
