@@ -143,7 +143,7 @@ def test_fast_path_and_vendor_refusal_goes_to_triage(stack: Stack) -> None:
     request_id, channel, ts = send_and_wait(stack)
     request = stack.frontdesk.services.resets.get(request_id)
     assert request.status == ResetStatus.REFUSED
-    assert "No user found" in message_text(stack, channel, ts)
+    wait_for(lambda: "No user found" in message_text(stack, channel, ts))
     triage = last_message_to(stack, "C0TRIAGE")
     assert "g•••@example.com" in triage["text"] and "ghost@" not in str(triage)
     assert button_value(triage, TriageAction.CLAIM) == request_id
@@ -163,7 +163,7 @@ def test_vendor_timeout_is_unknown_and_triaged(stack: Stack) -> None:
     request_id, channel, ts = send_and_wait(stack)
     assert stack.frontdesk.services.resets.get(request_id).status == ResetStatus.UNKNOWN
     assert len(stack.sandbox.received("clubready")) == 1  # never retried after a timeout
-    assert "support has it" in message_text(stack, channel, ts)
+    wait_for(lambda: "support has it" in message_text(stack, channel, ts))
     assert "outcome unknown" in last_message_to(stack, "C0TRIAGE")["text"]
 
 
