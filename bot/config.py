@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 import yaml
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
@@ -27,16 +27,40 @@ class CatalogItem(BaseModel):
     installment_plan_id: int
     name: str
     amount: Decimal
+    #: Paid in full at the sale (no instalments): a new member may then pay with an
+    #: AcctToken alone; otherwise a ProfileToken must leave a method on file.
+    paid_in_full: bool = False
 
 
 class LocationBase(BaseModel):
+    """What every location has. A vendor's subclass also says what its reset takes,
+    so that forms and workflows never branch on the vendor."""
+
+    #: The vendor's name as people read it.
+    vendor_label: ClassVar[str]
+    #: The identifier fields its password reset takes, in form order.
+    identifier_fields: ClassVar[tuple[str, ...]]
+    #: Exactly one identifier (rather than one or more).
+    one_identifier: ClassVar[bool] = False
+    #: Its reset takes a member filter (ClubReady's Filter).
+    has_member_filter: ClassVar[bool] = False
+
     id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
     name: str
     triage_channel: str
     timezone: str = "UTC"
 
+    @property
+    def sells(self) -> bool:
+        """Contract sales can be made here."""
+        return False
+
 
 class ClubReadyLocation(LocationBase):
+    vendor_label: ClassVar[str] = "ClubReady"
+    identifier_fields: ClassVar[tuple[str, ...]] = ("email", "username")
+    has_member_filter: ClassVar[bool] = True
+
     vendor: Literal["clubready"]
     store_id: int
     chain_id: int | None = None
@@ -55,6 +79,10 @@ class ClubReadyLocation(LocationBase):
             )
         return self
 
+    @property
+    def sells(self) -> bool:
+        return bool(self.catalog)
+
     def package(self, package_id: int, installment_plan_id: int) -> CatalogItem | None:
         return next(
             (
@@ -67,11 +95,18 @@ class ClubReadyLocation(LocationBase):
 
 
 class RegistrarLocation(LocationBase):
+    vendor_label: ClassVar[str] = "Registrar"
+    identifier_fields: ClassVar[tuple[str, ...]] = ("email",)
+
     vendor: Literal["registrar"]
     customer_brand_name: str | None = None
 
 
 class PaytronixLocation(LocationBase):
+    vendor_label: ClassVar[str] = "Paytronix"
+    identifier_fields: ClassVar[tuple[str, ...]] = ("email", "username", "account_id", "card")
+    one_identifier: ClassVar[bool] = True
+
     vendor: Literal["paytronix"]
     merchant_id: int
     host: str | None = None  # overrides FRONTDESK_PAYTRONIX_URL for this location

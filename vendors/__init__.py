@@ -6,12 +6,26 @@ the one :class:`Outcome` every call returns, the exception hierarchy and
 :class:`RetryPolicy`. This package knows HTTP and the vendors' contracts only.
 """
 
+from vendors._adapters import (
+    IDENTIFIER_FIELDS,
+    ContractSaleEndpoint,
+    MemberIdentity,
+    NewMemberSale,
+    PaymentInstruction,
+    ResetAdapter,
+)
 from vendors._errors import InvalidVendorRequest, VendorConfigurationError, VendorError, build
 from vendors._outcome import Exchange, FieldError, Outcome, OutcomeKind
 from vendors._redact import REDACTED, Redactor
 from vendors._transport import DEFAULT_TIMEOUT, RetryPolicy
 
 __all__ = [
+    "IDENTIFIER_FIELDS",
+    "ContractSaleEndpoint",
+    "MemberIdentity",
+    "NewMemberSale",
+    "PaymentInstruction",
+    "ResetAdapter",
     "DEFAULT_TIMEOUT",
     "REDACTED",
     "Exchange",

@@ -14,7 +14,7 @@ Four kinds, chosen by what the caller may safely do next:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -84,6 +84,12 @@ class Outcome:
     field_errors: tuple[FieldError, ...] = ()
     data: Mapping[str, Any] = field(default_factory=dict)
     exchanges: tuple[Exchange, ...] = ()
+    #: Where the vendor says it sent a reset (an address; masked before anyone sees it).
+    sent_to: str | None = None
+    #: The member's id at the vendor, when it says one (a sale's new user).
+    vendor_user_id: str | None = None
+    #: Part of it was done (a sale's member created, nothing sold).
+    partial: bool = False
 
     @property
     def succeeded(self) -> bool:
@@ -98,16 +104,7 @@ class Outcome:
         return sum(e.elapsed_ms for e in self.exchanges)
 
     def with_exchanges(self, exchanges: tuple[Exchange, ...]) -> Outcome:
-        return Outcome(
-            kind=self.kind,
-            vendor=self.vendor,
-            operation=self.operation,
-            message=self.message,
-            code=self.code,
-            field_errors=self.field_errors,
-            data=self.data,
-            exchanges=exchanges,
-        )
+        return replace(self, exchanges=exchanges)
 
     def to_record(self) -> dict[str, Any]:
         """A JSON-serialisable copy for storage (everything in it is already redacted)."""
@@ -121,5 +118,7 @@ class Outcome:
                 {"field": f.field, "message": f.message, "code": f.code} for f in self.field_errors
             ],
             "data": jsonable(dict(self.data)),
+            "vendor_user_id": self.vendor_user_id,
+            "partial": self.partial,
             "exchanges": [e.to_record() for e in self.exchanges],
         }

@@ -11,7 +11,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
@@ -215,10 +215,8 @@ def _outcome(call: Call, kind: OutcomeKind, message: str, code: str | None = Non
 
 
 def _redacted(outcome: Outcome, redactor: Redactor) -> Outcome:
-    return Outcome(
-        kind=outcome.kind,
-        vendor=outcome.vendor,
-        operation=outcome.operation,
+    return replace(
+        outcome,
         message=redactor.text(outcome.message),
         code=redactor.text(outcome.code) if outcome.code else None,
         field_errors=tuple(

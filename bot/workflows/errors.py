@@ -1,0 +1,70 @@
+"""The domain's exceptions, all in one place. Workflows raise these and nothing else
+as signals; the Slack layer maps each to what a person sees (``bot/slack/errors.py``).
+
+    FrontdeskError
+    ├── NotAuthorized   the actor lacks a role for this, here (says who can grant it)
+    ├── InvalidInput    field errors, keyed by form field; nothing was recorded
+    ├── Conflict        the thing is not in a state that allows this (plain words why)
+    │   └── SelfApproval
+    └── NotFound        it does not exist (any more)
+
+Anything else escaping a workflow is a bug: the person sees a short reference
+that support finds in the logs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+
+class FrontdeskError(Exception):
+    """Base of every expected refusal; ``str()`` is what the person is told."""
+
+
+class NotAuthorized(FrontdeskError):
+    """A refusal that says, in plain words, what the person cannot do where, and
+    who can grant it."""
+
+    def __init__(
+        self,
+        *,
+        permission: str,
+        doing: str,
+        roles: Sequence[str],
+        location_id: str | None = None,
+        location_name: str | None = None,
+        admins: Sequence[str] = (),
+    ) -> None:
+        self.permission = permission
+        self.location_id = location_id
+        self.roles = tuple(roles)
+        self.admins = tuple(admins)
+        where = f" at {location_name or location_id}" if (location_name or location_id) else ""
+        needed = " or ".join(roles)
+        who = (
+            "Ask an admin (" + ", ".join(f"<@{a}>" for a in admins) + ") to give it to you."
+            if admins
+            else "Ask an admin of frontdesk to give it to you."
+        )
+        super().__init__(f"You can't {doing}{where}: that needs the {needed} role{where}. {who}")
+
+
+class InvalidInput(FrontdeskError):
+    """Field errors keyed by form field (``email``, ``payment1_amount``, …)."""
+
+    def __init__(self, errors: Mapping[str, str]) -> None:
+        self.errors = dict(errors)
+        super().__init__(" ".join(self.errors.values()))
+
+
+class Conflict(FrontdeskError):
+    """Not in a state that allows this; the message says why, plainly."""
+
+
+class SelfApproval(Conflict):
+    def __init__(self) -> None:
+        super().__init__("You requested this sale, so another manager has to approve it.")
+
+
+class NotFound(FrontdeskError):
+    """It does not exist, or no longer does."""
