@@ -16,15 +16,15 @@ from bot.clock import Clock, SystemClock
 from bot.config import ClubReadyLocation, ConfigurationError, Settings
 from bot.observability import ContextExecutor, Metrics
 from bot.slack import admin, errors, home, resets, sales
-from bot.slack.context import Services
+from bot.slack.context import Services, actor_middleware
 from bot.slack.notifier import SlackNotifier
 from bot.slack.sale_notifier import SaleNotices
 from bot.vendor_clients import VendorClients
-from bot.worker import ResetQueue, SaleQueue, Worker
+from bot.worker import LifecycleQueue, Worker
 from bot.workflows import retention
 from bot.workflows.home import HomeService
 from bot.workflows.resets import ResetService
-from bot.workflows.roles import Roles
+from bot.workflows.roles import RoleAdmin, Roles
 from bot.workflows.sales import SaleService
 from bot.workflows.triage import Item, Kind, TriageService
 from bot.workflows.vault import TokenVault
@@ -66,6 +66,7 @@ def build(
         clock=clock,
         bootstrap_admins=settings.bootstrap_admins,
         usergroup_roles=settings.load_usergroup_roles(),
+        location_names={location.id: location.name for location in locations.values()},
     )
     clients = VendorClients(settings, locations)
     reset_service = ResetService(
@@ -76,6 +77,8 @@ def build(
         clock=clock,
         limit_per_hour=settings.reset_limit_per_hour,
         lease_seconds=settings.worker_lease_seconds,
+        sends_per_person_hour=settings.resets_per_person_hour,
+        drafts_per_person_hour=settings.reset_drafts_per_person_hour,
     )
     keys = settings.payment_token_keys.get_secret_value()
     sells = any(isinstance(loc, ClubReadyLocation) and loc.catalog for loc in locations.values())
@@ -94,6 +97,7 @@ def build(
         vault=TokenVault(keys) if keys else None,
         approval_hours=settings.sale_approval_hours,
         lease_seconds=settings.worker_lease_seconds,
+        drafts_per_person_hour=settings.sale_drafts_per_person_hour,
     )
     client = WebClient(
         token=settings.slack_bot_token.get_secret_value(),
@@ -117,12 +121,25 @@ def build(
     sale_notices = SaleNotices(client=client, sales=sale_service, locations=locations)
     worker = Worker(
         queues=[
-            ResetQueue(reset_service, notifier, metrics),
-            SaleQueue(sale_service, sale_notices, metrics),
+            LifecycleQueue(
+                name="resets",
+                lifecycle=reset_service.lifecycle,
+                call=reset_service.call_vendor,
+                notices=notifier,
+                metrics=metrics,
+            ),
+            LifecycleQueue(
+                name="sales",
+                lifecycle=sale_service.lifecycle,
+                call=sale_service.call_vendor,
+                notices=sale_notices,
+                metrics=metrics,
+            ),
         ],
         threads=settings.worker_threads,
         poll_seconds=settings.worker_poll_seconds,
         worker_id=worker_id or settings.worker_id,
+        housekeeping_seconds=settings.worker_housekeeping_seconds,
     )
     triage_service = TriageService(db=db, roles=roles, locations=locations, clock=clock)
     services = Services(
@@ -135,6 +152,7 @@ def build(
         home=HomeService(
             db=db, roles=roles, locations=locations, clock=clock, triage=triage_service
         ),
+        admin=RoleAdmin(db=db, roles=roles, locations=locations),
         wake_worker=worker.wake,
     )
     publisher = home.HomePublisher(client=client, services=services)
@@ -153,7 +171,16 @@ def build(
                 sale_notices.triage(sale)
 
     services.after_resolve = after_resolve
-    sync = admin.UsergroupSync(client=client, db=db, roles=roles, mappings=roles.usergroup_roles)
+    sync = admin.UsergroupSync(client=client, admin=services.admin, mappings=roles.usergroup_roles)
+
+    def expire_sales() -> None:
+        for sale in sale_service.expire_due():
+            try:
+                sale_notices.sale_expired(sale)
+            except Exception:
+                log.exception("could not tell Slack: sale expired", extra={"subject": sale.id})
+
+    worker.on_housekeeping("sale expiry", expire_sales)
     if roles.usergroup_roles:
         worker.every(settings.usergroup_refresh_minutes * 60, "user groups", sync.refresh)
     worker.every(
@@ -161,11 +188,13 @@ def build(
         "purge",
         lambda: retention.purge(db, clock, settings.retention_days, audit_window_days=7),
     )
+    app.middleware(actor_middleware)
     errors.register(app)
-    resets.register(app, services)
-    sales.register(app, services)
-    home.register(app, services, publisher)
-    admin.register(app, services, sync)
+    listeners = errors.GuardedApp(app)
+    resets.register(listeners, services)
+    sales.register(listeners, services)
+    home.register(listeners, services, publisher)
+    admin.register(listeners, services, sync)
     return Frontdesk(
         app=app,
         services=services,

@@ -173,6 +173,12 @@ class Settings(BaseSettings):
     vendor_read_timeout: float = 15.0
 
     reset_limit_per_hour: int = 3
+    #: Most resets one person may send, and start, per hour (one account cannot
+    #: flood a vendor or the queue).
+    resets_per_person_hour: int = 30
+    reset_drafts_per_person_hour: int = 60
+    #: Most sales one person may start per hour.
+    sale_drafts_per_person_hour: int = 20
     #: How long a sale waits for approval before it expires.
     sale_approval_hours: float = 24.0
     #: Fernet key(s), comma-separated, newest first, that encrypt payment tokens
@@ -181,6 +187,8 @@ class Settings(BaseSettings):
     worker_threads: int = 4
     worker_poll_seconds: float = 1.0
     worker_lease_seconds: float = 120.0
+    #: How often each worker recovers abandoned work and runs its periodic tasks.
+    worker_housekeeping_seconds: float = 5.0
     #: Names this process in claimed work (default: random); a host name helps operators.
     worker_id: str | None = None
     #: Slack user ids (``T123:U456`` or ``U456``) who are admins from the start.

@@ -16,14 +16,16 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 from bot.observability import Metrics, bound
-from bot.workflows.resets import ResetService
-from bot.workflows.sales import SaleService
-from storage.models import ResetRequest, Sale
+from bot.workflows.lifecycle import Lifecycle
+from vendors import Outcome
 
 log = logging.getLogger("frontdesk.worker")
+
+Row = TypeVar("Row")
+Row_contra = TypeVar("Row_contra", contravariant=True)
 
 
 class WorkQueue(Protocol):
@@ -38,99 +40,73 @@ class WorkQueue(Protocol):
     def recover(self) -> None:
         """Work a dead process left mid-call: settle it (never resend)."""
 
-    def sweep(self) -> None:
-        """Periodic housekeeping (expiry), run by every worker; idempotent."""
+
+class Notices(Protocol[Row_contra]):
+    """What people are told as a vendor call goes (the Slack side implements it)."""
+
+    def started(self, row: Row_contra) -> None:
+        """The call is about to be made ("Sending…")."""
+
+    def finished(self, row: Row_contra) -> None:
+        """The row has its outcome (including "unknown" after a process died)."""
+
+    def late(self, row: Row_contra) -> None:
+        """The vendor answered after the row was settled without it."""
 
 
-class ResetNotifier(Protocol):
-    def reset_started(self, request: ResetRequest) -> None: ...
-
-    def reset_finished(self, request: ResetRequest) -> None: ...
-
-
-class SaleNotifier(Protocol):
-    def sale_started(self, sale: Sale) -> None: ...
-
-    def sale_finished(self, sale: Sale) -> None: ...
-
-    def sale_expired(self, sale: Sale) -> None: ...
-
-
-def _quietly(what: str, item_id: str, call: object, *args: object) -> None:
+def _quietly(what: str, item_id: str, call: Callable[..., object], *args: object) -> None:
     """Slack being unreachable must not stop the work: the outcome is stored."""
     try:
-        call(*args)  # type: ignore[operator]
+        call(*args)
     except Exception:
         log.exception("could not tell Slack: %s", what, extra={"subject": item_id})
 
 
-class ResetQueue:
-    name = "resets"
+class LifecycleQueue(Generic[Row]):
+    """The one queue over every vendor lifecycle (resets, sales): claim, call, settle,
+    recover; the same code whatever goes to the vendor."""
 
     def __init__(
-        self, resets: ResetService, notifier: ResetNotifier, metrics: Metrics | None = None
+        self,
+        *,
+        name: str,
+        lifecycle: Lifecycle[Row],
+        call: Callable[[Row], Outcome],
+        notices: Notices[Row],
+        metrics: Metrics | None = None,
     ) -> None:
-        self.resets = resets
-        self.notifier = notifier
+        self.name = name
+        self.lifecycle = lifecycle
+        self.call = call
+        self.notices = notices
         self.metrics = metrics
 
     def claim_next(self, worker_id: str) -> str | None:
-        ids = self.resets.claim_next(worker_id, limit=1)
+        ids = self.lifecycle.claim(worker_id, limit=1)
         return ids[0] if ids else None
 
     def process(self, item_id: str, worker_id: str) -> None:
         # "Sending…" is shown from this thread, before the outcome, so the two
         # message updates can never arrive in the wrong order.
-        claimed = self.resets.get(item_id)
+        claimed = self.lifecycle.get(item_id)
         if claimed is not None:
-            _quietly("reset sending", item_id, self.notifier.reset_started, claimed)
-        request = self.resets.execute(item_id, worker_id)
-        if request is not None:
-            if self.metrics is not None:
-                self.metrics.vendor_outcome(request.vendor, "password_reset", request.outcome_kind)
-            _quietly("reset outcome", item_id, self.notifier.reset_finished, request)
+            _quietly(f"{self.name} started", item_id, self.notices.started, claimed)
+        settled = self.lifecycle.run(item_id, worker_id, self.call)
+        if settled is None:
+            return
+        if self.metrics is not None and settled.outcome is not None:
+            outcome = settled.outcome
+            self.metrics.vendor_outcome(outcome.vendor, outcome.operation, outcome.kind.value)
+        if settled.late:
+            _quietly(f"{self.name} late answer", item_id, self.notices.late, settled.row)
+        else:
+            _quietly(f"{self.name} outcome", item_id, self.notices.finished, settled.row)
 
     def recover(self) -> None:
-        for request in self.resets.recover_abandoned():
-            log.warning("reset abandoned mid-call", extra={"subject": request.id})
-            _quietly("reset outcome", request.id, self.notifier.reset_finished, request)
-
-    def sweep(self) -> None:
-        pass
-
-
-class SaleQueue:
-    name = "sales"
-
-    def __init__(
-        self, sales: SaleService, notifier: SaleNotifier, metrics: Metrics | None = None
-    ) -> None:
-        self.sales = sales
-        self.notifier = notifier
-        self.metrics = metrics
-
-    def claim_next(self, worker_id: str) -> str | None:
-        ids = self.sales.claim_next(worker_id, limit=1)
-        return ids[0] if ids else None
-
-    def process(self, item_id: str, worker_id: str) -> None:
-        claimed = self.sales.get(item_id)
-        if claimed is not None:
-            _quietly("sale sending", item_id, self.notifier.sale_started, claimed)
-        sale = self.sales.execute(item_id, worker_id)
-        if sale is not None:
-            if self.metrics is not None:
-                self.metrics.vendor_outcome("clubready", "contract_sale", sale.outcome_kind)
-            _quietly("sale outcome", item_id, self.notifier.sale_finished, sale)
-
-    def recover(self) -> None:
-        for sale in self.sales.recover_abandoned():
-            log.warning("sale abandoned mid-call", extra={"subject": sale.id})
-            _quietly("sale outcome", sale.id, self.notifier.sale_finished, sale)
-
-    def sweep(self) -> None:
-        for sale in self.sales.expire_due():
-            _quietly("sale expired", sale.id, self.notifier.sale_expired, sale)
+        for row in self.lifecycle.recover():
+            item_id = str(row.id)  # type: ignore[attr-defined]
+            log.warning("%s abandoned mid-call", self.name, extra={"subject": item_id})
+            _quietly(f"{self.name} outcome", item_id, self.notices.finished, row)
 
 
 @dataclass
@@ -155,6 +131,7 @@ class Worker:
         self._housekeeping = housekeeping_seconds
         self._next_housekeeping = 0.0
         self._periodic: list[_Periodic] = []
+        self._housekeeping_tasks: list[tuple[str, Callable[[], object]]] = []
         self.worker_id = worker_id or f"worker-{uuid.uuid4().hex[:8]}"
         self._poll = poll_seconds
         self._threads = threads
@@ -186,8 +163,11 @@ class Worker:
             queue.recover()
 
     def sweep(self) -> None:
-        for queue in self.queues:
-            queue.sweep()
+        for name, run in self._housekeeping_tasks:
+            try:
+                run()
+            except Exception:
+                log.exception("housekeeping failed: %s", name)
         now = time.monotonic()
         for task in self._periodic:
             if now >= task.due:
@@ -196,6 +176,10 @@ class Worker:
                     task.run()
                 except Exception:
                     log.exception("periodic task failed: %s", task.name)
+
+    def on_housekeeping(self, name: str, run: Callable[[], object]) -> None:
+        """Run ``run`` at every housekeeping round (idempotent: every process runs it)."""
+        self._housekeeping_tasks.append((name, run))
 
     def every(self, seconds: float, name: str, run: Callable[[], object]) -> None:
         """Run ``run`` from the worker's housekeeping every ``seconds`` (first time at
@@ -217,7 +201,7 @@ class Worker:
         while not self._stop.is_set():
             try:
                 if time.monotonic() >= self._next_housekeeping:
-                    # Another instance's abandoned work and due expiries, too.
+                    # Another instance's abandoned work and the periodic tasks.
                     self.recover()
                     self.sweep()
                     self._next_housekeeping = time.monotonic() + self._housekeeping

@@ -65,10 +65,13 @@ class RoleGrant(Base):
 
     __tablename__ = "role_grants"
     __table_args__ = (
-        UniqueConstraint("team_id", "user_id", "role", "location_key", name="uq_role_grant"),
+        UniqueConstraint("org_id", "user_id", "role", "location_key", name="uq_role_grant"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: The person's organisation: the enterprise id on Enterprise Grid, else the team id.
+    #: A person is (org_id, user_id) everywhere.
+    org_id: Mapped[str] = mapped_column(String(32))
     enterprise_id: Mapped[str] = mapped_column(String(32), default="")
     team_id: Mapped[str] = mapped_column(String(32))
     user_id: Mapped[str] = mapped_column(String(32))
@@ -87,7 +90,10 @@ class ResetRequest(Base):
     __table_args__ = (
         Index("ix_reset_status_available", "status", "available_at"),
         Index("ix_reset_member", "location_id", "identifier_hash", "confirmed_at"),
-        Index("ix_reset_requester", "team_id", "user_id", "created_at"),
+        Index("ix_reset_requester", "org_id", "user_id", "created_at"),
+        # One retry per failure, whatever the clicks: the second guard after the
+        # compare-and-set on the original.
+        Index("uq_reset_retry_of", "retry_of", unique=True),
         Index("ix_reset_finished", "finished_at"),
         # Support's open failures, oldest first, stay an index range however long
         # the history grows (the bulk of rows, sent and resolved, is not in it).
@@ -100,6 +106,7 @@ class ResetRequest(Base):
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    org_id: Mapped[str] = mapped_column(String(32))
     enterprise_id: Mapped[str] = mapped_column(String(32), default="")
     team_id: Mapped[str] = mapped_column(String(32))
     user_id: Mapped[str] = mapped_column(String(32))
@@ -115,6 +122,10 @@ class ResetRequest(Base):
     retry_of: Mapped[str | None] = mapped_column(
         String(36), ForeignKey("reset_requests.id"), nullable=True
     )
+    #: Set once, by the first Retry of this failure (compare-and-set): who, when, as what.
+    retried_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    retried_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    retry_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     override_limit: Mapped[bool] = mapped_column(Boolean, default=False)
     channel_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     message_ts: Mapped[str | None] = mapped_column(String(32), nullable=True)
@@ -127,6 +138,11 @@ class ResetRequest(Base):
     outcome_kind: Mapped[str | None] = mapped_column(String(16), nullable=True)
     outcome_message: Mapped[str | None] = mapped_column(Text, nullable=True)
     sent_to_masked: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    #: The vendor's answer when it arrived after frontdesk had given up on the call
+    #: (the row stays as it was settled; support sees this beside it).
+    late_outcome_kind: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    late_outcome_message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    late_at: Mapped[datetime | None] = mapped_column(nullable=True)
     worker_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     lease_until: Mapped[datetime | None] = mapped_column(nullable=True)
     available_at: Mapped[datetime | None] = mapped_column(nullable=True)
@@ -171,7 +187,7 @@ class AuditEvent(Base):
 class UserPreference(Base):
     __tablename__ = "user_preferences"
 
-    team_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    org_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     user_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     last_location_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     #: When the user last opened the App Home: whose home to refresh on a change.
@@ -184,7 +200,7 @@ class GroupMembership(Base):
 
     __tablename__ = "group_memberships"
 
-    team_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    org_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     usergroup_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     user_id: Mapped[str] = mapped_column(String(32), primary_key=True, index=True)
     refreshed_at: Mapped[datetime]
@@ -203,7 +219,7 @@ class Sale(Base):
         Index("ix_sale_status_available", "status", "available_at"),
         Index("ix_sale_status_expires", "status", "expires_at"),
         Index("ix_sale_location_status", "location_id", "status", "updated_at"),
-        Index("ix_sale_requester", "team_id", "user_id", "created_at"),
+        Index("ix_sale_requester", "org_id", "user_id", "created_at"),
         Index("ix_sale_member", "member_email_hash"),
         Index("ix_sale_finished", "finished_at"),
         Index(
@@ -215,6 +231,7 @@ class Sale(Base):
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    org_id: Mapped[str] = mapped_column(String(32))
     enterprise_id: Mapped[str] = mapped_column(String(32), default="")
     team_id: Mapped[str] = mapped_column(String(32))
     user_id: Mapped[str] = mapped_column(String(32))
@@ -253,6 +270,11 @@ class Sale(Base):
     outcome_kind: Mapped[str | None] = mapped_column(String(16), nullable=True)
     outcome_message: Mapped[str | None] = mapped_column(Text, nullable=True)
     vendor_user_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    #: The vendor's answer when it arrived after frontdesk had given up on the call
+    #: (the row stays as it was settled; support sees this beside it).
+    late_outcome_kind: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    late_outcome_message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    late_at: Mapped[datetime | None] = mapped_column(nullable=True)
     reconciled_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     reconciled_note: Mapped[str | None] = mapped_column(Text, nullable=True)
     resolved_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
@@ -264,7 +286,8 @@ class Sale(Base):
 
 
 class SaleApproval(Base):
-    """One manager's approval of one exact version (fingerprint) of a sale."""
+    """One manager's approval of one exact version (fingerprint) of a sale.
+    ``approver`` is the person (``org_id:user_id``), so one person counts once."""
 
     __tablename__ = "sale_approvals"
     __table_args__ = (
@@ -277,3 +300,27 @@ class SaleApproval(Base):
     approver_user_id: Mapped[str] = mapped_column(String(32))
     fingerprint: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime]
+
+
+class RateLock(Base):
+    """A row to serialize on: counting and queueing for one member (or one person)
+    happen under its lock, so concurrent Sends cannot pass a limit together."""
+
+    __tablename__ = "rate_locks"
+
+    key: Mapped[str] = mapped_column(String(160), primary_key=True)
+    touched_at: Mapped[datetime]
+
+
+class ResetIdentifier(Base):
+    """Every identifier a reset named (email and username of one member), hashed, so a
+    member's hourly limit counts them together."""
+
+    __tablename__ = "reset_identifiers"
+    __table_args__ = (Index("ix_reset_identifier_member", "location_id", "identifier_hash"),)
+
+    request_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("reset_requests.id", ondelete="CASCADE"), primary_key=True
+    )
+    identifier_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    location_id: Mapped[str] = mapped_column(String(64))

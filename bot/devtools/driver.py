@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import hmac
 import json
@@ -32,6 +33,8 @@ class SlackDriver:
         self.events_url = app_url.rstrip("/") + "/slack/events"
         self.secret = signing_secret
         self.team_id = team_id
+        #: Set on Enterprise Grid: user ids are then organisation-wide.
+        self.enterprise_id: str | None = None
         self.response_url_base = response_url_base
         self.clock = clock
         self.http = httpx.Client(timeout=timeout)
@@ -60,15 +63,25 @@ class SlackDriver:
         body = urlencode({"payload": json.dumps(payload)})
         return self.post(body, "application/x-www-form-urlencoded", **kwargs)
 
+    def in_workspace(self, team_id: str, enterprise_id: str | None = None) -> SlackDriver:
+        """The same driver as Slack sends from another workspace (of an enterprise)."""
+        other = copy.copy(self)
+        other.team_id, other.enterprise_id = team_id, enterprise_id
+        return other
+
     def _envelope(self, kind: str, user_id: str) -> dict[str, Any]:
         """What every interactive payload carries: its type, team, user and a trigger id."""
-        return {
+        envelope: dict[str, Any] = {
             "type": kind,
             "team": {"id": self.team_id, "domain": "example"},
             "user": {"id": user_id, "username": user_id.lower(), "team_id": self.team_id},
             "api_app_id": "A0001",
             "trigger_id": f"trigger-{time.monotonic_ns()}",
         }
+        if self.enterprise_id:
+            envelope["enterprise"] = {"id": self.enterprise_id, "name": "Example Org"}
+            envelope["is_enterprise_install"] = False
+        return envelope
 
     def event(self, user_id: str, event_type: str, **fields: Any) -> httpx.Response:
         """An Events API callback, as Slack delivers it (JSON, signed)."""
@@ -107,6 +120,7 @@ class SlackDriver:
                 "api_app_id": "A0001",
                 "response_url": f"{self.response_url_base}commands/{user_id}",
                 "trigger_id": f"trigger-{time.monotonic_ns()}",
+                **({"enterprise_id": self.enterprise_id} if self.enterprise_id else {}),
             }
         )
         return self.post(body, "application/x-www-form-urlencoded", **kwargs)

@@ -17,13 +17,14 @@ NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
 
 FILL_RESETS = """
 INSERT INTO reset_requests (
-    id, enterprise_id, team_id, user_id, location_id, vendor, identifier_kind, identity,
+    id, org_id, enterprise_id, team_id, user_id, location_id, vendor, identifier_kind, identity,
     identifier_masked, identifier_hash, member_filter, status, override_limit,
     outcome_kind, outcome_message, created_at, confirmed_at, finished_at, updated_at,
     resolved_at
 )
 SELECT
-    md5(g::text), '', 'T0001', 'U' || (g % 500), (ARRAY['downtown','sparkle','bistro'])[1 + g % 3],
+    md5(g::text), 'T0001', '', 'T0001', 'U' || (g % 500),
+    (ARRAY['downtown','sparkle','bistro'])[1 + g % 3],
     (ARRAY['clubready','registrar','paytronix'])[1 + g % 3], 'email', NULL,
     'm•••@example.com', md5('m' || g), 0,
     CASE WHEN g % 997 = 0 THEN 'unknown' WHEN g % 101 = 0 THEN 'refused'
@@ -38,12 +39,12 @@ FROM generate_series(1, :rows) AS g
 
 FILL_SALES = """
 INSERT INTO sales (
-    id, enterprise_id, team_id, user_id, location_id, package_id, installment_plan_id,
+    id, org_id, enterprise_id, team_id, user_id, location_id, package_id, installment_plan_id,
     package_name, amount, start_date, member_masked, payments, fingerprint,
     required_approvals, status, created_at, submitted_at, expires_at, finished_at, updated_at
 )
 SELECT
-    'sale-' || g, '', 'T0001', 'U' || (g % 500), 'downtown', 2001, 3001, 'Monthly Basic',
+    'sale-' || g, 'T0001', '', 'T0001', 'U' || (g % 500), 'downtown', 2001, 3001, 'Monthly Basic',
     '49.00', DATE '2026-11-23', 'M. L. · m•••@example.com', '[]', md5(g::text), 1,
     CASE WHEN g % 50 = 0 THEN 'pending_approval' WHEN g % 40 = 0 THEN 'refused' ELSE 'sold' END,
     :now - (g * interval '300 seconds'), :now - (g * interval '300 seconds'),

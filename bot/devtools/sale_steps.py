@@ -115,6 +115,16 @@ def press(stack: Stack, user: str, view: dict[str, Any], action_id: str) -> dict
     return stack.slack.views[view["id"]]
 
 
+def press_refused(stack: Stack, user: str, view: dict[str, Any], action_id: str) -> str:
+    """Click a button in a modal that is refused: the notice pushed on top of it (the
+    modal underneath keeps everything); its text."""
+    before = len(stack.slack.calls_to("views.push"))
+    response = stack.driver.click_in_view(user, view, action_id, sale_id_of(view))
+    assert response.status_code == 200
+    pushed = wait_for(lambda: stack.slack.calls_to("views.push")[before:])
+    return str(pushed[0].args["view"])
+
+
 def request_approval(stack: Stack, user: str = "UFRONT", **kwargs: Any) -> str:
     """A sale submitted for approval; returns its id once its approval message is posted."""
     review = review_view(stack, user, **kwargs)

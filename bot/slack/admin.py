@@ -5,16 +5,17 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from slack_bolt import Ack, App, Respond
+from slack_bolt import Ack, BoltContext, Respond
 from slack_sdk import WebClient
 
 from bot.config import UsergroupRole
 from bot.slack import home_views
-from bot.slack.context import Services, actor_from
+from bot.slack.context import Services, actor_of
+from bot.slack.errors import GuardedApp
 from bot.slack.forms import field_value
 from bot.slack.ids import AdminAction, AdminView, Command
-from bot.workflows.roles import ALL_LOCATIONS, Actor, NotAuthorized, Permission, Role, Roles
-from storage.db import Database
+from bot.workflows.errors import InvalidInput
+from bot.workflows.roles import ALL_LOCATIONS, Actor, Role, RoleAdmin
 
 log = logging.getLogger("frontdesk.slack.admin")
 
@@ -29,60 +30,48 @@ class UsergroupSync:
     """Reads the members of the user groups the configuration maps to roles."""
 
     def __init__(
-        self, *, client: WebClient, db: Database, roles: Roles, mappings: list[UsergroupRole]
+        self, *, client: WebClient, admin: RoleAdmin, mappings: list[UsergroupRole]
     ) -> None:
         self._client = client
-        self._db = db
-        self._roles = roles
+        self._admin = admin
         self._mappings = mappings
-        self._team_id: str | None = None
+        self._org_id: str | None = None
 
     def refresh(self) -> dict[str, int]:
         """usergroup id → members now; raises on Slack errors (the caller logs)."""
         if not self._mappings:
             return {}
-        if self._team_id is None:
-            self._team_id = str(self._client.auth_test()["team_id"])
+        if self._org_id is None:
+            answer = self._client.auth_test()
+            self._org_id = str(answer.get("enterprise_id") or answer["team_id"])
         members: dict[str, int] = {}
         for usergroup in sorted({m.usergroup for m in self._mappings}):
             answer = self._client.usergroups_users_list(usergroup=usergroup)
             users = [str(u) for u in answer.get("users") or []]
-            with self._db.session() as session:
-                self._roles.replace_group_members(
-                    session, team_id=self._team_id, usergroup_id=usergroup, user_ids=users
-                )
+            self._admin.replace_group_members(
+                org_id=self._org_id, usergroup_id=usergroup, user_ids=users
+            )
             members[usergroup] = len(users)
         return members
 
 
-def register(app: App, services: Services, sync: UsergroupSync) -> None:
-    roles = services.resets.roles
-    db = services.resets.db
+def register(app: GuardedApp, services: Services, sync: UsergroupSync) -> None:
+    admin = services.admin
 
-    def require_admin(actor: Actor) -> None:
-        with db.session() as session:
-            roles.require(session, actor, Permission.MANAGE_ROLES, None)
-
-    def roles_view() -> dict[str, Any]:
-        with db.session() as session:
-            grants = roles.list(session)
-        return home_views.roles_modal(grants, services.locations)
+    def roles_view(actor: Actor) -> dict[str, Any]:
+        return home_views.roles_modal(admin.grants(actor), services.locations)
 
     @app.command(Command.FRONTDESK)
     def frontdesk_command(
-        ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond
+        ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond, context: BoltContext
     ) -> None:
         ack()
-        actor = actor_from(body)
+        actor = actor_of(context)
         words = (body.get("text") or "").strip().split(maxsplit=1)
         verb = words[0].lower() if words else ""
         rest = words[1] if len(words) > 1 else ""
         if verb == "history":
-            try:
-                items = services.triage.history(actor, rest)
-            except ValueError as exc:
-                respond(f":warning: {exc}", response_type="ephemeral")
-                return
+            items = services.triage.history(actor, rest)
             if not items:
                 respond(
                     "Nothing found for that member at your locations.", response_type="ephemeral"
@@ -95,7 +84,7 @@ def register(app: App, services: Services, sync: UsergroupSync) -> None:
             )
             return
         if verb == "roles":
-            require_admin(actor)
+            admin.require_admin(actor)
             if rest.strip().lower() == "refresh":
                 counts = sync.refresh()
                 summary = ", ".join(f"{g}: {n} members" for g, n in counts.items())
@@ -104,48 +93,37 @@ def register(app: App, services: Services, sync: UsergroupSync) -> None:
                     response_type="ephemeral",
                 )
                 return
-            client.views_open(trigger_id=body["trigger_id"], view=roles_view())
+            client.views_open(trigger_id=body["trigger_id"], view=roles_view(actor))
             return
         respond(HELP, response_type="ephemeral")
 
     @app.view(AdminView.ROLES)
-    def grant_submitted(ack: Ack, body: dict[str, Any]) -> None:
-        actor = actor_from(body)
+    def grant_submitted(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
+        actor = actor_of(context)
         values = body["view"]["state"]["values"]
         user = field_value(values, AdminView.USER_BLOCK, AdminView.USER_INPUT)
         role = field_value(values, AdminView.ROLE_BLOCK, AdminView.ROLE_INPUT)
         where = field_value(values, AdminView.LOCATIONS_BLOCK, AdminView.LOCATIONS_INPUT) or []
         errors: dict[str, str] = {}
         if not user:
-            errors[AdminView.USER_BLOCK] = "Choose a person."
+            errors["user"] = "Choose a person."
         if role not in set(Role):
-            errors[AdminView.ROLE_BLOCK] = "Choose a role."
+            errors["role"] = "Choose a role."
         unknown = [w for w in where if w != ALL_LOCATIONS and w not in services.locations]
         if not where or unknown:
-            errors[AdminView.LOCATIONS_BLOCK] = "Choose all locations or some of them."
+            errors["locations"] = "Choose all locations or some of them."
         if errors:
-            ack(response_action="errors", errors=errors)
-            return
-        try:
-            require_admin(actor)
-        except NotAuthorized as exc:
-            ack(response_action="errors", errors={AdminView.USER_BLOCK: str(exc)})
-            return
-        target = Actor(team_id=actor.team_id, user_id=str(user), enterprise_id=actor.enterprise_id)
+            raise InvalidInput(errors)
         scopes: list[str | None] = [None] if ALL_LOCATIONS in where else list(where)
-        with db.session() as session:
-            for location_id in scopes:
-                roles.grant(
-                    session, by=actor.key, target=target, role=Role(role), location_id=location_id
-                )
-        ack(response_action="update", view=roles_view())
+        admin.grant(actor, user_id=str(user), role=Role(role), location_ids=scopes)
+        ack(response_action="update", view=roles_view(actor))
 
     @app.action(AdminAction.REVOKE)
-    def revoke_clicked(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+    def revoke_clicked(
+        ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext
+    ) -> None:
         ack()
-        actor = actor_from(body)
-        require_admin(actor)
-        with db.session() as session:
-            roles.revoke_id(session, by=actor.key, grant_id=int(body["actions"][0]["value"]))
+        actor = actor_of(context)
+        admin.revoke(actor, int(body["actions"][0]["value"]))
         view = body["view"]
-        client.views_update(view_id=view["id"], hash=view.get("hash"), view=roles_view())
+        client.views_update(view_id=view["id"], hash=view.get("hash"), view=roles_view(actor))

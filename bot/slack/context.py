@@ -6,10 +6,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from slack_bolt import BoltContext
+
 from bot.config import Location, Settings
 from bot.workflows.home import HomeService
 from bot.workflows.resets import ResetService
-from bot.workflows.roles import Actor, Permission
+from bot.workflows.roles import Actor, Permission, RoleAdmin
 from bot.workflows.sales import SaleService
 from bot.workflows.triage import Item, TriageService
 
@@ -26,6 +28,7 @@ class Services:
     sale_notices: SaleNotices
     triage: TriageService
     home: HomeService
+    admin: RoleAdmin
     wake_worker: Callable[[], None] = field(default=lambda: None)
     #: Shows a resolution wherever the failure was posted (set by the app).
     after_resolve: Callable[[Item], None] = field(default=lambda item: None)
@@ -33,14 +36,16 @@ class Services:
     refresh_homes: Callable[[], None] = field(default=lambda: None)
 
     def can(self, actor: Actor, permission: Permission, location_id: str | None) -> bool:
-        with self.resets.db.session() as session:
-            return self.resets.roles.can(session, actor, permission, location_id)
+        return self.resets.can(actor, permission, location_id)
 
 
 def actor_from(body: dict[str, Any]) -> Actor:
     """The acting user, from Slack's signed envelope (never from values we put in it)."""
     user = body.get("user") or {}
-    user_id = user.get("id") or body.get("user_id")
+    if isinstance(user, str):  # some payloads name the user by id alone
+        user = {"id": user}
+    event = body.get("event") if isinstance(body.get("event"), dict) else {}
+    user_id = user.get("id") or body.get("user_id") or (event or {}).get("user")
     team = body.get("team") or {}
     team_id = team.get("id") if isinstance(team, dict) else None
     team_id = team_id or user.get("team_id") or body.get("team_id") or ""
@@ -50,6 +55,22 @@ def actor_from(body: dict[str, Any]) -> Actor:
         or body.get("enterprise_id")
         or ""
     )
-    if not user_id:
+    if not user_id or not isinstance(user_id, str):
         raise ValueError("payload without a user")
-    return Actor(team_id=team_id, user_id=user_id, enterprise_id=enterprise_id)
+    return Actor(team_id=str(team_id), user_id=user_id, enterprise_id=str(enterprise_id))
+
+
+def actor_middleware(body: dict[str, Any], context: BoltContext, next: Callable[[], Any]) -> Any:  # noqa: A002 - Bolt's name
+    """Reads the acting person once per request, for every listener (``actor_of``)."""
+    try:
+        context["actor"] = actor_from(body)
+    except ValueError:
+        pass  # an event without a user: its listener does not act for anyone
+    return next()
+
+
+def actor_of(context: BoltContext) -> Actor:
+    actor = context.get("actor")
+    if not isinstance(actor, Actor):
+        raise ValueError("this request names no user")
+    return actor

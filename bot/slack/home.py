@@ -8,17 +8,16 @@ import re
 import threading
 from typing import Any
 
-from slack_bolt import Ack, App
+from slack_bolt import Ack, BoltContext
 from slack_sdk import WebClient
 
-from bot.slack import home_views, sale_views
-from bot.slack.context import Services, actor_from
+from bot.slack import home_views, sale_views, views
+from bot.slack.context import Services, actor_of
+from bot.slack.errors import GuardedApp
 from bot.slack.forms import field_value
 from bot.slack.ids import Event, HomeAction, TriageAction, TriageView
-from bot.workflows.resets import InvalidResetInput
-from bot.workflows.roles import Actor, NotAuthorized
-from bot.workflows.sales import SaleConflict
-from bot.workflows.triage import Kind, NothingToResolve
+from bot.workflows.roles import Actor
+from bot.workflows.triage import Item, Kind
 
 log = logging.getLogger("frontdesk.slack.home")
 
@@ -86,7 +85,7 @@ def _notice(client: WebClient, trigger_id: str, title: str, text: str) -> None:
     client.views_open(trigger_id=trigger_id, view=sale_views.notice_modal(title, text))
 
 
-def register(app: App, services: Services, publisher: HomePublisher) -> None:
+def register(app: GuardedApp, services: Services, publisher: HomePublisher) -> None:
     home = services.home
     triage = services.triage
 
@@ -104,24 +103,19 @@ def register(app: App, services: Services, publisher: HomePublisher) -> None:
 
     @app.action(re.compile(f"^{HomeAction.PAGE}"))
     @app.action(HomeAction.REFRESH)
-    def page(ack: Ack, body: dict[str, Any]) -> None:
+    def page(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
         ack()
         try:
             cursors = json.loads(body["actions"][0].get("value") or "{}")
         except ValueError:
             cursors = {}
         cursors = {k: str(v) for k, v in cursors.items() if v} if isinstance(cursors, dict) else {}
-        publisher.publish(actor_from(body), cursors)
+        publisher.publish(actor_of(context), cursors)
 
     @app.action(HomeAction.REVIEW)
-    def review(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+    def review(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
         ack()
-        actor = actor_from(body)
-        try:
-            sale = services.sales.review(actor, body["actions"][0]["value"])
-        except (NotAuthorized, SaleConflict, LookupError) as exc:
-            _notice(client, body["trigger_id"], "Not now", str(exc))
-            return
+        sale = services.sales.review(actor_of(context), body["actions"][0]["value"])
         client.views_open(
             trigger_id=body["trigger_id"],
             view=sale_views.approval_modal(
@@ -130,38 +124,37 @@ def register(app: App, services: Services, publisher: HomePublisher) -> None:
         )
 
     @app.action(HomeAction.FAILURE_MENU)
-    def failure_menu(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+    def failure_menu(
+        ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext
+    ) -> None:
         ack()
-        actor = actor_from(body)
+        actor = actor_of(context)
         verb, kind_text, item_id = body["actions"][0]["selected_option"]["value"].split(":", 2)
         kind = Kind(kind_text)
-        try:
-            if verb == "claim":
-                claim = services.resets.claim if kind is Kind.RESET else services.sales.claim
-                won, holder = claim(actor, item_id)
-                if not won:
-                    _notice(client, body["trigger_id"], "Already claimed", f"<@{holder}> has it.")
-            elif verb == "retry" and kind is Kind.RESET:
-                services.resets.retry(actor, item_id)
+        if verb == "claim":
+            claim = services.resets.claim if kind is Kind.RESET else services.sales.claim
+            won, holder = claim(actor, item_id)
+            if not won:
+                _notice(client, body["trigger_id"], "Already claimed", f"<@{holder}> has it.")
+        elif verb == "retry" and kind is Kind.RESET:
+            result = services.resets.retry(actor, item_id)
+            if result.created:
                 services.wake_worker()
-            elif verb == "resolve":
-                client.views_open(
-                    trigger_id=body["trigger_id"],
-                    view=home_views.resolve_modal(kind, item_id, f"{kind.value} `{item_id}`"),
-                )
-                return
-            elif verb == "reconcile" and kind is Kind.SALE:
-                sale = services.sales.for_reconciliation(actor, item_id)
-                client.views_open(
-                    trigger_id=body["trigger_id"],
-                    view=sale_views.reconcile_modal(sale, services.locations.get(sale.location_id)),
-                )
-                return
-        except InvalidResetInput as exc:
-            _notice(client, body["trigger_id"], "Not done", " ".join(exc.errors.values()))
+                services.after_resolve(Item.of_reset(item_id))
+            else:
+                _notice(client, body["trigger_id"], "Already retried", views.retry_words(result))
+        elif verb == "resolve":
+            client.views_open(
+                trigger_id=body["trigger_id"],
+                view=home_views.resolve_modal(kind, item_id, f"{kind.value} `{item_id}`"),
+            )
             return
-        except (NotAuthorized, SaleConflict, LookupError, ValueError) as exc:
-            _notice(client, body["trigger_id"], "Not done", str(exc))
+        elif verb == "reconcile" and kind is Kind.SALE:
+            sale = services.sales.for_reconciliation(actor, item_id)
+            client.views_open(
+                trigger_id=body["trigger_id"],
+                view=sale_views.reconcile_modal(sale, services.locations.get(sale.location_id)),
+            )
             return
         publisher.refresh_viewers()
 
@@ -175,17 +168,14 @@ def register(app: App, services: Services, publisher: HomePublisher) -> None:
         )
 
     @app.view(TriageView.RESOLVE)
-    def resolve_submitted(ack: Ack, body: dict[str, Any]) -> None:
-        actor = actor_from(body)
+    def resolve_submitted(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
         meta = json.loads(body["view"].get("private_metadata") or "{}")
         note = field_value(
             body["view"]["state"]["values"], TriageView.NOTE_BLOCK, TriageView.NOTE_INPUT
         )
-        try:
-            item = triage.resolve(actor, Kind(meta.get("kind")), str(meta.get("id")), note or "")
-        except (ValueError, NothingToResolve, LookupError, NotAuthorized) as exc:
-            ack(response_action="errors", errors={TriageView.NOTE_BLOCK: str(exc)[:2000]})
-            return
+        item = triage.resolve(
+            actor_of(context), Kind(meta.get("kind")), str(meta.get("id")), note or ""
+        )
         ack()
         services.after_resolve(item)
         publisher.refresh_viewers()

@@ -22,6 +22,16 @@ class SlackNotifier:
         #: Called after anything a home shows has changed (set by the app).
         self.on_change: Callable[[], None] = lambda: None
 
+    # The worker's notices (bot.worker.Notices).
+    def started(self, request: ResetRequest) -> None:
+        self.reset_started(request)
+
+    def finished(self, request: ResetRequest) -> None:
+        self.reset_finished(request)
+
+    def late(self, request: ResetRequest) -> None:
+        self.triage_updated(request)
+
     def reset_started(self, request: ResetRequest) -> None:
         if request.message_ts and request.channel_id:
             text, blocks = views.status_message(request, self._locations.get(request.location_id))

@@ -5,24 +5,21 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from slack_bolt import Ack, App, Respond
+from slack_bolt import Ack, BoltContext, Respond
 from slack_sdk import WebClient
 
 from bot.slack import views
-from bot.slack.context import Services, actor_from
+from bot.slack.context import Services, actor_of
+from bot.slack.errors import GuardedApp
 from bot.slack.ids import RESET_FIELDS, Command, ResetAction, ResetView, TriageAction
-from bot.workflows.resets import (
-    ConfirmResult,
-    InvalidResetInput,
-    ResetInput,
-    guess_identity,
-)
-from bot.workflows.roles import NotAuthorized, Permission
+from bot.workflows.resets import ConfirmResult, ResetInput, guess_identity
+from bot.workflows.roles import Permission
+from bot.workflows.triage import Item
 
 log = logging.getLogger("frontdesk.slack.resets")
 
 
-def register(app: App, services: Services) -> None:
+def register(app: GuardedApp, services: Services) -> None:
     resets = services.resets
 
     def post_confirmation(client: WebClient, user_id: str, request_id: str) -> None:
@@ -36,12 +33,14 @@ def register(app: App, services: Services) -> None:
         resets.attach_message(request_id, answer["channel"], answer["ts"])
 
     @app.command(Command.RESET)
-    def reset_command(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
+    def reset_command(
+        ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond, context: BoltContext
+    ) -> None:
         ack()
-        actor = actor_from(body)
+        actor = actor_of(context)
         locations = resets.locations_for(actor)
         if not locations:
-            respond(str(NotAuthorized(Permission.RESET, None)), response_type="ephemeral")
+            resets.require(actor, Permission.RESET, None)  # says why, names the admins
             return
         text = (body.get("text") or "").strip()
         last = resets.last_location(actor)
@@ -58,26 +57,19 @@ def register(app: App, services: Services) -> None:
                 continue
             match = next((loc for loc in locations if loc.id == word.lower()), None)
             if match is None:
-                respond(
-                    str(NotAuthorized(Permission.RESET, word.lower())), response_type="ephemeral"
-                )
+                resets.require(actor, Permission.RESET, word.lower())
                 return
             chosen = match
             words.remove(word)
-        try:
-            request = resets.prepare(actor, chosen.id, guess_identity(" ".join(words)))
-        except InvalidResetInput as exc:
-            respond(
-                ":warning: " + " ".join(exc.errors.values()) + " Nothing was sent.",
-                response_type="ephemeral",
-            )
-            return
+        request = resets.prepare(actor, chosen.id, guess_identity(" ".join(words)))
         post_confirmation(client, actor.user_id, request.id)
 
     @app.action(ResetAction.LOCATION_SELECT)
-    def location_changed(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+    def location_changed(
+        ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext
+    ) -> None:
         ack()
-        actor = actor_from(body)
+        actor = actor_of(context)
         chosen = body["actions"][0]["selected_option"]["value"]
         locations = resets.locations_for(actor)
         selected = next((loc for loc in locations if loc.id == chosen), None)
@@ -89,8 +81,10 @@ def register(app: App, services: Services) -> None:
         )
 
     @app.view(ResetView.CALLBACK)
-    def reset_submitted(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
-        actor = actor_from(body)
+    def reset_submitted(
+        ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext
+    ) -> None:
+        actor = actor_of(context)
         values = body["view"]["state"]["values"]
 
         def value(field: str) -> str | None:
@@ -102,26 +96,16 @@ def register(app: App, services: Services) -> None:
             return element.get("value")
 
         location_id = value("location") or ""
-        try:
-            raw = ResetInput(
-                email=value("email"),
-                username=value("username"),
-                account_id=value("account_id"),
-                card=value("card"),
-                member_filter=int(value("member_filter") or 0),
-            )
-            request = resets.prepare(actor, location_id, raw)
-        except InvalidResetInput as exc:
-            errors = {
-                RESET_FIELDS[field][0].value: message
-                for field, message in exc.errors.items()
-                if field in RESET_FIELDS and RESET_FIELDS[field][0].value in values
-            } or {ResetView.LOCATION_BLOCK.value: " ".join(exc.errors.values())}
-            ack(response_action="errors", errors=errors)
-            return
-        except NotAuthorized as exc:
-            ack(response_action="errors", errors={ResetView.LOCATION_BLOCK.value: str(exc)})
-            return
+        member_filter = value("member_filter") or "0"
+        raw = ResetInput(
+            email=value("email"),
+            username=value("username"),
+            account_id=value("account_id"),
+            card=value("card"),
+            member_filter=int(member_filter) if member_filter.isdigit() else -1,
+        )
+        # Refusals raise: the error mapping answers with the errors on the form.
+        request = resets.prepare(actor, location_id, raw)
         ack()
         post_confirmation(client, actor.user_id, request.id)
 
@@ -134,9 +118,11 @@ def register(app: App, services: Services) -> None:
             blocks=blocks,
         )
 
-    def send(ack: Ack, body: dict[str, Any], client: WebClient, *, override: bool) -> None:
+    def send(
+        ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext, *, override: bool
+    ) -> None:
         ack()
-        actor = actor_from(body)
+        actor = actor_of(context)
         request_id = body["actions"][0]["value"]
         result = resets.confirm(actor, request_id, override=override)
         request = resets.get(request_id)
@@ -152,17 +138,23 @@ def register(app: App, services: Services) -> None:
         services.wake_worker()  # the worker shows "Sending…", then the outcome
 
     @app.action(ResetAction.SEND)
-    def send_clicked(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
-        send(ack, body, client, override=False)
+    def send_clicked(
+        ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext
+    ) -> None:
+        send(ack, body, client, context, override=False)
 
     @app.action(ResetAction.OVERRIDE)
-    def override_clicked(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
-        send(ack, body, client, override=True)
+    def override_clicked(
+        ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext
+    ) -> None:
+        send(ack, body, client, context, override=True)
 
     @app.action(ResetAction.CANCEL)
-    def cancel_clicked(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+    def cancel_clicked(
+        ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext
+    ) -> None:
         ack()
-        actor = actor_from(body)
+        actor = actor_of(context)
         request_id = body["actions"][0]["value"]
         if resets.cancel(actor, request_id):
             request = resets.get(request_id)
@@ -173,9 +165,11 @@ def register(app: App, services: Services) -> None:
             _update(client, body, text, blocks)
 
     @app.action(TriageAction.CLAIM)
-    def claim_clicked(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
+    def claim_clicked(
+        ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond, context: BoltContext
+    ) -> None:
         ack()
-        actor = actor_from(body)
+        actor = actor_of(context)
         request_id = body["actions"][0]["value"]
         won, holder = resets.claim(actor, request_id)
         request = resets.get(request_id)
@@ -194,21 +188,13 @@ def register(app: App, services: Services) -> None:
         services.refresh_homes()
 
     @app.action(TriageAction.RETRY)
-    def retry_clicked(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+    def retry_clicked(
+        ack: Ack, body: dict[str, Any], respond: Respond, context: BoltContext
+    ) -> None:
         ack()
-        actor = actor_from(body)
-        try:
-            retry = resets.retry(actor, body["actions"][0]["value"])
-        except InvalidResetInput as exc:
-            respond(
-                " ".join(exc.errors.values()), response_type="ephemeral", replace_original=False
-            )
-            return
-        respond(
-            f"Retrying as a new request (ref `{retry.id}`): "
-            "the outcome will follow in this thread.",
-            response_type="ephemeral",
-            replace_original=False,
-        )
-        services.wake_worker()
-        services.refresh_homes()
+        result = resets.retry(actor_of(context), body["actions"][0]["value"])
+        respond(views.retry_words(result), response_type="ephemeral", replace_original=False)
+        if result.created:
+            services.wake_worker()
+            services.after_resolve(Item.of_reset(body["actions"][0]["value"]))
+            services.refresh_homes()

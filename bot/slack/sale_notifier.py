@@ -108,7 +108,18 @@ class SaleNotices:
         )
         self._sales.set_refs(sale.id, triage_channel_id=answer["channel"], triage_ts=answer["ts"])
 
-    # -- the worker's notices ---------------------------------------------------------
+    # -- the worker's notices (bot.worker.Notices) -------------------------------------
+    def started(self, sale: Sale) -> None:
+        self.sale_started(sale)
+
+    def finished(self, sale: Sale) -> None:
+        self.sale_finished(sale)
+
+    def late(self, sale: Sale) -> None:
+        """The vendor answered after the sale was settled unknown: show it to support."""
+        self.triage(sale)
+        self.on_change()
+
     def sale_started(self, sale: Sale) -> None:
         self.refresh(sale)
 

@@ -9,22 +9,23 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from slack_bolt import Ack, App, Respond
+from slack_bolt import Ack, BoltContext, Respond
 from slack_sdk import WebClient
 
+from bot.config import ClubReadyLocation
 from bot.slack import sale_views
-from bot.slack.context import Services, actor_from
-from bot.slack.forms import field_errors, field_value
+from bot.slack.context import Services, actor_of
+from bot.slack.errors import GuardedApp
+from bot.slack.forms import field_value
 from bot.slack.ids import SALE_FIELDS, Command, SaleAction, SaleView
-from bot.workflows.roles import NotAuthorized, Permission
+from bot.workflows.errors import Conflict, InvalidInput
+from bot.workflows.roles import Permission
 from bot.workflows.sales import (
     MAX_PAYMENT_METHODS,
     MEMBER_FIELDS,
     ApproveResult,
-    InvalidSaleInput,
     PaymentInput,
     ReconcileFinding,
-    SaleConflict,
     SaleDetails,
     SaleStart,
     SubmitResult,
@@ -42,10 +43,6 @@ def _get(body: dict[str, Any], field: str) -> Any:
     return field_value(_values(body), block_id, action_id)
 
 
-def _errors(exc: InvalidSaleInput, body: dict[str, Any], fallback: str) -> dict[str, str]:
-    return field_errors(exc.errors, SALE_FIELDS, body["view"], SALE_FIELDS[fallback][0])
-
-
 def _start_input(body: dict[str, Any]) -> SaleStart:
     return SaleStart(
         location_id=str(_get(body, "location") or ""),
@@ -55,21 +52,20 @@ def _start_input(body: dict[str, Any]) -> SaleStart:
     )
 
 
-def register(app: App, services: Services) -> None:
+def register(app: GuardedApp, services: Services) -> None:
     sales = services.sales
     notices = services.sale_notices
 
-    def refusal(error: Exception) -> str:
-        return f":lock: {error}" if isinstance(error, NotAuthorized) else f":warning: {error}"
-
     # -- the requester ----------------------------------------------------------------
     @app.command(Command.SELL)
-    def sell_command(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
+    def sell_command(
+        ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond, context: BoltContext
+    ) -> None:
         ack()
-        actor = actor_from(body)
+        actor = actor_of(context)
         locations = sales.locations_for(actor)
         if not locations:
-            respond(str(NotAuthorized(Permission.REQUEST_SALE, None)), response_type="ephemeral")
+            sales.require(actor, Permission.REQUEST_SALE, None)
             return
         wanted = (body.get("text") or "").strip().lower()
         selected = next((loc for loc in locations if loc.id == wanted), locations[0])
@@ -79,9 +75,11 @@ def register(app: App, services: Services) -> None:
         )
 
     @app.action(SALE_FIELDS["location"][1])
-    def location_changed(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+    def location_changed(
+        ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext
+    ) -> None:
         ack()
-        actor = actor_from(body)
+        actor = actor_of(context)
         chosen = body["actions"][0]["selected_option"]["value"]
         locations = sales.locations_for(actor)
         selected = next((loc for loc in locations if loc.id == chosen), None)
@@ -95,24 +93,14 @@ def register(app: App, services: Services) -> None:
         )
 
     @app.view(SaleView.START)
-    def start_submitted(ack: Ack, body: dict[str, Any]) -> None:
-        actor = actor_from(body)
-        try:
-            sale = sales.start(actor, _start_input(body))
-        except InvalidSaleInput as exc:
-            ack(response_action="errors", errors=_errors(exc, body, "location"))
-            return
-        except (NotAuthorized, SaleConflict) as exc:
-            ack(
-                response_action="errors",
-                errors={SALE_FIELDS["location"][0]: str(exc)[:2000]},
-            )
-            return
+    def start_submitted(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
+        actor = actor_of(context)
+        sale = sales.start(actor, _start_input(body))
         ack(response_action="update", view=sale_views.details_modal(sale))
 
     @app.view(SaleView.DETAILS)
-    def details_submitted(ack: Ack, body: dict[str, Any]) -> None:
-        actor = actor_from(body)
+    def details_submitted(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
+        actor = actor_of(context)
         sale_id, _ = sale_views.read_metadata(body["view"])
         details = SaleDetails(
             member={name: _get(body, name) for name in MEMBER_FIELDS},
@@ -125,34 +113,23 @@ def register(app: App, services: Services) -> None:
                 for i in range(1, MAX_PAYMENT_METHODS + 1)
             ),
         )
-        try:
-            sale = sales.add_details(actor, sale_id, details)
-        except InvalidSaleInput as exc:
-            ack(response_action="errors", errors=_errors(exc, body, "first_name"))
-            return
-        except (NotAuthorized, SaleConflict, LookupError) as exc:
-            ack(response_action="errors", errors={SALE_FIELDS["first_name"][0]: str(exc)[:2000]})
-            return
+        sale = sales.add_details(actor, sale_id, details)
         location = services.locations.get(sale.location_id)
         ack(
             response_action="update",
             view=sale_views.review_modal(sale, location, sales.can_sell_now(actor, sale)),
         )
 
-    def decide(body: dict[str, Any], client: WebClient, *, sell_now: bool) -> None:
-        actor = actor_from(body)
+    def decide(
+        body: dict[str, Any], client: WebClient, context: BoltContext, *, sell_now: bool
+    ) -> None:
+        actor = actor_of(context)
         view = body["view"]
         sale_id, fingerprint = sale_views.read_metadata(view)
-        try:
-            if sell_now:
-                result = sales.sell_now(actor, sale_id, fingerprint or "")
-            else:
-                result = sales.submit(actor, sale_id, fingerprint or "")
-        except (NotAuthorized, SaleConflict, LookupError) as exc:
-            client.views_update(
-                view_id=view["id"], view=sale_views.notice_modal("Not submitted", refusal(exc))
-            )
-            return
+        if sell_now:
+            result = sales.sell_now(actor, sale_id, fingerprint or "")
+        else:
+            result = sales.submit(actor, sale_id, fingerprint or "")
         if result is SubmitResult.ALREADY_HANDLED:
             return  # a double click or a retried delivery: the first one won
         sale = sales.get(sale_id)
@@ -173,54 +150,38 @@ def register(app: App, services: Services) -> None:
             notices.approval_request(sale)
 
     @app.action(SaleAction.SUBMIT)
-    def submit_clicked(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+    def submit_clicked(
+        ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext
+    ) -> None:
         ack()
-        decide(body, client, sell_now=False)
+        decide(body, client, context, sell_now=False)
 
     @app.action(SaleAction.SELL_NOW)
-    def sell_now_clicked(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+    def sell_now_clicked(
+        ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext
+    ) -> None:
         ack()
-        decide(body, client, sell_now=True)
+        decide(body, client, context, sell_now=True)
 
     @app.action(SaleAction.EDIT)
-    def edit_clicked(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
+    def edit_clicked(
+        ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond, context: BoltContext
+    ) -> None:
         ack()
-        actor = actor_from(body)
-        sale = sales.get(body["actions"][0]["value"])
-        if sale is None or (sale.team_id, sale.user_id) != (actor.team_id, actor.user_id):
-            respond(
-                ":warning: Only the person who started this sale can change it.",
-                response_type="ephemeral",
-                replace_original=False,
-            )
-            return
-        location = next(
-            (loc for loc in sales.locations_for(actor) if loc.id == sale.location_id), None
-        )
-        if location is None:
-            respond(
-                refusal(NotAuthorized(Permission.REQUEST_SALE, sale.location_id)),
-                response_type="ephemeral",
-                replace_original=False,
-            )
-            return
+        actor = actor_of(context)
+        sale = sales.for_edit(actor, body["actions"][0]["value"])
+        location = services.locations[sale.location_id]
+        assert isinstance(location, ClubReadyLocation)
         client.views_open(
             trigger_id=body["trigger_id"],
             view=sale_views.start_modal([location], location, sales.today_at(location), sale),
         )
 
     @app.view(SaleView.EDIT)
-    def edit_submitted(ack: Ack, body: dict[str, Any]) -> None:
-        actor = actor_from(body)
+    def edit_submitted(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
+        actor = actor_of(context)
         sale_id, _ = sale_views.read_metadata(body["view"])
-        try:
-            sale, was_pending = sales.edit(actor, sale_id, _start_input(body))
-        except InvalidSaleInput as exc:
-            ack(response_action="errors", errors=_errors(exc, body, "package"))
-            return
-        except (NotAuthorized, SaleConflict, LookupError) as exc:
-            ack(response_action="errors", errors={SALE_FIELDS["package"][0]: str(exc)[:2000]})
-            return
+        sale, was_pending = sales.edit(actor, sale_id, _start_input(body))
         ack()
         note = (
             f":pencil2: <@{sale.user_id}> changed this sale: earlier approvals no longer "
@@ -231,29 +192,25 @@ def register(app: App, services: Services) -> None:
         notices.refresh(sale, note=note)
 
     @app.action(SaleAction.WITHDRAW)
-    def withdraw_clicked(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+    def withdraw_clicked(
+        ack: Ack, body: dict[str, Any], respond: Respond, context: BoltContext
+    ) -> None:
         ack()
-        actor = actor_from(body)
+        actor = actor_of(context)
         sale_id = body["actions"][0]["value"]
-        try:
-            withdrawn = sales.withdraw(actor, sale_id)
-        except (NotAuthorized, SaleConflict, LookupError) as exc:
-            respond(refusal(exc), response_type="ephemeral", replace_original=False)
-            return
+        withdrawn = sales.withdraw(actor, sale_id)
         sale = sales.get(sale_id)
         if withdrawn and sale is not None:
             notices.refresh(sale, note=f"Withdrawn by <@{actor.user_id}>.")
 
     # -- approvers --------------------------------------------------------------------
     @app.action(SaleAction.REVIEW)
-    def review_clicked(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
+    def review_clicked(
+        ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond, context: BoltContext
+    ) -> None:
         ack()
-        actor = actor_from(body)
-        try:
-            sale = sales.review(actor, body["actions"][0]["value"])
-        except (NotAuthorized, SaleConflict, LookupError) as exc:
-            respond(refusal(exc), response_type="ephemeral", replace_original=False)
-            return
+        actor = actor_of(context)
+        sale = sales.review(actor, body["actions"][0]["value"])
         location = services.locations.get(sale.location_id)
         client.views_open(
             trigger_id=body["trigger_id"],
@@ -261,16 +218,10 @@ def register(app: App, services: Services) -> None:
         )
 
     @app.view(SaleView.APPROVAL)
-    def approval_submitted(ack: Ack, body: dict[str, Any]) -> None:
-        actor = actor_from(body)
+    def approval_submitted(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
+        actor = actor_of(context)
         sale_id, fingerprint = sale_views.read_metadata(body["view"])
-        try:
-            result = sales.approve(actor, sale_id, fingerprint or "")
-        except (NotAuthorized, SaleConflict, LookupError) as exc:
-            ack(
-                response_action="update", view=sale_views.notice_modal("Not approved", refusal(exc))
-            )
-            return
+        result = sales.approve(actor, sale_id, fingerprint or "")
         answers = {
             ApproveResult.CHANGED: "This sale changed after you opened it. Nothing was approved: "
             "open it again from the approvals channel to review the new version.",
@@ -295,31 +246,19 @@ def register(app: App, services: Services) -> None:
             notices.refresh(sale, note=f"<@{actor.user_id}> approved; one more manager must.")
 
     @app.action(SaleAction.REJECT)
-    def reject_clicked(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+    def reject_clicked(
+        ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext
+    ) -> None:
         ack()
-        actor = actor_from(body)
-        try:
-            sale = sales.review(actor, body["actions"][0]["value"])
-        except (NotAuthorized, SaleConflict, LookupError) as exc:
-            client.views_update(
-                view_id=body["view"]["id"],
-                view=sale_views.notice_modal("Not allowed", refusal(exc)),
-            )
-            return
+        actor = actor_of(context)
+        sale = sales.review(actor, body["actions"][0]["value"])
         client.views_push(trigger_id=body["trigger_id"], view=sale_views.reject_modal(sale))
 
     @app.view(SaleView.REJECT)
-    def reject_submitted(ack: Ack, body: dict[str, Any]) -> None:
-        actor = actor_from(body)
+    def reject_submitted(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
+        actor = actor_of(context)
         sale_id, _ = sale_views.read_metadata(body["view"])
-        try:
-            rejected = sales.reject(actor, sale_id, str(_get(body, "reason") or ""))
-        except InvalidSaleInput as exc:
-            ack(response_action="errors", errors=_errors(exc, body, "reason"))
-            return
-        except (NotAuthorized, SaleConflict, LookupError) as exc:
-            ack(response_action="errors", errors={SALE_FIELDS["reason"][0]: str(exc)[:2000]})
-            return
+        rejected = sales.reject(actor, sale_id, str(_get(body, "reason") or ""))
         ack(response_action="clear")
         sale = sales.get(sale_id)
         if rejected and sale is not None:
@@ -328,9 +267,11 @@ def register(app: App, services: Services) -> None:
 
     # -- triage -----------------------------------------------------------------------
     @app.action(SaleAction.CLAIM)
-    def claim_clicked(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+    def claim_clicked(
+        ack: Ack, body: dict[str, Any], respond: Respond, context: BoltContext
+    ) -> None:
         ack()
-        actor = actor_from(body)
+        actor = actor_of(context)
         sale_id = body["actions"][0]["value"]
         won, holder = sales.claim(actor, sale_id)
         if not won:
@@ -347,10 +288,10 @@ def register(app: App, services: Services) -> None:
 
     @app.action(SaleAction.RECONCILE)
     def reconcile_clicked(
-        ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond
+        ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond, context: BoltContext
     ) -> None:
         ack()
-        actor = actor_from(body)
+        actor = actor_of(context)
         sale = sales.for_reconciliation(actor, body["actions"][0]["value"])
         client.views_open(
             trigger_id=body["trigger_id"],
@@ -358,28 +299,17 @@ def register(app: App, services: Services) -> None:
         )
 
     @app.view(SaleView.RECONCILE)
-    def reconcile_submitted(ack: Ack, body: dict[str, Any]) -> None:
-        actor = actor_from(body)
+    def reconcile_submitted(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
+        actor = actor_of(context)
         sale_id, _ = sale_views.read_metadata(body["view"])
         finding = _get(body, "finding")
-        try:
-            if finding not in set(ReconcileFinding):
-                raise InvalidSaleInput({"finding": "Choose what you found in ClubReady."})
-            done = sales.reconcile(
-                actor, sale_id, ReconcileFinding(finding), str(_get(body, "note") or "")
-            )
-        except InvalidSaleInput as exc:
-            ack(response_action="errors", errors=_errors(exc, body, "finding"))
-            return
-        except (NotAuthorized, SaleConflict, LookupError) as exc:
-            ack(response_action="errors", errors={SALE_FIELDS["finding"][0]: str(exc)[:2000]})
-            return
+        if finding not in set(ReconcileFinding):
+            raise InvalidInput({"finding": "Choose what you found in ClubReady."})
+        done = sales.reconcile(
+            actor, sale_id, ReconcileFinding(finding), str(_get(body, "note") or "")
+        )
         if not done:
-            ack(
-                response_action="errors",
-                errors={SALE_FIELDS["finding"][0]: "Someone has already reconciled this sale."},
-            )
-            return
+            raise Conflict("Someone has already reconciled this sale.")
         ack()
         sale = sales.get(sale_id)
         assert sale is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from slack_sdk.models.blocks import (
@@ -18,9 +19,9 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.config import ClubReadyLocation, Location
+from bot.config import Location
 from bot.slack.ids import RESET_FIELDS, ResetAction, ResetView, TriageAction
-from bot.workflows.resets import MEMBER_FILTERS, ResetStatus, identifier_fields
+from bot.workflows.resets import MEMBER_FILTERS, ResetStatus, RetryResult, identifier_fields
 from storage.models import ResetRequest
 
 VENDOR_NAMES = {"clubready": "ClubReady", "registrar": "Registrar", "paytronix": "Paytronix"}
@@ -37,8 +38,28 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def slack_date(moment: datetime) -> str:
+    """A moment in each reader's own time zone and words (Slack date formatting)."""
+    fallback = moment.strftime("%Y-%m-%d %H:%M UTC")
+    return f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} at {{time}}|{fallback}>"
+
+
+def retry_words(result: RetryResult) -> str:
+    """What a Retry click did, for the person who clicked."""
+    if result.created:
+        return (
+            f"Retrying as a new request (ref `{result.retry_id}`): "
+            "the outcome will follow in this thread."
+        )
+    when = slack_date(result.at) if result.at else "earlier"
+    return (
+        f"<@{result.by}> already retried this one {when} (ref `{result.retry_id}`): "
+        "nothing new was sent."
+    )
+
+
 def location_option(location: Location) -> Option:
-    label = f"{location.name} ({VENDOR_NAMES[location.vendor]})"
+    label = f"{location.name} ({location.vendor_label})"
     return Option(value=location.id, text=label[:75])
 
 
@@ -70,7 +91,7 @@ def reset_modal(locations: list[Location], selected: Location) -> dict[str, Any]
                 ),
             )
         )
-    if isinstance(selected, ClubReadyLocation):
+    if selected.has_member_filter:
         options = [Option(value=str(k), text=v) for k, v in MEMBER_FILTERS.items()]
         block_id, action_id = RESET_FIELDS["member_filter"]
         blocks.append(
@@ -82,12 +103,13 @@ def reset_modal(locations: list[Location], selected: Location) -> dict[str, Any]
                 ),
             )
         )
+    names = " or ".join(FIELD_LABELS[f][0].lower() for f in fields)
     hint = (
-        "Give exactly one identifier."
-        if selected.vendor == "paytronix"
-        else "Give an email and/or a username."
-        if selected.vendor == "clubready"
-        else "Give the member's email."
+        f"Give exactly one: {names}."
+        if selected.one_identifier
+        else f"Give the {names}."
+        if len(fields) == 1
+        else f"Give one or more: {names}."
     )
     blocks.append(ContextBlock(elements=[MarkdownTextObject(text=hint)]))
     view = View(
@@ -193,7 +215,19 @@ def triage_post(
             ]
         ),
     ]
+    if request.late_outcome_kind:
+        blocks.append(late_block(request.late_outcome_kind, request.late_outcome_message))
     claimed_by = claimed_by or request.claimed_by
+    if request.retried_at is not None:
+        blocks.append(
+            SectionBlock(
+                text=MarkdownTextObject(
+                    text=f":repeat: Retried by <@{request.retried_by}> "
+                    f"{slack_date(request.retried_at)} as `{request.retry_id}`."
+                )
+            )
+        )
+        return text, as_blocks(blocks)
     if request.resolved_at is not None:
         blocks.append(resolved_block(request.resolved_by, request.resolution_note))
         return text, as_blocks(blocks)
@@ -209,6 +243,27 @@ def triage_post(
         )
     blocks.append(ActionsBlock(elements=buttons))
     return text, as_blocks(blocks)
+
+
+LATE_WORDS = {
+    "succeeded": "it was done",
+    "refused": "it refused",
+    "unavailable": "it was unavailable",
+    "unknown": "its answer was unclear",
+}
+
+
+def late_block(kind: str, message: str | None) -> SectionBlock:
+    """A vendor's answer that came after frontdesk had given up waiting: shown to
+    support beside the outcome, never as a second outcome."""
+    words = LATE_WORDS.get(kind, kind)
+    detail = f" ({escape(message)[:500]})" if message else ""
+    return SectionBlock(
+        text=MarkdownTextObject(
+            text=f":hourglass: The vendor answered after frontdesk had given up waiting: "
+            f"{words}{detail}. Check before resolving."
+        )
+    )
 
 
 def claimed_block(claimed_by: str) -> ContextBlock:

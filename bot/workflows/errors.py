@@ -39,14 +39,17 @@ class NotAuthorized(FrontdeskError):
         self.location_id = location_id
         self.roles = tuple(roles)
         self.admins = tuple(admins)
-        where = f" at {location_name or location_id}" if (location_name or location_id) else ""
-        needed = " or ".join(roles)
+        place = location_name or location_id
+        where = f" at {place}" if place else ""
+        there = " there" if place else ""
+        names = list(roles)
+        needed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
         who = (
             "Ask an admin (" + ", ".join(f"<@{a}>" for a in admins) + ") to give it to you."
             if admins
             else "Ask an admin of frontdesk to give it to you."
         )
-        super().__init__(f"You can't {doing}{where}: that needs the {needed} role{where}. {who}")
+        super().__init__(f"You can't {doing}{where}: that needs the {needed} role{there}. {who}")
 
 
 class InvalidInput(FrontdeskError):

@@ -92,14 +92,14 @@ class HomeService:
         with self.db.session() as session:
             resets = (
                 select(ResetRequest)
-                .where(ResetRequest.team_id == actor.team_id, ResetRequest.user_id == actor.user_id)
+                .where(ResetRequest.org_id == actor.org_id, ResetRequest.user_id == actor.user_id)
                 .order_by(ResetRequest.created_at.desc(), ResetRequest.id.desc())
                 .limit(limit + 1)
             )
             sales = (
                 select(Sale)
                 .where(
-                    Sale.team_id == actor.team_id,
+                    Sale.org_id == actor.org_id,
                     Sale.user_id == actor.user_id,
                     Sale.status != SaleStatus.DRAFT,
                 )
@@ -153,9 +153,10 @@ class HomeService:
         since = self.clock.now() - RECENT_VIEWER
         with self.db.session() as session:
             rows = session.execute(
-                select(UserPreference.team_id, UserPreference.user_id)
+                select(UserPreference.org_id, UserPreference.user_id)
                 .where(UserPreference.home_opened_at >= since)
                 .order_by(UserPreference.home_opened_at.desc())
                 .limit(limit)
             ).all()
-        return [Actor(team_id=team, user_id=user) for team, user in rows]
+        # The organisation stands in for the team: a person is (org, user).
+        return [Actor(team_id=org, user_id=user) for org, user in rows]

@@ -3,39 +3,46 @@
 States::
 
     draft ──Send──▶ queued ──worker claims──▶ sending ──▶ sent | refused | failed | unknown
-      └──Cancel──▶ cancelled
+      └──Cancel──▶ cancelled                                     │
+                                      first Retry (support) ─────┴──▶ a new queued request
 
-Every transition is a compare-and-set ``UPDATE … WHERE status = <expected>``, so
-double clicks, retried deliveries and several processes cannot double it. A
-request left in ``sending`` by a process that died may or may not have reached
-the vendor: it becomes ``unknown`` and goes to triage, never silently resent.
+Sending is the shared vendor lifecycle (:mod:`bot.workflows.lifecycle`): every
+transition is a compare-and-set with its audit event, a request left ``sending``
+by a process that died becomes ``unknown`` (never silently resent), and a late
+answer is kept beside the row, never a second outcome. Retry is one
+compare-and-set on the failure (and a unique link as a second guard): the first
+click creates one new request, every later click, redelivery or replay is told
+who retried it and when. Counting a member's resets and queueing one happen under
+a lock on that member, so concurrent Sends cannot pass the hourly limit together.
 """
 
 from __future__ import annotations
 
 import re
+import secrets
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import func, select, update
+from sqlalchemy import distinct, func, select
 from sqlalchemy.orm import Session
 
 from bot.clock import Clock
-from bot.config import ClubReadyLocation, Location, PaytronixLocation, RegistrarLocation
+from bot.config import Location
 from bot.vendor_clients import VendorClients
-from bot.workflows import audit, preferences, queue
+from bot.workflows import audit, preferences
+from bot.workflows.errors import Conflict, InvalidInput, NotFound
+from bot.workflows.lifecycle import Lifecycle, NotSent, Settled, Spec
 from bot.workflows.masking import identifier_hash, mask_email, mask_identifier
+from bot.workflows.ratelimit import hold
 from bot.workflows.roles import Actor, Permission, Roles
 from storage.db import Database
-from storage.models import ResetRequest, UserPreference, VendorAttempt
-from vendors import InvalidVendorRequest, Outcome, OutcomeKind, VendorError, build
-from vendors.clubready import PasswordReset
-from vendors.paytronix import GuestIdentity, SendResetCode, new_reset_code
-from vendors.registrar import ResetCustomerPassword
+from storage.models import ResetIdentifier, ResetRequest, UserPreference
+from vendors import InvalidVendorRequest, MemberIdentity, Outcome, OutcomeKind
 
 
 class ResetStatus(StrEnum):
@@ -77,14 +84,6 @@ MEMBER_FILTERS = {
 }
 
 
-class InvalidResetInput(Exception):
-    """Field errors keyed by form field (``email``, ``username``, ``account_id``, ``card``)."""
-
-    def __init__(self, errors: dict[str, str]) -> None:
-        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
-        self.errors = errors
-
-
 class ConfirmResult(StrEnum):
     QUEUED = "queued"
     ALREADY_HANDLED = "already_handled"
@@ -100,13 +99,19 @@ class ResetInput:
     member_filter: int = 0
 
 
+@dataclass(frozen=True)
+class RetryResult:
+    """What a Retry click did: ``created`` only for the first one of a failure."""
+
+    created: bool
+    retry_id: str | None
+    by: str | None
+    at: datetime | None
+
+
 def identifier_fields(location: Location) -> tuple[str, ...]:
     """The identifier fields a location's vendor takes, in form order."""
-    if isinstance(location, ClubReadyLocation):
-        return ("email", "username")
-    if isinstance(location, RegistrarLocation):
-        return ("email",)
-    return ("email", "username", "account_id", "card")
+    return location.identifier_fields
 
 
 def _clean(value: str | None) -> str | None:
@@ -115,7 +120,7 @@ def _clean(value: str | None) -> str | None:
 
 
 def validate_input(location: Location, raw: ResetInput) -> dict[str, str]:
-    """The member's identity for this location's vendor, or InvalidResetInput."""
+    """The member's identity for this location's vendor, or InvalidInput."""
     values = {
         "email": _clean(raw.email),
         "username": _clean(raw.username),
@@ -142,16 +147,16 @@ def validate_input(location: Location, raw: ResetInput) -> dict[str, str]:
     elif given.get("card"):
         given["card"] = re.sub(r"[\s-]", "", given["card"])
     if errors:
-        raise InvalidResetInput(errors)
+        raise InvalidInput(errors)
     if not given:
         first = allowed[0]
         names = " or ".join(a.replace("_", " ") for a in allowed)
-        raise InvalidResetInput({first: f"Enter the member's {names}."})
-    if isinstance(location, PaytronixLocation) and len(given) > 1:
-        message = "Give exactly one identifier for Paytronix: clear the others."
-        raise InvalidResetInput({k: message for k in given})
-    if isinstance(location, ClubReadyLocation) and raw.member_filter not in MEMBER_FILTERS:
-        raise InvalidResetInput({"member_filter": "Choose a member filter from the list."})
+        raise InvalidInput({first: f"Enter the member's {names}."})
+    if location.one_identifier and len(given) > 1:
+        message = f"Give exactly one identifier for {location.vendor_label}: clear the others."
+        raise InvalidInput({k: message for k in given})
+    if location.has_member_filter and raw.member_filter not in MEMBER_FILTERS:
+        raise InvalidInput({"member_filter": "Choose a member filter from the list."})
     return given
 
 
@@ -172,7 +177,41 @@ def _primary(identity: dict[str, str]) -> tuple[str, str]:
     for kind in ("email", "username", "account_id", "card"):
         if kind in identity:
             return kind, identity[kind]
-    raise ValueError("empty identity")
+    raise InvalidInput({"email": "Enter the member's email or another identifier."})
+
+
+def member_identity(request: ResetRequest) -> MemberIdentity:
+    identity = dict(request.identity or {})
+    return MemberIdentity(
+        email=identity.get("email"),
+        username=identity.get("username"),
+        account_id=identity.get("account_id"),
+        card=identity.get("card"),
+        member_filter=request.member_filter,
+    )
+
+
+def _sent_to(request: ResetRequest, outcome: Outcome) -> dict[str, Any]:
+    if not outcome.succeeded:
+        return {}
+    sent_to = outcome.sent_to or (request.identity or {}).get("email")
+    return {"sent_to_masked": mask_email(str(sent_to)) if sent_to else None}
+
+
+SPEC = Spec(
+    model=ResetRequest,
+    subject="reset",
+    operation="password_reset",
+    ready=ResetStatus.QUEUED,
+    in_flight=ResetStatus.SENDING,
+    unknown=ResetStatus.UNKNOWN,
+    status_for=_STATUS_FOR,
+    abandoned_message=(
+        "frontdesk stopped while calling the vendor: the reset may or may not have been sent"
+    ),
+    vendor_of=lambda request: request.vendor,
+    from_outcome=_sent_to,
+)
 
 
 def describe_identity(identity: dict[str, str]) -> str:
@@ -190,6 +229,9 @@ class ResetService:
         clock: Clock,
         limit_per_hour: int = 3,
         lease_seconds: float = 120.0,
+        sends_per_person_hour: int = 30,
+        drafts_per_person_hour: int = 60,
+        issue_code: Callable[[ResetRequest], str] | None = None,
     ) -> None:
         self.db = db
         self.roles = roles
@@ -197,7 +239,13 @@ class ResetService:
         self.locations = locations
         self.clock = clock
         self.limit_per_hour = limit_per_hour
-        self.lease = timedelta(seconds=lease_seconds)
+        self.sends_per_person_hour = sends_per_person_hour
+        self.drafts_per_person_hour = drafts_per_person_hour
+        #: Makes (and keeps the means to check) a reset code where frontdesk issues its own.
+        self.issue_code = issue_code or (lambda request: secrets.token_urlsafe(32))
+        self.lifecycle: Lifecycle[ResetRequest] = Lifecycle(
+            db=db, clock=clock, spec=SPEC, lease_seconds=lease_seconds
+        )
 
     def _audit(
         self,
@@ -219,26 +267,6 @@ class ResetService:
             details=details,
         )
 
-    def _transition(
-        self,
-        session: Session,
-        request: ResetRequest,
-        *,
-        expected: Any,
-        values: dict[str, Any],
-        actor: str,
-        action: str,
-    ) -> bool:
-        """Compare-and-set one request; audit the change only when this caller won it."""
-        won = session.execute(
-            update(ResetRequest)
-            .where(ResetRequest.id == request.id, expected)
-            .values(updated_at=self.clock.now(), **values)
-        ).rowcount  # type: ignore[attr-defined]
-        if won:
-            self._audit(session, actor, action, request.id, request.location_id)
-        return bool(won)
-
     # -- before sending ---------------------------------------------------------------
     def locations_for(self, actor: Actor) -> list[Location]:
         with self.db.session() as session:
@@ -247,25 +275,50 @@ class ResetService:
 
     def last_location(self, actor: Actor) -> str | None:
         with self.db.session() as session:
-            pref = session.get(UserPreference, (actor.team_id, actor.user_id))
+            pref = session.get(UserPreference, (actor.org_id, actor.user_id))
             return pref.last_location_id if pref else None
+
+    def can(self, actor: Actor, permission: Permission, location_id: str | None) -> bool:
+        with self.db.session() as session:
+            return self.roles.can(session, actor, permission, location_id)
 
     def require(self, actor: Actor, permission: Permission, location_id: str | None) -> None:
         with self.db.session() as session:
             self.roles.require(session, actor, permission, location_id)
 
+    def _check_with_vendor(
+        self, location: Location, identity: dict[str, str], raw: ResetInput
+    ) -> None:
+        """What the vendor's adapter can refuse before anything is sent, on the form."""
+        candidate = MemberIdentity(**identity, member_filter=raw.member_filter)
+        try:
+            self.clients.resetter(location.id).check(candidate)
+        except InvalidVendorRequest as exc:
+            fields = {e.field or location.identifier_fields[0]: e.message for e in exc.field_errors}
+            raise InvalidInput(fields) from None
+
     def prepare(self, actor: Actor, location_id: str, raw: ResetInput) -> ResetRequest:
-        """Authorize, validate and record a draft; raises NotAuthorized or InvalidResetInput."""
+        """Authorize, validate and record a draft; raises NotAuthorized or InvalidInput."""
         location = self.locations.get(location_id)
         if location is None:
-            raise InvalidResetInput({"location": "Choose one of your locations."})
+            raise InvalidInput({"location": "Choose one of your locations."})
         identity = validate_input(location, raw)
+        self._check_with_vendor(location, identity, raw)
         kind, value = _primary(identity)
         now = self.clock.now()
         with self.db.session() as session:
             self.roles.require(session, actor, Permission.RESET, location_id)
+            drafts = self._count_by(
+                session, actor, ResetRequest.created_at >= now - timedelta(hours=1)
+            )
+            if drafts >= self.drafts_per_person_hour:
+                raise Conflict(
+                    f"You have started {drafts} resets in the last hour, the most frontdesk "
+                    "takes from one person. Wait a little, or ask support to send this one."
+                )
             request = ResetRequest(
                 id=str(uuid.uuid4()),
+                org_id=actor.org_id,
                 enterprise_id=actor.enterprise_id,
                 team_id=actor.team_id,
                 user_id=actor.user_id,
@@ -275,12 +328,19 @@ class ResetService:
                 identity=identity,
                 identifier_masked=describe_identity(identity),
                 identifier_hash=identifier_hash(kind, value),
-                member_filter=raw.member_filter if isinstance(location, ClubReadyLocation) else 0,
+                member_filter=raw.member_filter if location.has_member_filter else 0,
                 status=ResetStatus.DRAFT,
                 created_at=now,
                 updated_at=now,
             )
             session.add(request)
+            session.flush()  # the request before the identifiers that point at it
+            session.add_all(
+                ResetIdentifier(
+                    request_id=request.id, identifier_hash=digest, location_id=location_id
+                )
+                for digest in sorted({identifier_hash(k, v) for k, v in identity.items()})
+            )
             preferences.remember(session, actor, last_location_id=location_id)
             self._audit(
                 session,
@@ -293,8 +353,7 @@ class ResetService:
         return request
 
     def get(self, request_id: str) -> ResetRequest | None:
-        with self.db.session() as session:
-            return session.get(ResetRequest, request_id)
+        return self.lifecycle.get(request_id)
 
     def attach_message(self, request_id: str, channel_id: str, ts: str) -> None:
         self._set(request_id, channel_id=channel_id, message_ts=ts)
@@ -304,6 +363,8 @@ class ResetService:
 
     def _set(self, request_id: str, **values: Any) -> None:
         """Unconditional columns (Slack message references), not state transitions."""
+        from sqlalchemy import update
+
         with self.db.session() as session:
             session.execute(
                 update(ResetRequest).where(ResetRequest.id == request_id).values(**values)
@@ -312,22 +373,65 @@ class ResetService:
     def _load_for(self, session: Session, actor: Actor, request_id: str) -> ResetRequest:
         request = session.get(ResetRequest, request_id)
         if request is None:
-            raise LookupError("That reset request no longer exists.")
-        is_requester = (request.team_id, request.user_id) == (actor.team_id, actor.user_id)
-        if not is_requester:
+            raise NotFound("That reset request no longer exists.")
+        if not actor.is_person(request.org_id, request.user_id):
             self.roles.require(session, actor, Permission.TRIAGE, request.location_id)
         self.roles.require(session, actor, Permission.RESET, request.location_id)
         return request
 
-    def recent_count(self, session: Session, request: ResetRequest) -> int:
-        since = self.clock.now() - timedelta(hours=1)
+    def _count_by(self, session: Session, actor: Actor, *where: Any) -> int:
         return (
             session.scalar(
                 select(func.count())
                 .select_from(ResetRequest)
                 .where(
-                    ResetRequest.location_id == request.location_id,
-                    ResetRequest.identifier_hash == request.identifier_hash,
+                    ResetRequest.org_id == actor.org_id,
+                    ResetRequest.user_id == actor.user_id,
+                    *where,
+                )
+            )
+            or 0
+        )
+
+    def member_hashes(self, session: Session, request: ResetRequest) -> list[str]:
+        """Every identifier hash known for this request's member here: its own, and those
+        named together with one of them by a recent request (an email and a username
+        given together link the two)."""
+        since = self.clock.now() - timedelta(hours=1)
+        own = select(ResetIdentifier.identifier_hash).where(
+            ResetIdentifier.request_id == request.id
+        )
+        linked = (
+            select(ResetIdentifier.request_id)
+            .join(ResetRequest, ResetRequest.id == ResetIdentifier.request_id)
+            .where(
+                ResetIdentifier.location_id == request.location_id,
+                ResetIdentifier.identifier_hash.in_(own),
+                ResetRequest.created_at >= since,
+            )
+        )
+        hashes = session.scalars(
+            select(distinct(ResetIdentifier.identifier_hash)).where(
+                (ResetIdentifier.request_id == request.id) | ResetIdentifier.request_id.in_(linked)
+            )
+        ).all()
+        return sorted(hashes) or [request.identifier_hash]
+
+    def recent_count(
+        self, session: Session, request: ResetRequest, hashes: list[str] | None = None
+    ) -> int:
+        """Resets that may have emailed this member here in the last hour, counted by
+        every identifier known for them (an email and a username count together)."""
+        since = self.clock.now() - timedelta(hours=1)
+        hashes = hashes if hashes is not None else self.member_hashes(session, request)
+        return (
+            session.scalar(
+                select(func.count(distinct(ResetRequest.id)))
+                .select_from(ResetRequest)
+                .join(ResetIdentifier, ResetIdentifier.request_id == ResetRequest.id)
+                .where(
+                    ResetIdentifier.location_id == request.location_id,
+                    ResetIdentifier.identifier_hash.in_(hashes),
                     ResetRequest.confirmed_at >= since,
                     ResetRequest.status.in_([s.value for s in COUNTS_TOWARDS_LIMIT]),
                     ResetRequest.id != request.id,
@@ -337,7 +441,7 @@ class ResetService:
         )
 
     def confirm(self, actor: Actor, request_id: str, *, override: bool = False) -> ConfirmResult:
-        """Send was clicked: queue the request exactly once."""
+        """Send was clicked: queue the request exactly once, within the member's limit."""
         now = self.clock.now()
         with self.db.session() as session:
             request = self._load_for(session, actor, request_id)
@@ -347,9 +451,24 @@ class ResetService:
                 )
             if request.status != ResetStatus.DRAFT:
                 return ConfirmResult.ALREADY_HANDLED
-            if not override and self.recent_count(session, request) >= self.limit_per_hour:
+            # Count and queue under the member's (and the person's) lock.
+            hashes = self.member_hashes(session, request)
+            member_keys = [f"member:{request.location_id}:{h}" for h in hashes]
+            hold(session, self.clock, [*member_keys, f"person:{actor.key}"])
+            if not override and self.recent_count(session, request, hashes) >= self.limit_per_hour:
                 return ConfirmResult.RATE_LIMITED
-            won = self._transition(
+            sent = self._count_by(
+                session,
+                actor,
+                ResetRequest.confirmed_at >= now - timedelta(hours=1),
+                ResetRequest.status.in_([s.value for s in COUNTS_TOWARDS_LIMIT]),
+            )
+            if sent >= self.sends_per_person_hour:
+                raise Conflict(
+                    f"You have sent {sent} resets in the last hour, the most frontdesk sends "
+                    "for one person. Nothing was sent: wait a little, or ask support."
+                )
+            won = self.lifecycle.transition(
                 session,
                 request,
                 expected=ResetRequest.status == ResetStatus.DRAFT,
@@ -370,7 +489,7 @@ class ResetService:
         now = self.clock.now()
         with self.db.session() as session:
             request = self._load_for(session, actor, request_id)
-            return self._transition(
+            return self.lifecycle.transition(
                 session,
                 request,
                 expected=ResetRequest.status == ResetStatus.DRAFT,
@@ -381,158 +500,23 @@ class ResetService:
 
     # -- the worker's side ------------------------------------------------------------
     def claim_next(self, worker_id: str, limit: int = 1) -> list[str]:
-        """Atomically take up to ``limit`` queued requests for this worker."""
-        now = self.clock.now()
-        with self.db.session() as session:
-            return queue.claim_due(
-                session,
-                ResetRequest,
-                ready=ResetStatus.QUEUED,
-                claimed=ResetStatus.SENDING,
-                worker_id=worker_id,
-                now=now,
-                lease_until=now + self.lease,
-                limit=limit,
-            )
+        return self.lifecycle.claim(worker_id, limit)
 
-    def execute(self, request_id: str, worker_id: str) -> ResetRequest | None:
-        """Call the vendor for a request this worker claimed; record and return the result."""
-        request = self.get(request_id)
-        if request is None or request.status != ResetStatus.SENDING:
-            return None
-        if request.worker_id != worker_id:
-            return None
-        outcome = self._call_vendor(request)
-        return self._finish(request, outcome, worker_id)
+    def execute(self, request_id: str, worker_id: str) -> Settled[ResetRequest] | None:
+        return self.lifecycle.run(request_id, worker_id, self.call_vendor)
 
-    def _call_vendor(self, request: ResetRequest) -> Outcome:
-        location = self.locations.get(request.location_id)
-        identity = dict(request.identity or {})
-        try:
-            if location is None:
-                raise LookupError(f"location {request.location_id} is no longer configured")
-            client = self.clients.for_location(request.location_id)
-            if isinstance(location, ClubReadyLocation):
-                return client.reset_password(
-                    build(
-                        PasswordReset,
-                        StoreId=location.store_id,
-                        ChainId=location.chain_id,
-                        Email=identity.get("email"),
-                        Username=identity.get("username"),
-                        Filter=request.member_filter,
-                    )
-                )
-            if isinstance(location, RegistrarLocation):
-                return client.reset_customer_password(
-                    build(
-                        ResetCustomerPassword,
-                        Email=identity.get("email"),
-                        CustomerBrandName=location.customer_brand_name,
-                    )
-                )
-            fields: dict[str, Any] = {
-                "merchantId": location.merchant_id,
-                "email": identity.get("email"),
-                "username": identity.get("username"),
-                "accountId": int(identity["account_id"]) if "account_id" in identity else None,
-                "printedCardNumber": identity.get("card"),
-            }
-            if location.account_of_record == "third_party":
-                return client.send_reset_code(
-                    build(SendResetCode, **fields, resetCode=new_reset_code())
-                )
-            return client.generate_and_send_reset_code(build(GuestIdentity, **fields))
-        except (InvalidVendorRequest, VendorError, LookupError, ValueError) as exc:
-            # Nothing was sent: the request could not even be formed.
-            return Outcome(
-                kind=OutcomeKind.REFUSED,
-                vendor=request.vendor,
-                operation="password_reset",
-                message=f"not sent: {exc}",
-                code="not_sent",
-            )
-
-    def _finish(self, request: ResetRequest, outcome: Outcome, worker_id: str) -> ResetRequest:
-        now = self.clock.now()
-        status = _STATUS_FOR[outcome.kind]
-        sent_to = outcome.data.get("email") if outcome.succeeded else None
-        if outcome.succeeded and not sent_to and request.identity:
-            sent_to = request.identity.get("email")
-        with self.db.session() as session:
-            session.add(
-                VendorAttempt(
-                    request_id=request.id,
-                    vendor=outcome.vendor,
-                    operation=outcome.operation,
-                    outcome_kind=outcome.kind.value,
-                    code=outcome.code,
-                    message=outcome.message,
-                    exchanges=outcome.to_record(),
-                    latency_ms=outcome.elapsed_ms,
-                    created_at=now,
-                )
-            )
-            session.execute(
-                update(ResetRequest)
-                .where(
-                    ResetRequest.id == request.id,
-                    ResetRequest.status == ResetStatus.SENDING,
-                    ResetRequest.worker_id == worker_id,
-                )
-                .values(
-                    status=status,
-                    outcome_kind=outcome.kind.value,
-                    outcome_message=outcome.message,
-                    sent_to_masked=mask_email(str(sent_to)) if sent_to else None,
-                    finished_at=now,
-                    updated_at=now,
-                    lease_until=None,
-                )
-            )
-            self._audit(
-                session,
-                "frontdesk",
-                f"reset.{status.value}",
-                request.id,
-                request.location_id,
-                {"vendor": outcome.vendor, "code": outcome.code},
-            )
-            return session.get(ResetRequest, request.id)  # type: ignore[return-value]
+    def call_vendor(self, request: ResetRequest) -> Outcome:
+        """The vendor call for one claimed request (the lifecycle records its end)."""
+        if request.location_id not in self.locations:
+            raise NotSent(f"location {request.location_id} is no longer configured")
+        if not request.identity:
+            raise NotSent("the member's data is gone")
+        adapter = self.clients.resetter(request.location_id)
+        code = self.issue_code(request) if adapter.issues_own_code else None
+        return adapter.reset(member_identity(request), reset_code=code)
 
     def recover_abandoned(self) -> list[ResetRequest]:
-        """Requests left ``sending`` by a dead process: unknown (never resent), for triage."""
-        now = self.clock.now()
-        recovered: list[ResetRequest] = []
-        with self.db.session() as session:
-            stale = session.scalars(
-                select(ResetRequest).where(
-                    ResetRequest.status == ResetStatus.SENDING, ResetRequest.lease_until < now
-                )
-            ).all()
-            for request in stale:
-                won = self._transition(
-                    session,
-                    request,
-                    expected=(ResetRequest.status == ResetStatus.SENDING)
-                    & (ResetRequest.lease_until < now),
-                    values={
-                        "status": ResetStatus.UNKNOWN,
-                        "outcome_kind": OutcomeKind.UNKNOWN.value,
-                        "outcome_message": (
-                            "frontdesk stopped while calling the vendor: "
-                            "the reset may or may not have been sent"
-                        ),
-                        "finished_at": now,
-                    },
-                    actor="frontdesk",
-                    action="reset.abandoned",
-                )
-                if won:
-                    session.flush()
-                    session.refresh(request)
-                    recovered.append(request)
-        return recovered
+        return self.lifecycle.recover()
 
     # -- triage -----------------------------------------------------------------------
     def claim(self, actor: Actor, request_id: str) -> tuple[bool, str | None]:
@@ -540,9 +524,9 @@ class ResetService:
         with self.db.session() as session:
             request = session.get(ResetRequest, request_id)
             if request is None:
-                raise LookupError("That reset request no longer exists.")
+                raise NotFound("That reset request no longer exists.")
             self.roles.require(session, actor, Permission.TRIAGE, request.location_id)
-            if self._transition(
+            if self.lifecycle.transition(
                 session,
                 request,
                 expected=ResetRequest.claimed_by.is_(None),
@@ -554,57 +538,90 @@ class ResetService:
             session.refresh(request)
             return False, request.claimed_by
 
-    def retry(self, actor: Actor, request_id: str) -> ResetRequest:
-        """Support retries a failed reset: a new, queued request linked to the first."""
+    def retry(self, actor: Actor, request_id: str) -> RetryResult:
+        """Support retries a failed reset: the first Retry of a failure resolves it and
+        queues one new request linked to it; any later one changes nothing and is told
+        who retried it and when."""
         now = self.clock.now()
         with self.db.session() as session:
             original = session.get(ResetRequest, request_id)
             if original is None:
-                raise LookupError("That reset request no longer exists.")
+                raise NotFound("That reset request no longer exists.")
             self.roles.require(session, actor, Permission.TRIAGE, original.location_id)
+            if original.retried_at is not None:
+                return RetryResult(
+                    False, original.retry_id, original.retried_by, original.retried_at
+                )
             if original.status not in NEEDS_TRIAGE:
-                raise InvalidResetInput({"status": f"A {original.status} reset cannot be retried."})
+                raise Conflict("Only a failed or uncertain reset can be retried.")
             if original.identity is None:
-                raise InvalidResetInput({"status": "This reset's member data has been purged."})
-            retry = ResetRequest(
-                id=str(uuid.uuid4()),
-                enterprise_id=actor.enterprise_id,
-                team_id=actor.team_id,
-                user_id=actor.user_id,
-                location_id=original.location_id,
-                vendor=original.vendor,
-                identifier_kind=original.identifier_kind,
-                identity=original.identity,
-                identifier_masked=original.identifier_masked,
-                identifier_hash=original.identifier_hash,
-                member_filter=original.member_filter,
-                status=ResetStatus.QUEUED,
-                retry_of=original.id,
-                override_limit=True,
-                channel_id=original.channel_id,
-                created_at=now,
-                confirmed_at=now,
-                available_at=now,
-                updated_at=now,
-            )
-            session.add(retry)
-            self._audit(
+                raise Conflict("This reset's member data has been purged: start a new one.")
+            retry_id = str(uuid.uuid4())
+            won = self.lifecycle.transition(
                 session,
-                actor.key,
-                "reset.retry",
-                retry.id,
-                original.location_id,
-                {"retry_of": original.id},
+                original,
+                expected=ResetRequest.retried_at.is_(None)
+                & ResetRequest.status.in_([s.value for s in NEEDS_TRIAGE]),
+                values={
+                    "retried_by": actor.user_id,
+                    "retried_at": now,
+                    "retry_id": retry_id,
+                    # The retry carries the failure on: the original leaves the open list.
+                    "resolved_by": func.coalesce(ResetRequest.resolved_by, actor.user_id),
+                    "resolved_at": func.coalesce(ResetRequest.resolved_at, now),
+                    "resolution_note": func.coalesce(
+                        ResetRequest.resolution_note, f"retried as {retry_id}"
+                    ),
+                },
+                actor=actor.key,
+                action="reset.retry",
+                details={"retry": retry_id},
             )
-            # The retry carries the failure on: the original leaves the open list.
-            session.execute(
-                update(ResetRequest)
-                .where(ResetRequest.id == original.id, ResetRequest.resolved_at.is_(None))
-                .values(
-                    resolved_by=actor.user_id,
-                    resolved_at=now,
-                    resolution_note=f"retried as {retry.id}",
+            if not won:
+                session.refresh(original)
+                return RetryResult(
+                    False, original.retry_id, original.retried_by, original.retried_at
+                )
+            session.add(
+                ResetRequest(
+                    id=retry_id,
+                    org_id=actor.org_id,
+                    enterprise_id=actor.enterprise_id,
+                    team_id=actor.team_id,
+                    user_id=actor.user_id,
+                    location_id=original.location_id,
+                    vendor=original.vendor,
+                    identifier_kind=original.identifier_kind,
+                    identity=original.identity,
+                    identifier_masked=original.identifier_masked,
+                    identifier_hash=original.identifier_hash,
+                    member_filter=original.member_filter,
+                    status=ResetStatus.QUEUED,
+                    retry_of=original.id,
+                    override_limit=True,
+                    created_at=now,
+                    confirmed_at=now,
+                    available_at=now,
                     updated_at=now,
                 )
             )
-        return retry
+            session.flush()
+            session.add_all(
+                ResetIdentifier(
+                    request_id=retry_id, identifier_hash=digest, location_id=original.location_id
+                )
+                for digest in session.scalars(
+                    select(ResetIdentifier.identifier_hash).where(
+                        ResetIdentifier.request_id == original.id
+                    )
+                ).all()
+            )
+            self._audit(
+                session,
+                actor.key,
+                "reset.queue_retry",
+                retry_id,
+                original.location_id,
+                {"retry_of": original.id},
+            )
+        return RetryResult(True, retry_id, actor.user_id, now)

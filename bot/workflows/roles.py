@@ -5,17 +5,24 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import String, cast, delete, null, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.clock import Clock
 from bot.config import UsergroupRole
 from bot.workflows import audit
+from bot.workflows.errors import NotAuthorized
 from storage.models import GroupMembership, RoleGrant
 
 ALL_LOCATIONS = "*"
+
+
+def _none() -> Any:
+    """A typed NULL column, so both halves of a UNION agree on the type."""
+    return cast(null(), String)
 
 
 class Role(StrEnum):
@@ -47,35 +54,50 @@ GIVEN_BY: dict[Permission, tuple[Role, ...]] = {
 EVERYWHERE_ROLES = frozenset({Role.SUPPORT, Role.ADMIN})
 
 
+#: A role as people read it.
+ROLE_WORDS = {
+    Role.FRONT_DESK: "front desk",
+    Role.MANAGER: "manager",
+    Role.SUPPORT: "support",
+    Role.ADMIN: "admin",
+}
+#: What a permission lets a person do, in the words of a refusal ("You can't …").
+DOING = {
+    Permission.RESET: "reset members' passwords",
+    Permission.RESET_OVERRIDE_LIMIT: "send a reset past the hourly limit",
+    Permission.TRIAGE: "work on support's failures",
+    Permission.REQUEST_SALE: "sell memberships",
+    Permission.APPROVE_SALE: "approve sales",
+    Permission.MANAGE_ROLES: "manage roles",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Actor:
-    """A Slack user as (enterprise id, team id, user id)."""
+    """A Slack user. A *person* is (organisation, user id): the organisation is the
+    enterprise on Enterprise Grid (where user ids are organisation-wide and the team
+    id is only the workspace a click came from), else the team."""
 
     team_id: str
     user_id: str
     enterprise_id: str = ""
 
     @property
+    def org_id(self) -> str:
+        return self.enterprise_id or self.team_id
+
+    @property
     def key(self) -> str:
-        return f"{self.enterprise_id}:{self.team_id}:{self.user_id}"
+        """The person, as stored wherever someone is named (audit, approvals)."""
+        return f"{self.org_id}:{self.user_id}"
 
     @property
     def mention(self) -> str:
         return f"<@{self.user_id}>"
 
-
-class NotAuthorized(Exception):
-    """Refusal that says what is missing and who can grant it."""
-
-    def __init__(self, permission: Permission, location_id: str | None) -> None:
-        self.permission = permission
-        self.location_id = location_id
-        roles = " or ".join(f"*{r.value}*" for r in GIVEN_BY[permission])
-        where = f" at location *{location_id}*" if location_id else ""
-        super().__init__(
-            f"You need the {roles} role{where} to do this. "
-            "An admin can grant it with `/frontdesk roles` or `frontdesk roles grant`."
-        )
+    def is_person(self, org_id: str, user_id: str) -> bool:
+        """Whether (org_id, user_id), as a row stores them, is this same person."""
+        return (org_id, user_id) == (self.org_id, self.user_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,37 +113,69 @@ class Roles:
         clock: Clock,
         bootstrap_admins: Iterable[str] = (),
         usergroup_roles: Iterable[UsergroupRole] = (),
+        location_names: dict[str, str] | None = None,
     ) -> None:
         self._clock = clock
         self._bootstrap = frozenset(bootstrap_admins)
         self.usergroup_roles = list(usergroup_roles)
+        self._location_names = dict(location_names or {})
+
+    def _bootstrapped(self, actor: Actor) -> bool:
+        return bool(
+            {actor.user_id, f"{actor.team_id}:{actor.user_id}", actor.key} & self._bootstrap
+        )
 
     def grants(self, session: Session, actor: Actor) -> list[Grant]:
-        rows = session.scalars(
-            select(RoleGrant).where(
-                RoleGrant.team_id == actor.team_id, RoleGrant.user_id == actor.user_id
-            )
-        )
-        result = [Grant(Role(row.role), row.location_id) for row in rows]
-        if self.usergroup_roles:
-            groups = set(
-                session.scalars(
-                    select(GroupMembership.usergroup_id).where(
-                        GroupMembership.team_id == actor.team_id,
-                        GroupMembership.user_id == actor.user_id,
-                    )
+        """Every grant the person holds: stored grants and mapped user groups, read in
+        one query, plus the bootstrap admins of the configuration."""
+        rows = session.execute(
+            select(RoleGrant.role, RoleGrant.location_id, _none().label("usergroup"))
+            .where(RoleGrant.org_id == actor.org_id, RoleGrant.user_id == actor.user_id)
+            .union_all(
+                select(_none(), _none(), GroupMembership.usergroup_id).where(
+                    GroupMembership.org_id == actor.org_id,
+                    GroupMembership.user_id == actor.user_id,
                 )
             )
-            for mapping in self.usergroup_roles:
-                if mapping.usergroup in groups:
-                    scopes: list[str | None] = list(mapping.locations) or [None]
-                    result.extend(Grant(Role(mapping.role), where) for where in scopes)
-        if (
-            actor.user_id in self._bootstrap
-            or f"{actor.team_id}:{actor.user_id}" in self._bootstrap
-        ):
+        ).all()
+        result: list[Grant] = []
+        groups: set[str] = set()
+        for role, location_id, usergroup in rows:
+            if usergroup is not None:
+                groups.add(usergroup)
+            elif role is not None:
+                result.append(Grant(Role(role), location_id))
+        for mapping in self.usergroup_roles:
+            if mapping.usergroup in groups:
+                scopes: list[str | None] = list(mapping.locations) or [None]
+                result.extend(Grant(Role(mapping.role), where) for where in scopes)
+        if self._bootstrapped(actor):
             result.append(Grant(Role.ADMIN, None))
         return result
+
+    def admins(self, session: Session, *, limit: int = 5) -> list[str]:
+        """User ids of some admins, to name in a refusal."""
+        stored = session.scalars(
+            select(RoleGrant.user_id)
+            .where(RoleGrant.role == Role.ADMIN.value)
+            .distinct()
+            .order_by(RoleGrant.user_id)
+            .limit(limit)
+        ).all()
+        boot = sorted(entry.rsplit(":", 1)[-1] for entry in self._bootstrap)
+        return list(dict.fromkeys([*stored, *boot]))[:limit]
+
+    def refusal(
+        self, session: Session, permission: Permission, location_id: str | None
+    ) -> NotAuthorized:
+        return NotAuthorized(
+            permission=permission.value,
+            doing=DOING[permission],
+            roles=[ROLE_WORDS[r] for r in GIVEN_BY[permission]],
+            location_id=location_id,
+            location_name=self._location_names.get(location_id or ""),
+            admins=self.admins(session),
+        )
 
     def allowed_locations(
         self, session: Session, actor: Actor, permission: Permission, all_locations: Iterable[str]
@@ -152,7 +206,7 @@ class Roles:
         self, session: Session, actor: Actor, permission: Permission, location_id: str | None
     ) -> None:
         if not self.can(session, actor, permission, location_id):
-            raise NotAuthorized(permission, location_id)
+            raise self.refusal(session, permission, location_id)
 
     # -- administration ---------------------------------------------------------------
     def grant(
@@ -166,6 +220,7 @@ class Roles:
     ) -> bool:
         """Add a grant; False when it already existed."""
         row = RoleGrant(
+            org_id=target.org_id,
             enterprise_id=target.enterprise_id,
             team_id=target.team_id,
             user_id=target.user_id,
@@ -197,7 +252,7 @@ class Roles:
     ) -> bool:
         result = session.execute(
             delete(RoleGrant).where(
-                RoleGrant.team_id == target.team_id,
+                RoleGrant.org_id == target.org_id,
                 RoleGrant.user_id == target.user_id,
                 RoleGrant.role == role.value,
                 RoleGrant.location_key == (location_id or ALL_LOCATIONS),
@@ -227,13 +282,13 @@ class Roles:
         )
 
     def replace_group_members(
-        self, session: Session, *, team_id: str, usergroup_id: str, user_ids: Iterable[str]
+        self, session: Session, *, org_id: str, usergroup_id: str, user_ids: Iterable[str]
     ) -> tuple[set[str], set[str]]:
         """Store a user group's current members; (joined, left) since the last refresh."""
         before = set(
             session.scalars(
                 select(GroupMembership.user_id).where(
-                    GroupMembership.team_id == team_id,
+                    GroupMembership.org_id == org_id,
                     GroupMembership.usergroup_id == usergroup_id,
                 )
             )
@@ -241,13 +296,13 @@ class Roles:
         now_members = set(user_ids)
         session.execute(
             delete(GroupMembership).where(
-                GroupMembership.team_id == team_id, GroupMembership.usergroup_id == usergroup_id
+                GroupMembership.org_id == org_id, GroupMembership.usergroup_id == usergroup_id
             )
         )
         now = self._clock.now()
         session.add_all(
             GroupMembership(
-                team_id=team_id, usergroup_id=usergroup_id, user_id=user, refreshed_at=now
+                org_id=org_id, usergroup_id=usergroup_id, user_id=user, refreshed_at=now
             )
             for user in sorted(now_members)
         )
@@ -267,6 +322,52 @@ class Roles:
     def list(self, session: Session) -> list[RoleGrant]:
         return list(
             session.scalars(
-                select(RoleGrant).order_by(RoleGrant.team_id, RoleGrant.user_id, RoleGrant.role)
+                select(RoleGrant).order_by(RoleGrant.org_id, RoleGrant.user_id, RoleGrant.role)
             )
         )
+
+
+class RoleAdmin:
+    """Granting and revoking roles (admins), and the user-group cache: the sessions
+    the Slack listeners must not open themselves."""
+
+    def __init__(self, *, db: Any, roles: Roles, locations: Iterable[str]) -> None:
+        self.db = db
+        self.roles = roles
+        self.locations = frozenset(locations)
+
+    def require_admin(self, actor: Actor) -> None:
+        with self.db.session() as session:
+            self.roles.require(session, actor, Permission.MANAGE_ROLES, None)
+
+    def grants(self, actor: Actor) -> list[RoleGrant]:
+        with self.db.session() as session:
+            self.roles.require(session, actor, Permission.MANAGE_ROLES, None)
+            return self.roles.list(session)
+
+    def grant(
+        self, actor: Actor, *, user_id: str, role: Role, location_ids: list[str | None]
+    ) -> int:
+        """Grant ``role`` to a person of the actor's organisation; how many were new."""
+        target = Actor(team_id=actor.team_id, user_id=user_id, enterprise_id=actor.enterprise_id)
+        added = 0
+        with self.db.session() as session:
+            self.roles.require(session, actor, Permission.MANAGE_ROLES, None)
+            for location_id in location_ids:
+                added += self.roles.grant(
+                    session, by=actor.key, target=target, role=role, location_id=location_id
+                )
+        return added
+
+    def revoke(self, actor: Actor, grant_id: int) -> bool:
+        with self.db.session() as session:
+            self.roles.require(session, actor, Permission.MANAGE_ROLES, None)
+            return self.roles.revoke_id(session, by=actor.key, grant_id=grant_id)
+
+    def replace_group_members(
+        self, *, org_id: str, usergroup_id: str, user_ids: Iterable[str]
+    ) -> tuple[set[str], set[str]]:
+        with self.db.session() as session:
+            return self.roles.replace_group_members(
+                session, org_id=org_id, usergroup_id=usergroup_id, user_ids=user_ids
+            )

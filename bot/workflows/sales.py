@@ -42,14 +42,15 @@ from sqlalchemy.orm import Session
 from bot.clock import Clock
 from bot.config import CatalogItem, ClubReadyLocation, Location
 from bot.vendor_clients import VendorClients
-from bot.workflows import audit, queue
+from bot.workflows import audit
+from bot.workflows.errors import Conflict, InvalidInput, NotFound, SelfApproval
+from bot.workflows.lifecycle import Lifecycle, NotSent, Settled, Spec
 from bot.workflows.masking import identifier_hash, mask_email, mask_phone, mask_text
 from bot.workflows.roles import Actor, Permission, Roles
 from bot.workflows.vault import TokenVault, VaultError
 from storage.db import Database
-from storage.models import Sale, SaleApproval, VendorAttempt
-from vendors import InvalidVendorRequest, Outcome, OutcomeKind, VendorError, build
-from vendors.clubready import ContractSale, PaymentMethod
+from storage.models import Sale, SaleApproval
+from vendors import InvalidVendorRequest, NewMemberSale, Outcome, OutcomeKind, PaymentInstruction
 
 
 class SaleStatus(StrEnum):
@@ -99,23 +100,6 @@ MEMBER_FIELDS = (
 )
 REQUIRED_MEMBER_FIELDS = ("first_name", "last_name", "email")
 GENDERS = {"M": "Male", "F": "Female", "U": "Prefer not to say"}
-
-
-class InvalidSaleInput(Exception):
-    """Field errors keyed by form field (``email``, ``payment1_amount``, …)."""
-
-    def __init__(self, errors: dict[str, str]) -> None:
-        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
-        self.errors = errors
-
-
-class SaleConflict(Exception):
-    """The sale is not in a state that allows this; the message says why, plainly."""
-
-
-class SelfApproval(SaleConflict):
-    def __init__(self) -> None:
-        super().__init__("You requested this sale, so another manager has to approve it.")
 
 
 class SubmitResult(StrEnum):
@@ -221,7 +205,7 @@ def validate_start(location: ClubReadyLocation, raw: SaleStart, now: datetime) -
     if promo and (len(promo) > 100 or _has_control(promo)):
         errors["promo_code"] = "A promo code is up to 100 characters, with no control characters."
     if errors:
-        raise InvalidSaleInput(errors)
+        raise InvalidInput(errors)
     assert item is not None
     return item
 
@@ -245,7 +229,7 @@ _TOKEN = re.compile(r"^[A-Za-z0-9_\-.:+/=]{4,500}$")
 def validate_details(
     location: ClubReadyLocation, price: Decimal, raw: SaleDetails, now: datetime
 ) -> tuple[dict[str, Any], list[dict[str, str]]]:
-    """(member fields, payment methods with their tokens) or InvalidSaleInput."""
+    """(member fields, payment methods with their tokens) or InvalidInput."""
     errors: dict[str, str] = {}
     member: dict[str, Any] = {}
     for name in MEMBER_FIELDS:
@@ -333,8 +317,42 @@ def validate_details(
     if price == 0 and methods and not errors:
         errors["payment1_amount"] = "This package is free: leave the payment fields empty."
     if errors:
-        raise InvalidSaleInput(errors)
+        raise InvalidInput(errors)
     return member, methods
+
+
+def new_member_sale(
+    sale: Sale,
+    methods: list[dict[str, str]],
+    *,
+    paid_in_full: bool,
+    member: dict[str, Any] | None = None,
+) -> NewMemberSale:
+    """The vendor-neutral sale. With several payment methods the last carries no
+    amount: it takes the remainder (after a gift card approves only part, say)."""
+    stored = dict(member if member is not None else sale.member or {})
+    birth = stored.get("date_of_birth")
+    if isinstance(birth, str):
+        stored["date_of_birth"] = date.fromisoformat(birth)
+    payments = tuple(
+        PaymentInstruction(
+            kind="profile" if m["kind"] == "profile" else "acct",
+            token=m["token"],
+            amount=None if len(methods) > 1 and i == len(methods) - 1 else Decimal(m["amount"]),
+        )
+        for i, m in enumerate(methods)
+    )
+    return NewMemberSale(
+        correlation_id=sale.id,
+        package_id=sale.package_id,
+        installment_plan_id=sale.installment_plan_id,
+        amount=Decimal(sale.amount),
+        paid_in_full=paid_in_full,
+        member=stored,
+        payments=payments,
+        start_date=sale.start_date,
+        promo_code=sale.promo_code,
+    )
 
 
 def content_of(sale: Sale) -> dict[str, Any]:
@@ -399,6 +417,32 @@ def masked_member_lines(member: dict[str, Any] | None) -> list[tuple[str, str]]:
     return lines
 
 
+def _wipe_tokens(status: str) -> dict[str, Any]:
+    """Payment tokens exist only while a sale may still be sold."""
+    return {} if SaleStatus(status) in HOLDS_TOKENS else {"sealed_tokens": None}
+
+
+def _vendor_user(sale: Sale, outcome: Outcome) -> dict[str, Any]:
+    return {"vendor_user_id": outcome.vendor_user_id}
+
+
+SPEC = Spec(
+    model=Sale,
+    subject="sale",
+    operation="contract_sale",
+    ready=SaleStatus.APPROVED,
+    in_flight=SaleStatus.SUBMITTING,
+    unknown=SaleStatus.UNKNOWN,
+    status_for=_STATUS_FOR,
+    abandoned_message=(
+        "frontdesk stopped while sending the sale: it may or may not have been sold"
+    ),
+    vendor_of=lambda sale: "clubready",
+    on_status=_wipe_tokens,
+    from_outcome=_vendor_user,
+)
+
+
 class SaleService:
     def __init__(
         self,
@@ -412,6 +456,7 @@ class SaleService:
         approval_hours: float = 24.0,
         draft_minutes: float = 60.0,
         lease_seconds: float = 120.0,
+        drafts_per_person_hour: int = 20,
     ) -> None:
         self.db = db
         self.roles = roles
@@ -421,18 +466,21 @@ class SaleService:
         self.vault = vault
         self.approval_window = timedelta(hours=approval_hours)
         self.draft_window = timedelta(minutes=draft_minutes)
-        self.lease = timedelta(seconds=lease_seconds)
+        self.drafts_per_person_hour = drafts_per_person_hour
+        self.lifecycle: Lifecycle[Sale] = Lifecycle(
+            db=db, clock=clock, spec=SPEC, lease_seconds=lease_seconds
+        )
 
     # -- helpers ----------------------------------------------------------------------
     def _location(self, location_id: str) -> ClubReadyLocation:
         location = self.locations.get(location_id)
         if not isinstance(location, ClubReadyLocation) or not location.catalog:
-            raise InvalidSaleInput({"location": "Choose one of your locations that sells."})
+            raise InvalidInput({"location": "Choose one of your locations that sells."})
         return location
 
     def _vault(self) -> TokenVault:
         if self.vault is None:
-            raise SaleConflict(
+            raise Conflict(
                 "Sales are not set up here: an admin must set FRONTDESK_PAYMENT_TOKEN_KEYS."
             )
         return self.vault
@@ -467,20 +515,16 @@ class SaleService:
         action: str,
         details: dict[str, Any] | None = None,
     ) -> bool:
-        """Compare-and-set one sale; audit only when this caller won. Wipes tokens
-        whenever the new status is one that must not hold them."""
-        if "status" in values and SaleStatus(values["status"]) not in HOLDS_TOKENS:
-            values = {**values, "sealed_tokens": None}
-        won = session.execute(
-            update(Sale)
-            .where(Sale.id == sale.id, expected)
-            .values(updated_at=self.clock.now(), **values)
-        ).rowcount  # type: ignore[attr-defined]
-        if won:
-            self._audit(session, actor, action, sale, details)
-            if sale in session:
-                session.refresh(sale)
-        return bool(won)
+        """Compare-and-set one sale with its audit event (the shared lifecycle's)."""
+        return self.lifecycle.transition(
+            session,
+            sale,
+            expected=expected,
+            values=values,
+            actor=actor,
+            action=action,
+            details=details,
+        )
 
     def _load(self, session: Session, sale_id: str, *, lock: bool = False) -> Sale:
         query = select(Sale).where(Sale.id == sale_id)
@@ -488,12 +532,12 @@ class SaleService:
             query = query.with_for_update()
         sale = session.scalars(query).one_or_none()
         if sale is None:
-            raise LookupError("That sale no longer exists.")
+            raise NotFound("That sale no longer exists.")
         return sale
 
     def _require_requester(self, session: Session, actor: Actor, sale: Sale) -> None:
-        if (sale.team_id, sale.user_id) != (actor.team_id, actor.user_id):
-            raise SaleConflict("Only the person who started this sale can change it.")
+        if not actor.is_person(sale.org_id, sale.user_id):
+            raise Conflict("Only the person who started this sale can change it.")
         self.roles.require(session, actor, Permission.REQUEST_SALE, sale.location_id)
 
     def required_approvals(self, location_id: str, amount: str) -> int:
@@ -528,7 +572,7 @@ class SaleService:
             "triage_ts",
         }
         if not set(refs) <= allowed:
-            raise ValueError(f"not a message reference: {set(refs) - allowed}")
+            raise TypeError(f"not a message reference: {set(refs) - allowed}")
         with self.db.session() as session:
             session.execute(update(Sale).where(Sale.id == sale_id).values(**refs))
 
@@ -556,8 +600,26 @@ class SaleService:
         item = validate_start(location, raw, now)
         with self.db.session() as session:
             self.roles.require(session, actor, Permission.REQUEST_SALE, location.id)
+            drafts = (
+                session.scalar(
+                    select(func.count())
+                    .select_from(Sale)
+                    .where(
+                        Sale.org_id == actor.org_id,
+                        Sale.user_id == actor.user_id,
+                        Sale.created_at >= now - timedelta(hours=1),
+                    )
+                )
+                or 0
+            )
+            if drafts >= self.drafts_per_person_hour:
+                raise Conflict(
+                    f"You have started {drafts} sales in the last hour, the most frontdesk "
+                    "takes from one person. Finish or withdraw some, or wait a little."
+                )
             sale = Sale(
                 id=str(uuid.uuid4()),
+                org_id=actor.org_id,
                 enterprise_id=actor.enterprise_id,
                 team_id=actor.team_id,
                 user_id=actor.user_id,
@@ -588,6 +650,16 @@ class SaleService:
             self._require_requester(session, actor, sale)
             location = self._location(sale.location_id)
             member, methods = validate_details(location, Decimal(sale.amount), raw, now)
+            item = location.package(sale.package_id, sale.installment_plan_id)
+            order = new_member_sale(
+                sale, methods, paid_in_full=bool(item and item.paid_in_full), member=member
+            )
+            try:
+                self.clients.seller(location.id).check(order)
+            except InvalidVendorRequest as exc:
+                raise InvalidInput(
+                    {e.field or "first_name": e.message for e in exc.field_errors}
+                ) from None
             stored_member = {
                 k: (v.isoformat() if isinstance(v, date) else v) for k, v in member.items()
             }
@@ -612,8 +684,22 @@ class SaleService:
                 action="sale.details",
                 details={"member": masked_member(stored_member), "methods": len(methods)},
             ):
-                raise SaleConflict("This sale was already submitted: it can no longer change.")
+                raise Conflict("This sale was already submitted: it can no longer change.")
         return sale
+
+    def require(self, actor: Actor, permission: Permission, location_id: str | None) -> None:
+        with self.db.session() as session:
+            self.roles.require(session, actor, permission, location_id)
+
+    def for_edit(self, actor: Actor, sale_id: str) -> Sale:
+        """The requester's own sale, while it can still change."""
+        with self.db.session() as session:
+            sale = self._load(session, sale_id)
+            self._require_requester(session, actor, sale)
+            status = SaleStatus(sale.status)
+            if status not in (SaleStatus.DRAFT, SaleStatus.PENDING_APPROVAL):
+                raise Conflict(f"This sale is {_words(status)}: it can no longer change.")
+            return sale
 
     def can_sell_now(self, actor: Actor, sale: Sale) -> bool:
         with self.db.session() as session:
@@ -626,7 +712,7 @@ class SaleService:
             sale = self._load(session, sale_id)
             self._require_requester(session, actor, sale)
             if sale.member is None:
-                raise SaleConflict("Add the member and payment first.")
+                raise Conflict("Add the member and payment first.")
             won = self._transition(
                 session,
                 sale,
@@ -652,7 +738,7 @@ class SaleService:
             self._require_requester(session, actor, sale)
             self.roles.require(session, actor, Permission.APPROVE_SALE, sale.location_id)
             if sale.member is None:
-                raise SaleConflict("Add the member and payment first.")
+                raise Conflict("Add the member and payment first.")
             required = self.required_approvals(sale.location_id, sale.amount)
             enough = required <= 1
             won = self._transition(
@@ -698,27 +784,27 @@ class SaleService:
             sale = self._load(session, sale_id, lock=True)
             self._require_requester(session, actor, sale)
             if raw.location_id != sale.location_id:
-                raise InvalidSaleInput(
+                raise InvalidInput(
                     {"location": "A sale's location cannot change: withdraw it and start again."}
                 )
             location = self._location(sale.location_id)
             item = validate_start(location, raw, now)
             status = SaleStatus(sale.status)
             if status not in (SaleStatus.DRAFT, SaleStatus.PENDING_APPROVAL):
-                raise SaleConflict(f"This sale is {_words(status)}: it can no longer change.")
+                raise Conflict(f"This sale is {_words(status)}: it can no longer change.")
             methods: list[dict[str, str]] = (
                 self._vault().open(sale.sealed_tokens) if sale.sealed_tokens else []
             )
             covered = sum((Decimal(m["amount"]) for m in methods), Decimal(0))
             if sale.member is not None and covered < item.amount:
-                raise InvalidSaleInput(
+                raise InvalidInput(
                     {
                         "package": f"The payments cover {money(covered)} but {item.name} costs "
                         f"{money(item.amount)}: withdraw this sale and start a new one."
                     }
                 )
             if sale.member is not None and item.amount == 0 and methods:
-                raise InvalidSaleInput(
+                raise InvalidInput(
                     {"package": "This package is free: withdraw this sale and start a new one."}
                 )
             amount = money(item.amount)
@@ -746,7 +832,7 @@ class SaleService:
                 action="sale.edit",
                 details={"package": item.name, "amount": money(item.amount)},
             ):
-                raise SaleConflict("This sale changed meanwhile: open it again.")
+                raise Conflict("This sale changed meanwhile: open it again.")
         return sale, status is SaleStatus.PENDING_APPROVAL
 
     def withdraw(self, actor: Actor, sale_id: str) -> bool:
@@ -766,7 +852,7 @@ class SaleService:
     # -- approvers --------------------------------------------------------------------
     def _require_approver(self, session: Session, actor: Actor, sale: Sale) -> None:
         self.roles.require(session, actor, Permission.APPROVE_SALE, sale.location_id)
-        if (sale.team_id, sale.user_id) == (actor.team_id, actor.user_id):
+        if actor.is_person(sale.org_id, sale.user_id):
             raise SelfApproval()
 
     def review(self, actor: Actor, sale_id: str) -> Sale:
@@ -776,9 +862,9 @@ class SaleService:
             self._require_approver(session, actor, sale)
             status = SaleStatus(sale.status)
             if status is not SaleStatus.PENDING_APPROVAL:
-                raise SaleConflict(f"This sale is {_words(status)}: there is nothing to decide.")
+                raise Conflict(f"This sale is {_words(status)}: there is nothing to decide.")
             if sale.expires_at and sale.expires_at <= self.clock.now():
-                raise SaleConflict("This request has expired: the requester can submit it again.")
+                raise Conflict("This request has expired: the requester can submit it again.")
             mine = session.scalar(
                 select(func.count())
                 .select_from(SaleApproval)
@@ -789,7 +875,7 @@ class SaleService:
                 )
             )
             if mine:
-                raise SaleConflict("You have already approved this sale: another manager must.")
+                raise Conflict("You have already approved this sale: another manager must.")
             return sale
 
     def approve(self, actor: Actor, sale_id: str, fingerprint: str) -> ApproveResult:
@@ -857,9 +943,9 @@ class SaleService:
     def reject(self, actor: Actor, sale_id: str, reason: str) -> bool:
         reason = (reason or "").strip()
         if not reason:
-            raise InvalidSaleInput({"reason": "Say why, so the requester can fix it."})
+            raise InvalidInput({"reason": "Say why, so the requester can fix it."})
         if len(reason) > 1000:
-            raise InvalidSaleInput({"reason": "At most 1000 characters."})
+            raise InvalidInput({"reason": "At most 1000 characters."})
         now = self.clock.now()
         with self.db.session() as session:
             sale = self._load(session, sale_id)
@@ -920,172 +1006,31 @@ class SaleService:
 
     # -- the worker's side ------------------------------------------------------------
     def claim_next(self, worker_id: str, limit: int = 1) -> list[str]:
-        """Atomically move approved sales to ``submitting`` for this worker: the one gate
-        before the vendor."""
-        now = self.clock.now()
-        with self.db.session() as session:
-            claimed = queue.claim_due(
-                session,
-                Sale,
-                ready=SaleStatus.APPROVED,
-                claimed=SaleStatus.SUBMITTING,
-                worker_id=worker_id,
-                now=now,
-                lease_until=now + self.lease,
-                limit=limit,
-            )
-            for sale_id in claimed:
-                audit.record(
-                    session,
-                    self.clock,
-                    actor="frontdesk",
-                    action="sale.submitting",
-                    subject_type="sale",
-                    subject_id=sale_id,
-                    details={"worker": worker_id},
-                )
-        return claimed
+        """Move approved sales to ``submitting`` for this worker: the one gate before
+        the vendor."""
+        return self.lifecycle.claim(worker_id, limit)
 
-    def execute(self, sale_id: str, worker_id: str) -> Sale | None:
-        sale = self.get(sale_id)
-        if sale is None or sale.status != SaleStatus.SUBMITTING or sale.worker_id != worker_id:
-            return None
-        outcome = self._call_vendor(sale)
-        return self._finish(sale, outcome, worker_id)
+    def execute(self, sale_id: str, worker_id: str) -> Settled[Sale] | None:
+        return self.lifecycle.run(sale_id, worker_id, self.call_vendor)
 
-    def _call_vendor(self, sale: Sale) -> Outcome:
+    def call_vendor(self, sale: Sale) -> Outcome:
+        """The one ClubReady call of a claimed sale. Everything that can fail before the
+        request may leave raises NotSent (nothing charged); the endpoint itself returns
+        an outcome for everything after (the lifecycle calls anything else unknown)."""
         try:
             location = self._location(sale.location_id)
             methods = self._vault().open(sale.sealed_tokens) if sale.sealed_tokens else []
-            member = dict(sale.member or {})
-            if not member:
-                raise LookupError("the member's data is gone")
-            request = build(
-                ContractSale,
-                StoreId=location.store_id,
-                ChainId=location.chain_id,
-                PackageId=sale.package_id,
-                InstallmentPlanId=sale.installment_plan_id,
-                PaymentAmount=Decimal(sale.amount),
-                FirstName=member.get("first_name"),
-                LastName=member.get("last_name"),
-                Email=member.get("email"),
-                StartDate=sale.start_date,
-                DateOfBirth=member.get("date_of_birth"),
-                Gender=member.get("gender"),
-                Address=member.get("address"),
-                City=member.get("city"),
-                State=member.get("state"),
-                Zip=member.get("zip"),
-                Phone=member.get("phone"),
-                CellPhone=member.get("cell_phone"),
-                Username=member.get("username"),
-                EmergencyContactName=member.get("emergency_contact_name"),
-                EmergencyContactPhone=member.get("emergency_contact_phone"),
-                PromoCode=sale.promo_code,
-                ExternalId=sale.id,
-                PaymentMethods=[
-                    build(
-                        PaymentMethod,
-                        PaymentAmount=Decimal(m["amount"]),
-                        **{"ProfileToken" if m["kind"] == "profile" else "AcctToken": m["token"]},
-                    )
-                    for m in methods
-                ]
-                or None,
-            )
-            endpoint = self.clients.for_location(sale.location_id).contract_sold_new_user
-            return endpoint.sell(request)  # type: ignore[no-any-return]
-        except (InvalidVendorRequest, VendorError, VaultError, LookupError, ValueError) as exc:
-            # Nothing left: the request could not even be formed.
-            return Outcome(
-                kind=OutcomeKind.REFUSED,
-                vendor="clubready",
-                operation="contract_sale",
-                message=f"not sent: {exc}",
-                code="not_sent",
-            )
-
-    def _finish(self, sale: Sale, outcome: Outcome, worker_id: str) -> Sale:
-        now = self.clock.now()
-        status = _STATUS_FOR[outcome.kind]
-        user_id = outcome.data.get("UserId") or outcome.data.get("userId")
-        with self.db.session() as session:
-            session.add(
-                VendorAttempt(
-                    request_id=sale.id,
-                    vendor=outcome.vendor,
-                    operation=outcome.operation,
-                    outcome_kind=outcome.kind.value,
-                    code=outcome.code,
-                    message=outcome.message,
-                    exchanges=outcome.to_record(),
-                    latency_ms=outcome.elapsed_ms,
-                    created_at=now,
-                )
-            )
-            values = {
-                "status": status,
-                "outcome_kind": outcome.kind.value,
-                "outcome_message": outcome.message,
-                "vendor_user_id": str(user_id) if user_id is not None else None,
-                "finished_at": now,
-                "lease_until": None,
-            }
-            details = {"code": outcome.code, "external_id": sale.id}
-            won = self._transition(
-                session,
-                sale,
-                expected=(Sale.status == SaleStatus.SUBMITTING) & (Sale.worker_id == worker_id),
-                values=values,
-                actor="frontdesk",
-                action=f"sale.{status.value}",
-                details=details,
-            )
-            if not won and status is not SaleStatus.UNKNOWN:
-                # Our lease ran out and recovery already called it unknown; the
-                # vendor's real answer, arriving late, is better than a guess.
-                self._transition(
-                    session,
-                    sale,
-                    expected=(Sale.status == SaleStatus.UNKNOWN)
-                    & (Sale.worker_id == worker_id)
-                    & (Sale.reconciled_by.is_(None)),
-                    values=values,
-                    actor="frontdesk",
-                    action=f"sale.late_{status.value}",
-                    details=details,
-                )
-            return self._load(session, sale.id)
+        except (InvalidInput, Conflict, VaultError) as exc:
+            raise NotSent(str(exc)) from None
+        if not sale.member:
+            raise NotSent("the member's data is gone")
+        item = location.package(sale.package_id, sale.installment_plan_id)
+        order = new_member_sale(sale, methods, paid_in_full=bool(item and item.paid_in_full))
+        return self.clients.seller(sale.location_id).sell(order)
 
     def recover_abandoned(self) -> list[Sale]:
         """Sales left ``submitting`` by a dead process: unknown, never resent."""
-        now = self.clock.now()
-        recovered: list[Sale] = []
-        with self.db.session() as session:
-            stale = session.scalars(
-                select(Sale).where(Sale.status == SaleStatus.SUBMITTING, Sale.lease_until < now)
-            ).all()
-            for sale in stale:
-                if self._transition(
-                    session,
-                    sale,
-                    expected=(Sale.status == SaleStatus.SUBMITTING) & (Sale.lease_until < now),
-                    values={
-                        "status": SaleStatus.UNKNOWN,
-                        "outcome_kind": OutcomeKind.UNKNOWN.value,
-                        "outcome_message": (
-                            "frontdesk stopped while sending the sale: it may or may not "
-                            "have been sold"
-                        ),
-                        "finished_at": now,
-                    },
-                    actor="frontdesk",
-                    action="sale.abandoned",
-                    details={"external_id": sale.id},
-                ):
-                    recovered.append(sale)
-        return recovered
+        return self.lifecycle.recover()
 
     # -- triage -----------------------------------------------------------------------
     def _require_triage(self, session: Session, actor: Actor, sale: Sale) -> None:
@@ -1118,14 +1063,14 @@ class SaleService:
             self._require_triage(session, actor, sale)
             status = SaleStatus(sale.status)
             if status is not SaleStatus.UNKNOWN:
-                raise SaleConflict(f"This sale is {_words(status)}: there is nothing to reconcile.")
+                raise Conflict(f"This sale is {_words(status)}: there is nothing to reconcile.")
             return sale
 
     def reconcile(self, actor: Actor, sale_id: str, finding: ReconcileFinding, note: str) -> bool:
         """Support or a manager records what ClubReady shows for an unknown sale."""
         note = (note or "").strip()
         if len(note) > 1000:
-            raise InvalidSaleInput({"note": "At most 1000 characters."})
+            raise InvalidInput({"note": "At most 1000 characters."})
         now = self.clock.now()
         with self.db.session() as session:
             sale = self._load(session, sale_id)

@@ -19,9 +19,10 @@ from sqlalchemy.orm import Session
 from bot.clock import Clock
 from bot.config import Location
 from bot.workflows import audit
+from bot.workflows.errors import Conflict, InvalidInput, NotFound
 from bot.workflows.masking import identifier_hash
 from bot.workflows.resets import ResetInput, ResetStatus, guess_identity
-from bot.workflows.roles import Actor, NotAuthorized, Permission, Roles
+from bot.workflows.roles import Actor, Permission, Roles
 from bot.workflows.sales import SaleStatus
 from storage.db import Database
 from storage.models import OPEN_RESET_FAILURE, OPEN_SALE_FAILURE, ResetRequest, Sale
@@ -35,7 +36,7 @@ class Kind(StrEnum):
     SALE = "sale"
 
 
-class NothingToResolve(Exception):
+class NothingToResolve(Conflict):
     """Already resolved, or not a failure."""
 
 
@@ -54,6 +55,11 @@ class Item:
     claimed_by: str | None = None
     detail: str | None = None
     amount: str | None = None
+
+    @classmethod
+    def of_reset(cls, request_id: str) -> Item:
+        """A reference to a reset (for whoever shows it anew: only kind and id count)."""
+        return cls(Kind.RESET, request_id, "", "", "", "", "", datetime.min)
 
 
 @dataclass(frozen=True)
@@ -146,7 +152,7 @@ class TriageService:
         with self.db.session() as session:
             where = self._scope(session, actor, Permission.TRIAGE)
             if not where:
-                raise NotAuthorized(Permission.TRIAGE, None)
+                raise self.roles.refusal(session, Permission.TRIAGE, None)
             items: list[Item] = []
             sources: list[tuple[Any, str, Any]] = [
                 (ResetRequest, OPEN_RESET_FAILURE, reset_item),
@@ -191,19 +197,19 @@ class TriageService:
         """Support (or, for a sale, a manager of its location) closes a failure with a note."""
         note = (note or "").strip()
         if not note:
-            raise ValueError("Say what was done, for whoever looks at it next.")
+            raise InvalidInput({"note": "Say what was done, for whoever looks at it next."})
         now = self.clock.now()
         model: Any = ResetRequest if kind is Kind.RESET else Sale
         failures = RESET_FAILURES if kind is Kind.RESET else SALE_FAILURES
         with self.db.session() as session:
             row = session.get(model, item_id)
             if row is None:
-                raise LookupError(f"That {kind.value} no longer exists.")
+                raise NotFound(f"That {kind.value} no longer exists.")
             if not self.roles.can(session, actor, Permission.TRIAGE, row.location_id) and not (
                 kind is Kind.SALE
                 and self.roles.can(session, actor, Permission.APPROVE_SALE, row.location_id)
             ):
-                raise NotAuthorized(Permission.TRIAGE, row.location_id)
+                raise self.roles.refusal(session, Permission.TRIAGE, row.location_id)
             won = session.execute(
                 update(model)
                 .where(
@@ -240,14 +246,16 @@ class TriageService:
         raw = guess_identity(text)
         kind, value = _identifier(raw)
         if value is None:
-            raise ValueError("Give an email, a username, an account id or a card number.")
+            raise InvalidInput(
+                {"member": "Give an email, a username, an account id or a card number."}
+            )
         with self.db.session() as session:
             where = sorted(
                 set(self._scope(session, actor, Permission.TRIAGE))
                 | set(self._scope(session, actor, Permission.APPROVE_SALE))
             )
             if not where:
-                raise NotAuthorized(Permission.TRIAGE, None)
+                raise self.roles.refusal(session, Permission.TRIAGE, None)
             digest = identifier_hash(kind, value)
             resets = session.scalars(
                 select(ResetRequest)

@@ -20,10 +20,14 @@ from bot.devtools import sale_steps
 from bot.devtools.stack import LOCATIONS_YAML, Stack
 from bot.observability import json_handler
 from bot.slack.ids import SALE_FIELDS, Command
-from bot.workflows.resets import InvalidResetInput, ResetInput, guess_identity, validate_input
+from bot.workflows.errors import InvalidInput
+from bot.workflows.resets import (
+    ResetInput,
+    guess_identity,
+    validate_input,
+)
 from bot.workflows.sales import (
     MEMBER_FIELDS,
-    InvalidSaleInput,
     PaymentInput,
     SaleDetails,
     SaleStart,
@@ -73,7 +77,7 @@ def test_reset_inputs(locations: dict, email, username, account, card, where) ->
     raw = ResetInput(email=email, username=username, account_id=account, card=card)
     try:
         identity = validate_input(locations[where], raw)
-    except InvalidResetInput as refused:
+    except InvalidInput as refused:
         assert refused.errors and all(message.strip() for message in refused.errors.values())
         return
     assert identity and all(isinstance(v, str) and v for v in identity.values())
@@ -100,12 +104,12 @@ def test_sale_inputs(locations: dict, member, amount, profile, acct, package, pr
     downtown = locations["downtown"]
     try:
         validate_start(downtown, SaleStart("downtown", package, date(2026, 11, 23), promo), NOW)
-    except InvalidSaleInput as refused:
+    except InvalidInput as refused:
         assert all(message.strip() for message in refused.errors.values())
     try:
         details = SaleDetails(member=member, payments=(PaymentInput(amount, profile, acct),))
         clean, methods = validate_details(downtown, downtown.catalog[0].amount, details, NOW)
-    except InvalidSaleInput as refused:
+    except InvalidInput as refused:
         assert refused.errors and all(message.strip() for message in refused.errors.values())
         # A refusal never echoes a token back.
         for token in (profile, acct):

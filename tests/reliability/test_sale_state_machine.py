@@ -34,12 +34,15 @@ from hypothesis.stateful import (
 from bot.clock import ManualClock
 from bot.config import load_locations
 from bot.devtools.stack import LOCATIONS_YAML, PAYMENT_TOKEN_KEY
-from bot.workflows.roles import Actor, Role, Roles
+from bot.workflows.errors import Conflict, InvalidInput
+from bot.workflows.roles import (
+    Actor,
+    Role,
+    Roles,
+)
 from bot.workflows.sales import (
     HOLDS_TOKENS,
-    InvalidSaleInput,
     PaymentInput,
-    SaleConflict,
     SaleDetails,
     SaleService,
     SaleStart,
@@ -59,28 +62,30 @@ class CountingClubReady:
     """Stands in for the sale endpoint: counts calls per ExternalId and answers as told."""
 
     name = "counting"
+    vendor = "clubready"
+    operation = "contract_sale"
 
     def __init__(self) -> None:
         self.calls: Counter[str] = Counter()
         self.answer = OutcomeKind.SUCCEEDED
 
+    def check(self, sale: Any) -> None:
+        pass
+
     def sell(self, sale: Any) -> Outcome:
-        self.calls[sale.external_id] += 1
+        self.calls[sale.correlation_id] += 1
         return Outcome(
             kind=self.answer, vendor="clubready", operation="contract_sale", message="test"
         )
 
-    # VendorClients.for_location(...).contract_sold_new_user
-    @property
-    def contract_sold_new_user(self) -> CountingClubReady:
-        return self
-
 
 class Clients:
+    """VendorClients' seam: ``seller(location_id)``."""
+
     def __init__(self, endpoint: CountingClubReady) -> None:
         self.endpoint = endpoint
 
-    def for_location(self, location_id: str) -> CountingClubReady:
+    def seller(self, location_id: str) -> CountingClubReady:
         return self.endpoint
 
 
@@ -167,7 +172,7 @@ class SaleMachine(RuleBasedStateMachine):
         for _ in range(clicks):
             try:
                 self.service.submit(requester, sale_id, sale.fingerprint)
-            except SaleConflict:
+            except Conflict:
                 pass
 
     @rule(sale_id=sales)
@@ -176,7 +181,7 @@ class SaleMachine(RuleBasedStateMachine):
         try:
             self.service.sell_now(Actor(sale.team_id, sale.user_id), sale_id, sale.fingerprint)
         except Exception as exc:  # front desk may not; others raise typed refusals
-            assert type(exc).__name__ in ("NotAuthorized", "SaleConflict"), exc
+            assert type(exc).__name__ in ("NotAuthorized", "Conflict"), exc
 
     @rule(sale_id=sales)
     def review(self, sale_id: str) -> None:
@@ -188,14 +193,14 @@ class SaleMachine(RuleBasedStateMachine):
         for _ in range(clicks):
             try:
                 self.service.approve(approver, sale_id, fingerprint)
-            except SaleConflict:
+            except Conflict:
                 pass  # self-approval
 
     @rule(sale_id=sales, approver=st.sampled_from(MANAGERS))
     def reject(self, sale_id: str, approver: Actor) -> None:
         try:
             self.service.reject(approver, sale_id, "no")
-        except SaleConflict:
+        except Conflict:
             pass
 
     @rule(sale_id=sales)
@@ -203,7 +208,7 @@ class SaleMachine(RuleBasedStateMachine):
         sale = self._sale(sale_id)
         try:
             self.service.withdraw(Actor(sale.team_id, sale.user_id), sale_id)
-        except SaleConflict:
+        except Conflict:
             pass
 
     @rule(sale_id=sales, package=st.sampled_from(sorted(PACKAGES)))
@@ -215,7 +220,7 @@ class SaleMachine(RuleBasedStateMachine):
                 sale_id,
                 SaleStart("downtown", package, self._today(), "PROMO"),
             )
-        except (SaleConflict, InvalidSaleInput):
+        except (Conflict, InvalidInput):
             pass
 
     @rule(hours=st.sampled_from([1, 25]))

@@ -259,7 +259,7 @@ def test_member_history_for_support_and_managers(stack: Stack) -> None:
     assert "jane.walker" not in for_support and "j•••@example.com" in for_support
     for_manager = history(stack, "UMANAGER", "jane.walker@example.com")
     assert "Sparkle" not in for_manager and len(for_manager.splitlines()) == 3  # downtown only
-    assert "You need the" in history(stack, "UFRONT", "jane.walker@example.com")
+    assert "You can't " in history(stack, "UFRONT", "jane.walker@example.com")
     assert "Nothing found" in history(stack, "USUPPORT", "nobody@example.com")
 
 
@@ -267,7 +267,7 @@ def test_roles_granted_and_revoked_in_slack_apply_to_the_next_action(stack: Stac
     stack.grant("UADMIN", Role.ADMIN)
     refused = stack.driver.command("UNEW", Command.RESET, "jane@example.com downtown")
     assert refused.status_code == 200
-    assert "front_desk" in wait_for(lambda: stack.slack.calls_to("commands/UNEW"))[0].args["text"]
+    assert "front desk" in wait_for(lambda: stack.slack.calls_to("commands/UNEW"))[0].args["text"]
     # Not an admin: no modal.
     stack.driver.command("UFRONT", Command.FRONTDESK, "roles")
     assert "admin" in wait_for(lambda: stack.slack.calls_to("commands/UFRONT"))[0].args["text"]
@@ -305,7 +305,7 @@ def test_roles_granted_and_revoked_in_slack_apply_to_the_next_action(stack: Stac
     wait_for(lambda: "<@UNEW>" not in home_text(stack.slack.views[updated["id"]]))
     before = len(stack.slack.calls_to("commands/UNEW"))
     stack.driver.command("UNEW", Command.RESET, "jane@example.com")
-    assert "front_desk" in str(
+    assert "front desk" in str(
         wait_for(lambda: stack.slack.calls_to("commands/UNEW")[before:])[0].args["text"]
     )
     with stack.frontdesk.db.session() as session:
@@ -320,7 +320,7 @@ def test_roles_granted_and_revoked_in_slack_apply_to_the_next_action(stack: Stac
 
 def test_roles_from_a_slack_user_group(stack: Stack) -> None:
     stack.grant("UADMIN", Role.ADMIN)
-    assert "You need the" in history(stack, "UGROUPIE", "jane@example.com")
+    assert "You can't " in history(stack, "UGROUPIE", "jane@example.com")
     stack.slack.usergroups["S0SUPPORT"] = ["UGROUPIE"]
     stack.driver.command("UADMIN", Command.FRONTDESK, "roles refresh")
     told = wait_for(lambda: stack.slack.calls_to("commands/UADMIN"))[0].args["text"]
@@ -330,7 +330,7 @@ def test_roles_from_a_slack_user_group(stack: Stack) -> None:
     stack.grant("UGROUPIE", Role.FRONT_DESK, "downtown")
     stack.slack.usergroups["S0SUPPORT"] = []
     stack.frontdesk.usergroup_sync.refresh()  # what the worker runs every few minutes
-    assert "You need the" in history(stack, "UGROUPIE", "jane@example.com")
+    assert "You can't " in history(stack, "UGROUPIE", "jane@example.com")
     confirmation = new_message(
         stack, "DGROUPIE", lambda: stack.driver.command("UGROUPIE", Command.RESET, "x@example.com")
     )

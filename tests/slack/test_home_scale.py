@@ -21,7 +21,11 @@ from bot.devtools.postgres import PostgresServer
 from bot.devtools.stack import LOCATIONS_YAML
 from bot.slack.home_views import home_view
 from bot.workflows.home import HomeService
-from bot.workflows.roles import Actor, Role, Roles
+from bot.workflows.roles import (
+    Actor,
+    Role,
+    Roles,
+)
 from bot.workflows.triage import TriageService
 from storage.db import Database, upgrade
 

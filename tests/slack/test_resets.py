@@ -205,7 +205,7 @@ def test_forged_and_stale_signatures_refused_and_nothing_written(stack: Stack, k
 def test_user_without_role_refused_and_nothing_sent(stack: Stack) -> None:
     stack.driver.command("UNOBODY", Command.RESET, "jane@example.com")
     call = wait_for(lambda: [c for c in stack.slack.calls if c.method.startswith("commands/")])
-    assert "front_desk" in call[0].raw and "admin" in call[0].raw
+    assert "front desk" in call[0].raw and "Ask an admin" in call[0].raw
     # A forged Send click on someone else's request, from a user with no role.
     stack.driver.command("UFRONT", Command.RESET, "jane@example.com")
     confirmation = last_message_to(stack, DM)
@@ -221,7 +221,7 @@ def test_role_scope_is_per_location(stack: Stack) -> None:
     stack.grant("UOTHER", Role.FRONT_DESK, "sparkle")
     stack.driver.command("UOTHER", Command.RESET, "jane@example.com downtown")
     call = wait_for(lambda: [c for c in stack.slack.calls if c.method == "commands/UOTHER"])
-    assert "front_desk" in call[0].raw and "downtown" in call[0].raw
+    assert "front desk" in call[0].raw and "Downtown Fitness" in call[0].raw
     with stack.frontdesk.db.session() as session:
         assert session.query(ResetRequest).count() == 0
     confirmation = new_message(

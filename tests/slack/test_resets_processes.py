@@ -20,7 +20,10 @@ from bot.devtools.cluster import Cluster
 from bot.devtools.postgres import PostgresServer
 from bot.devtools.stack import wait_for
 from bot.slack.ids import Command, ResetAction
-from bot.workflows.resets import FINISHED, ResetStatus
+from bot.workflows.resets import (
+    FINISHED,
+    ResetStatus,
+)
 from bot.workflows.roles import Role
 from storage.db import alembic_config, make_engine
 from storage.models import ResetRequest
@@ -126,3 +129,52 @@ def test_processes_starting_together_migrate_once(postgres: PostgresServer | Non
     head = ScriptDirectory.from_config(alembic_config(url)).get_current_head()
     assert versions == [(head,)]
     engine.dispose()
+
+
+@pytest.mark.postgres
+def test_twenty_retry_clicks_through_two_processes_send_one_reset(cluster: Cluster) -> None:
+    """Issue 12, defect 1 across processes: 20 Retry clicks on one failure (two support
+    people, both processes, Slack redeliveries among them) at once: one new request,
+    one more call to ClubReady."""
+    cluster.grant("USUPPORT", Role.SUPPORT)
+    cluster.grant("USUPPORT2", Role.SUPPORT)
+    drivers = [cluster.driver(cluster.start_server(name)) for name in ("alpha", "beta")]
+    cluster.sandbox.inject(Fault("success_false", vendor="clubready", operation="password_reset"))
+    drivers[0].command("UFRONT", Command.RESET, "jane@example.com downtown")
+    confirmation = wait_for(lambda: cluster.slack.messages_in("DFRONT"), 20)[0]
+    request_id = button_value(confirmation, ResetAction.SEND)
+    drivers[1].click(
+        "UFRONT", ResetAction.SEND, request_id, channel="DFRONT", ts=confirmation["ts"]
+    )
+    post = wait_for(lambda: cluster.slack.messages_in("C0TRIAGE"), 20)[0]
+    assert len(cluster.sandbox.received("clubready", "password_reset")) == 1
+
+    def retry(n: int) -> int:
+        user = ("USUPPORT", "USUPPORT2")[n % 2]
+        return (
+            drivers[n % 2]
+            .click(
+                user,
+                "triage_retry",
+                request_id,
+                channel="C0TRIAGE",
+                ts=post["ts"],
+                retry_num=(n % 4) or None,
+            )
+            .status_code
+        )
+
+    with ThreadPoolExecutor(20) as pool:
+        assert set(pool.map(retry, range(20))) == {200}
+
+    def retries() -> list[ResetRequest]:
+        with cluster.local.db.session() as session:
+            return list(
+                session.scalars(select(ResetRequest).where(ResetRequest.retry_of == request_id))
+            )
+
+    [again] = wait_for(retries, 20)
+    wait_for(lambda: cluster.local.services.resets.get(again.id).status in FINISHED, 20)
+    time.sleep(1.5)  # anything doubled would have been sent by now
+    assert len(retries()) == 1
+    assert len(cluster.sandbox.received("clubready", "password_reset")) == 2

@@ -17,7 +17,10 @@ from bot.clock import ManualClock
 from bot.devtools import sale_steps
 from bot.devtools.stack import Stack
 from bot.workflows.retention import export_audit, purge
-from bot.workflows.roles import Actor, Role
+from bot.workflows.roles import (
+    Actor,
+    Role,
+)
 from storage.models import AuditEvent, ResetRequest, Sale
 from tests.slack.helpers import reset
 

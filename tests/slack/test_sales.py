@@ -28,6 +28,7 @@ from bot.devtools.sale_steps import (
     open_review,
     open_sell,
     press,
+    press_refused,
     request_approval,
     review_view,
     sale,
@@ -93,8 +94,9 @@ def test_front_desk_is_not_offered_sell_now(stack: Stack) -> None:
     review = review_view(stack, "UFRONT")
     buttons = [e["action_id"] for b in review["blocks"] for e in b.get("elements", [])]
     assert buttons == [SaleAction.SUBMIT]
-    # A forged Sell now from front desk changes nothing.
-    press(stack, "UFRONT", review, SaleAction.SELL_NOW)
+    # A forged Sell now from front desk changes nothing, and says why.
+    refusal = press_refused(stack, "UFRONT", review, SaleAction.SELL_NOW)
+    assert "You can't approve sales at Downtown Fitness" in refusal
     assert sale(stack, sale_id_of(review)).status == SaleStatus.DRAFT
     assert stack.sandbox.received("clubready", "contract_sale") == []
 
@@ -277,7 +279,8 @@ def test_an_approver_without_the_role_changes_nothing(stack: Stack, user: str) -
     assert "manager" in click_review_expecting_refusal(stack, user, sale_id)
     forged = {**open_review(stack, "UMANAGER", sale_id), "id": "VFORGED"}
     answer = approve(stack, user, forged).json()
-    assert answer["response_action"] == "update"
+    # The refusal is pushed on top of the modal (nothing there is lost); it says why.
+    assert answer["response_action"] == "push"
     assert "manager" in str(answer["view"]["blocks"])
     # A forged Reject button and reject submission change nothing either.
     stack.driver.click_in_view(user, forged, SaleAction.REJECT, sale_id)
@@ -367,8 +370,15 @@ def test_an_approved_sale_can_no_longer_change(stack: Stack) -> None:
     stack.sandbox.inject(Fault("latency", vendor="clubready", operation="contract_sale", seconds=1))
     sale_id = request_approval(stack)
     assert approve(stack, "UMANAGER", open_review(stack, "UMANAGER", sale_id)).text == ""
-    errors = field_errors(_edit(stack, sale_id, package="2003:3003"))
-    assert "can no longer change" in errors[block("package")]
+    # Change is refused at the click (no modal to fill in for nothing), privately.
+    record = sale(stack, sale_id)
+    opened = len(stack.slack.calls_to("views.open"))
+    stack.driver.click(
+        "UFRONT", SaleAction.EDIT, sale_id, channel=record.dm_channel_id, ts=record.dm_ts
+    )
+    told = wait_for(lambda: stack.slack.calls_to("actions/UFRONT"))
+    assert "can no longer change" in told[-1].args["text"]
+    assert len(stack.slack.calls_to("views.open")) == opened
     sold = wait_finished(stack, sale_id)
     assert sold.status == SaleStatus.SOLD and sold.package_id == 2001
     assert stack.sandbox.received("clubready", "contract_sale")[0].json["PackageId"] == 2001

@@ -13,7 +13,10 @@ from bot.devtools import sale_steps
 from bot.devtools.stack import BOT_TOKEN, DEMO_SECRETS, SIGNING_SECRET, Stack
 from bot.slack.ids import Command, ResetAction
 from bot.workflows.resets import ResetStatus
-from bot.workflows.roles import Actor, Role
+from bot.workflows.roles import (
+    Actor,
+    Role,
+)
 from tests.slack.helpers import button_value, new_message, wait_for
 from vendors.sandbox import Fault
 
@@ -147,7 +150,9 @@ def test_no_payment_token_leaks(
         sealed = sale_steps.sale(stack, ids["pending"]).sealed_tokens
         assert sealed, "a pending sale keeps its tokens, encrypted"
         finished = [sale_steps.sale(stack, ids[n]) for n in ("sold", "declined", "unknown")]
-        assert [s.status for s in finished] == ["sold", "refused", "unknown"]
+        assert [s.status for s in finished] == ["sold", "refused", "unknown"], [
+            (s.status, s.outcome_message) for s in finished
+        ]
         assert all(s.sealed_tokens is None for s in finished)
         assert sale_steps.sale(stack, ids["rejected"]).sealed_tokens is None
         rows: list[str] = []

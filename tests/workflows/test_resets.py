@@ -13,17 +13,22 @@ from bot.clock import ManualClock
 from bot.config import Settings, load_locations
 from bot.devtools.stack import DEMO_SECRETS, LOCATIONS_YAML
 from bot.vendor_clients import VendorClients
+from bot.workflows.errors import InvalidInput, NotAuthorized
 from bot.workflows.masking import mask_card, mask_email, mask_phone
 from bot.workflows.resets import (
     ConfirmResult,
-    InvalidResetInput,
     ResetInput,
     ResetService,
     ResetStatus,
     guess_identity,
     validate_input,
 )
-from bot.workflows.roles import Actor, NotAuthorized, Permission, Role, Roles
+from bot.workflows.roles import (
+    Actor,
+    Permission,
+    Role,
+    Roles,
+)
 from storage.db import Database
 
 
@@ -54,13 +59,13 @@ def test_validation_per_vendor(locations: dict) -> None:
         "email": "Jane@example.com",
         "username": "janedoe",
     }
-    with pytest.raises(InvalidResetInput) as caught:
+    with pytest.raises(InvalidInput) as caught:
         validate_input(locations["sparkle"], ResetInput(username="janedoe"))
     assert set(caught.value.errors) == {"email"}  # Registrar takes an email only
-    with pytest.raises(InvalidResetInput) as caught:
+    with pytest.raises(InvalidInput) as caught:
         validate_input(locations["bistro"], ResetInput(email="a@b.io", account_id="12"))
     assert set(caught.value.errors) == {"email", "account_id"}
-    with pytest.raises(InvalidResetInput) as caught:
+    with pytest.raises(InvalidInput) as caught:
         validate_input(locations["downtown"], ResetInput(email="jane\x00@example.com"))
     assert "control characters" in caught.value.errors["email"]
 
@@ -91,7 +96,16 @@ def grant(service: ResetService, actor: Actor, role: Role, location: str | None)
 def test_roles_are_scoped_and_read_at_each_call(service: ResetService) -> None:
     with pytest.raises(NotAuthorized) as caught:
         service.prepare(FRONT, "downtown", ResetInput(email="jane@example.com"))
-    assert "front_desk" in str(caught.value) and "downtown" in str(caught.value)
+    # Plain words: what, where, which role, and who can grant it (the admins, named).
+    assert str(caught.value) == (
+        "You can't reset members' passwords at downtown: that needs the front desk, manager "
+        "or support role there. Ask an admin of frontdesk to give it to you."
+    )
+    admin = Actor("T1", "UADMIN")
+    grant(service, admin, Role.ADMIN, None)
+    with pytest.raises(NotAuthorized) as caught:
+        service.prepare(FRONT, "downtown", ResetInput(email="jane@example.com"))
+    assert "Ask an admin (<@UADMIN>) to give it to you." in str(caught.value)
     grant(service, FRONT, Role.FRONT_DESK, "downtown")
     service.prepare(FRONT, "downtown", ResetInput(email="jane@example.com"))
     with pytest.raises(NotAuthorized):

@@ -10,31 +10,33 @@ from pathlib import Path
 
 import pytest
 from freezegun import freeze_time
+from sqlalchemy import func, select
 
 from bot.clock import ManualClock, SystemClock
 from bot.config import ConfigurationError, Settings, load_locations
 from bot.devtools.stack import DEMO_SECRETS, LOCATIONS_YAML, PAYMENT_TOKEN_KEY
 from bot.vendor_clients import VendorClients
-from bot.workflows.roles import Actor, Role, Roles
+from bot.workflows.errors import Conflict, InvalidInput, SelfApproval
+from bot.workflows.roles import (
+    Actor,
+    Role,
+    Roles,
+)
 from bot.workflows.sales import (
     HOLDS_TOKENS,
     ApproveResult,
-    InvalidSaleInput,
     PaymentInput,
-    ReconcileFinding,
-    SaleConflict,
     SaleDetails,
     SaleService,
     SaleStart,
     SaleStatus,
-    SelfApproval,
     SubmitResult,
     fingerprint,
     validate_start,
 )
 from bot.workflows.vault import TokenVault, VaultError
 from storage.db import Database
-from storage.models import Sale
+from storage.models import AuditEvent, Sale
 from vendors import Outcome, OutcomeKind
 
 FRONT = Actor("T1", "UFRONT")
@@ -89,7 +91,7 @@ def test_start_date_follows_the_locations_time_zone(locations: dict) -> None:
     # 02:00 UTC on the 24th is still the 23rd in New York: "today" is allowed.
     with freeze_time("2026-11-24 02:00:00"):
         assert validate_start(downtown, raw, SystemClock().now()).package_id == 2001
-    with freeze_time("2026-11-24 06:00:00"), pytest.raises(InvalidSaleInput) as caught:
+    with freeze_time("2026-11-24 06:00:00"), pytest.raises(InvalidInput) as caught:
         validate_start(downtown, raw, SystemClock().now())
     assert "2026-11-24" in caught.value.errors["start_date"]
 
@@ -168,7 +170,7 @@ def test_an_edit_voids_earlier_approvals(service: SaleService) -> None:
     assert service.approve(BOSS2, sale.id, sale.fingerprint) is ApproveResult.CHANGED
     assert service.approvals(edited) == []  # the first approval was for the old sale
     assert service.approve(BOSS2, sale.id, edited.fingerprint) is ApproveResult.APPROVED
-    with pytest.raises(SaleConflict):
+    with pytest.raises(Conflict):
         service.edit(FRONT, sale.id, SaleStart("downtown", "2001:3001", date(2026, 11, 24)))
 
 
@@ -192,7 +194,12 @@ def test_concurrent_approvals_queue_the_sale_once(service: SaleService) -> None:
     assert sum(len(c) for c in claims) == 1
 
 
-def test_a_late_answer_replaces_the_guess_of_recovery(service: SaleService) -> None:
+def test_a_late_answer_is_kept_beside_the_outcome_never_a_second_one(
+    service: SaleService,
+) -> None:
+    """Issue 12, defect 2: the lease ran out, recovery settled the sale unknown; the
+    vendor's answer arriving afterwards is recorded and visible, but the sale stays as
+    it was settled (support reconciles it with the answer in view)."""
     sale = draft(service, who=BOSS)
     assert service.sell_now(BOSS, sale.id, sale.fingerprint) is SubmitResult.QUEUED
     assert service.claim_next("slow") == [sale.id]
@@ -204,26 +211,35 @@ def test_a_late_answer_replaces_the_guess_of_recovery(service: SaleService) -> N
         vendor="clubready",
         operation="contract_sale",
         message="Contract sold.",
-        data={"UserId": 1007},
+        vendor_user_id="1007",
     )
-    finished = service._finish(service.get(sale.id), sold, "slow")
-    assert finished.status == SaleStatus.SOLD and finished.vendor_user_id == "1007"
-    # ...but an answer never overrides what support has reconciled.
-    other = draft(service, who=BOSS)
-    service.sell_now(BOSS, other.id, other.fingerprint)
-    service.claim_next("slow")
-    service.clock.advance(seconds=31)  # type: ignore[attr-defined]
-    service.recover_abandoned()
-    support = Actor("T1", "USUP")
+    settled = service.lifecycle.settle(service.get(sale.id), sold, "slow")
+    assert settled.late
+    row = settled.row
+    assert row.status == SaleStatus.UNKNOWN
+    assert (row.late_outcome_kind, row.late_outcome_message) == ("succeeded", "Contract sold.")
     with service.db.session() as session:
-        service.roles.grant(session, by="t", target=support, role=Role.SUPPORT, location_id=None)
-    assert service.reconcile(support, other.id, ReconcileFinding.NOT_SOLD, "not there")
-    late = service._finish(service.get(other.id), sold, "slow")
-    assert late.status == SaleStatus.NOT_SOLD
+        actions = [
+            e.action
+            for e in session.scalars(
+                select(AuditEvent).where(AuditEvent.subject_id == sale.id).order_by(AuditEvent.id)
+            )
+        ]
+    assert "sale.sold" not in actions and actions.count("sale.late_answer") == 1
+    # A second late answer for the same attempt adds nothing.
+    again = service.lifecycle.settle(service.get(sale.id), sold, "slow")
+    assert again.late and again.row.status == SaleStatus.UNKNOWN
+    with service.db.session() as session:
+        late_events = session.scalar(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.subject_id == sale.id, AuditEvent.action == "sale.late_answer")
+        )
+    assert late_events == 1
 
 
 def test_amounts_are_exact_decimals(service: SaleService) -> None:
-    with pytest.raises(InvalidSaleInput) as caught:
+    with pytest.raises(InvalidInput) as caught:
         draft(service, amount="49.001")
     assert "two decimals" in caught.value.errors["payment1_amount"]
     split = service.start(FRONT, SaleStart("downtown", "2001:3001", date(2026, 11, 23)))

@@ -1,0 +1,290 @@
+"""One lifecycle for everything frontdesk sends to a vendor (resets and sales alike).
+
+::
+
+    ready ──claim──▶ in flight ──the vendor's answer──▶ its status (sent, sold, …)
+                        │
+                        └─ lease ran out (the process died) ──▶ unknown (never resent)
+
+- Every change of state is a compare-and-set ``UPDATE … WHERE <expected>`` with its
+  audit event in the same transaction, recorded only when this caller won it.
+- A claim takes due rows once, whatever the number of workers and processes
+  (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; the compare-and-set everywhere).
+- What is raised *before* a request can have left (:class:`NotSent`, or a
+  :class:`~vendors.VendorError` from an adapter) settles as "not sent"; anything
+  unexpected after that point is *unknown*: it may have taken effect.
+- A vendor's answer that arrives after the row was settled without it (the lease
+  ran out and recovery called it unknown) never becomes a second outcome: it is
+  kept beside the row (``late_outcome_*``), as a vendor attempt and as one
+  ``<subject>.late_answer`` audit event, for support to see.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import ColumnElement, select, update
+from sqlalchemy.orm import Session
+
+from bot.clock import Clock
+from bot.workflows import audit, queue
+from storage.db import Database
+from storage.models import VendorAttempt
+from vendors import InvalidVendorRequest, Outcome, OutcomeKind, VendorError
+
+log = logging.getLogger("frontdesk.lifecycle")
+
+Row = TypeVar("Row")
+
+#: The outcome code of a request that never left frontdesk.
+NOT_SENT = "not_sent"
+
+
+class NotSent(Exception):  # noqa: N818 - it names an outcome, not a failure of ours
+    """Raised by a vendor call *before* anything could have been sent."""
+
+
+@dataclass(frozen=True)
+class Spec(Generic[Row]):
+    """What differs between the things that go to a vendor."""
+
+    model: type[Row]
+    #: The audit subject ("reset", "sale"): events are ``<subject>.<status>``.
+    subject: str
+    operation: str
+    ready: str
+    in_flight: str
+    unknown: str
+    #: The status each kind of vendor answer settles a row in.
+    status_for: Mapping[OutcomeKind, str]
+    abandoned_message: str
+    vendor_of: Callable[[Row], str]
+    #: Extra columns written whenever a row enters a status (a sale wipes its
+    #: payment tokens on leaving the states that may hold them).
+    on_status: Callable[[str], dict[str, Any]] = field(default=lambda status: {})
+    #: Extra columns from a vendor's answer (where a reset was sent, a sale's user id).
+    from_outcome: Callable[[Row, Outcome], dict[str, Any]] = field(default=lambda row, outcome: {})
+
+
+@dataclass(frozen=True)
+class Settled(Generic[Row]):
+    """A vendor call's end, as recorded. ``late``: the row had already been settled
+    without this answer, which is only kept beside it."""
+
+    row: Row
+    outcome: Outcome | None
+    late: bool = False
+
+
+class Lifecycle(Generic[Row]):
+    def __init__(
+        self, *, db: Database, clock: Clock, spec: Spec[Row], lease_seconds: float
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.spec = spec
+        self.lease = timedelta(seconds=lease_seconds)
+        self._model: Any = spec.model
+
+    # -- state changes ----------------------------------------------------------------
+    def transition(
+        self,
+        session: Session,
+        row: Row,
+        *,
+        expected: ColumnElement[bool],
+        values: dict[str, Any],
+        actor: str,
+        action: str,
+        details: dict[str, Any] | None = None,
+    ) -> bool:
+        """Compare-and-set one row; its audit event only when this caller won."""
+        model = self._model
+        if "status" in values:
+            values = {**values, **self.spec.on_status(str(values["status"]))}
+        won = session.execute(
+            update(model)
+            .where(model.id == row.id, expected)  # type: ignore[attr-defined]
+            .values(updated_at=self.clock.now(), **values)
+        ).rowcount  # type: ignore[attr-defined]
+        if won:
+            audit.record(
+                session,
+                self.clock,
+                actor=actor,
+                action=action,
+                subject_type=self.spec.subject,
+                subject_id=row.id,  # type: ignore[attr-defined]
+                location_id=row.location_id,  # type: ignore[attr-defined]
+                details=details,
+            )
+            if row in session:
+                session.refresh(row)
+        return bool(won)
+
+    def get(self, item_id: str) -> Row | None:
+        with self.db.session() as session:
+            return session.get(self.spec.model, item_id)
+
+    # -- the worker's side ------------------------------------------------------------
+    def claim(self, worker_id: str, limit: int = 1) -> list[str]:
+        """Take up to ``limit`` due rows for this worker: the one gate before the vendor."""
+        now = self.clock.now()
+        spec = self.spec
+        with self.db.session() as session:
+            claimed = queue.claim_due(
+                session,
+                self._model,
+                ready=spec.ready,
+                claimed=spec.in_flight,
+                worker_id=worker_id,
+                now=now,
+                lease_until=now + self.lease,
+                limit=limit,
+            )
+            for item_id in claimed:
+                audit.record(
+                    session,
+                    self.clock,
+                    actor="frontdesk",
+                    action=f"{spec.subject}.{spec.in_flight}",
+                    subject_type=spec.subject,
+                    subject_id=item_id,
+                    details={"worker": worker_id},
+                )
+        return claimed
+
+    def run(
+        self, item_id: str, worker_id: str, call: Callable[[Row], Outcome]
+    ) -> Settled[Row] | None:
+        """Call the vendor for a row this worker claimed; record and return the end."""
+        row: Any = self.get(item_id)
+        if row is None or row.status != self.spec.in_flight or row.worker_id != worker_id:
+            return None
+        return self.settle(row, self._call(row, call), worker_id)
+
+    def _call(self, row: Row, call: Callable[[Row], Outcome]) -> Outcome:
+        try:
+            return call(row)
+        except (NotSent, VendorError) as exc:
+            # Raised before the first byte could leave: certainly not sent.
+            return Outcome(
+                kind=OutcomeKind.UNAVAILABLE,
+                vendor=self.spec.vendor_of(row),
+                operation=self.spec.operation,
+                message=f"not sent: {exc}",
+                code=NOT_SENT,
+                field_errors=exc.field_errors if isinstance(exc, InvalidVendorRequest) else (),
+            )
+        except Exception:
+            # Past the point where the request may have left: it may have been done.
+            log.exception("vendor call failed unexpectedly", extra={"subject": row.id})  # type: ignore[attr-defined]
+            return Outcome(
+                kind=OutcomeKind.UNKNOWN,
+                vendor=self.spec.vendor_of(row),
+                operation=self.spec.operation,
+                message="frontdesk failed while the request may have been on its way",
+                code="internal_error",
+            )
+
+    def settle(self, row: Row, outcome: Outcome, worker_id: str) -> Settled[Row]:
+        """Record the vendor's answer: the row's outcome if it is still this worker's
+        call, else (the lease ran out) a late answer kept beside the settled row."""
+        spec, model = self.spec, self._model
+        now = self.clock.now()
+        status = spec.status_for[outcome.kind]
+        item_id: str = row.id  # type: ignore[attr-defined]
+        with self.db.session() as session:
+            session.add(
+                VendorAttempt(
+                    request_id=item_id,
+                    vendor=outcome.vendor,
+                    operation=outcome.operation,
+                    outcome_kind=outcome.kind.value,
+                    code=outcome.code,
+                    message=outcome.message,
+                    exchanges=outcome.to_record(),
+                    latency_ms=outcome.elapsed_ms,
+                    created_at=now,
+                )
+            )
+            won = self.transition(
+                session,
+                row,
+                expected=(model.status == spec.in_flight) & (model.worker_id == worker_id),
+                values={
+                    "status": status,
+                    "outcome_kind": outcome.kind.value,
+                    "outcome_message": outcome.message,
+                    "finished_at": now,
+                    "lease_until": None,
+                    **spec.from_outcome(row, outcome),
+                },
+                actor="frontdesk",
+                action=f"{spec.subject}.{status}",
+                details={"vendor": outcome.vendor, "code": outcome.code},
+            )
+            if not won:
+                kept = session.execute(
+                    update(model)
+                    .where(
+                        model.id == item_id, model.worker_id == worker_id, model.late_at.is_(None)
+                    )
+                    .values(
+                        late_outcome_kind=outcome.kind.value,
+                        late_outcome_message=outcome.message,
+                        late_at=now,
+                        updated_at=now,
+                    )
+                ).rowcount  # type: ignore[attr-defined]
+                if kept:
+                    audit.record(
+                        session,
+                        self.clock,
+                        actor="frontdesk",
+                        action=f"{spec.subject}.late_answer",
+                        subject_type=spec.subject,
+                        subject_id=item_id,
+                        location_id=row.location_id,  # type: ignore[attr-defined]
+                        details={"outcome": outcome.kind.value, "code": outcome.code},
+                    )
+                log.warning(
+                    "vendor answered after the call was given up",
+                    extra={"subject": item_id, "outcome": outcome.kind.value},
+                )
+            current = session.get(spec.model, item_id)
+            assert current is not None
+            session.refresh(current)
+        return Settled(current, outcome, late=not won)
+
+    def recover(self) -> list[Row]:
+        """Rows left in flight by a process that died (its lease ran out): unknown,
+        for triage; never resent."""
+        spec, model = self.spec, self._model
+        now = self.clock.now()
+        recovered: list[Row] = []
+        with self.db.session() as session:
+            stale = session.scalars(
+                select(model).where(model.status == spec.in_flight, model.lease_until < now)
+            ).all()
+            for row in stale:
+                if self.transition(
+                    session,
+                    row,
+                    expected=(model.status == spec.in_flight) & (model.lease_until < now),
+                    values={
+                        "status": spec.unknown,
+                        "outcome_kind": OutcomeKind.UNKNOWN.value,
+                        "outcome_message": spec.abandoned_message,
+                        "finished_at": now,
+                    },
+                    actor="frontdesk",
+                    action=f"{spec.subject}.abandoned",
+                    details={"worker": row.worker_id},
+                ):
+                    recovered.append(row)
+        return recovered

@@ -1,0 +1,31 @@
+"""Serializing count-then-act decisions (hourly limits, quotas) across processes.
+
+``hold`` writes one row per key, in a fixed order, at the start of the decision:
+on PostgreSQL the upsert locks each row until the transaction ends; on SQLite the
+first write takes the database's write lock (its reads before a write run outside
+a transaction, so nothing counted afterwards is stale). Two Sends for one member
+therefore count and queue one after the other, wherever they arrive.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from bot.clock import Clock
+from storage.models import RateLock
+
+
+def hold(session: Session, clock: Clock, keys: Iterable[str]) -> None:
+    """Lock ``keys`` (sorted: two holders never wait on each other in a cycle) until
+    the session's transaction ends."""
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    now = clock.now()
+    for key in sorted(set(keys)):
+        statement = insert(RateLock).values(key=key[:160], touched_at=now)
+        session.execute(
+            statement.on_conflict_do_update(index_elements=["key"], set_={"touched_at": now})
+        )
