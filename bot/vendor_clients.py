@@ -1,74 +1,73 @@
-"""Vendor clients per location, built lazily from settings and environment secrets."""
+"""Every location's vendor adapters, built once when the app is built.
+
+Building reads each location's secrets from the environment, so a missing one is a
+:class:`~bot.config.ConfigurationError` naming the variable at start, never a
+request left half-done at first use. Each location's configuration class builds
+its own adapters (``Location.adapters``): nothing here knows a vendor.
+"""
 
 from __future__ import annotations
 
-import threading
-from typing import Any
+from collections.abc import Mapping
 
-import httpx
-
-from bot.config import (
-    ClubReadyLocation,
-    Location,
-    PaytronixLocation,
-    RegistrarLocation,
-    Settings,
-    secret_from_env,
+from bot.config import Location, Settings
+from vendors import (
+    ContractSaleEndpoint,
+    GuestPasswordAdapter,
+    LocationAdapters,
+    ResetAdapter,
+    VendorHttp,
 )
-from vendors.clubready import ClubReadyClient
-from vendors.paytronix import AuthStyle, PaytronixClient
-from vendors.registrar import RegistrarClient
+
+
+class NotOffered(LookupError):
+    """The location does not offer that operation (or is not configured at all)."""
 
 
 class VendorClients:
-    def __init__(self, settings: Settings, locations: dict[str, Location]) -> None:
-        self._settings = settings
-        self._locations = locations
-        self._clients: dict[str, Any] = {}
-        self._lock = threading.Lock()
-        self._timeout = httpx.Timeout(
-            settings.vendor_read_timeout, connect=settings.vendor_connect_timeout
+    """The adapters of every configured location, sharing one HTTP client whose
+    every call is bounded by ``settings.vendor_deadline_seconds``."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        locations: Mapping[str, Location],
+        *,
+        http: VendorHttp | None = None,
+    ) -> None:
+        self._http = http or VendorHttp(
+            timeout=settings.vendor_timeout(), deadline=settings.vendor_deadline_seconds
         )
+        try:
+            self._adapters: dict[str, LocationAdapters] = {
+                location_id: location.adapters(settings, self._http)
+                for location_id, location in locations.items()
+            }
+        except BaseException:
+            self._http.close()
+            raise
 
-    def for_location(self, location_id: str) -> Any:
-        with self._lock:
-            client = self._clients.get(location_id)
-            if client is None:
-                client = self._build(self._locations[location_id])
-                self._clients[location_id] = client
-            return client
+    def _of(self, location_id: str) -> LocationAdapters:
+        adapters = self._adapters.get(location_id)
+        if adapters is None:
+            raise NotOffered(f"location {location_id!r} is not configured")
+        return adapters
 
-    def _build(self, location: Location) -> Any:
-        settings = self._settings
-        if isinstance(location, ClubReadyLocation):
-            return ClubReadyClient(
-                base_url=settings.clubready_url,
-                api_key=secret_from_env(location.api_key_env),
-                timeout=self._timeout,
-            )
-        if isinstance(location, RegistrarLocation):
-            return RegistrarClient(base_url=settings.registrar_url, timeout=self._timeout)
-        if isinstance(location, PaytronixLocation):
-            b2b_user = (
-                secret_from_env(location.b2b_username_env) if location.b2b_username_env else None
-            )
-            b2b_pass = (
-                secret_from_env(location.b2b_password_env) if location.b2b_password_env else None
-            )
-            return PaytronixClient(
-                base_url=location.host or settings.paytronix_url,
-                release=location.release,
-                client_id=secret_from_env(location.client_id_env),
-                client_secret=secret_from_env(location.client_secret_env),
-                auth_style=AuthStyle(location.auth_style),
-                b2b_username=b2b_user,
-                b2b_password=b2b_pass,
-                timeout=self._timeout,
-            )
-        raise TypeError(f"unknown location type {type(location).__name__}")
+    def resetter(self, location_id: str) -> ResetAdapter:
+        return self._of(location_id).resetter
+
+    def seller(self, location_id: str) -> ContractSaleEndpoint:
+        seller = self._of(location_id).seller
+        if seller is None:
+            raise NotOffered(f"location {location_id!r} does not sell contracts")
+        return seller
+
+    def guest_passwords(self, location_id: str) -> GuestPasswordAdapter:
+        """resetGuestPassword, at a Paytronix location whose accounts a third party holds."""
+        passwords = self._of(location_id).guest_passwords
+        if passwords is None:
+            raise NotOffered(f"location {location_id!r} does not take guests' new passwords")
+        return passwords
 
     def close(self) -> None:
-        with self._lock:
-            for client in self._clients.values():
-                client.close()
-            self._clients.clear()
+        self._http.close()

@@ -18,7 +18,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.config import ClubReadyLocation, Location
+from bot.config import Location
 from bot.slack.ids import RESET_FIELDS, ResetAction, ResetView, TriageAction
 from bot.workflows.resets import MEMBER_FILTERS, ResetStatus, identifier_fields
 from storage.models import ResetRequest
@@ -70,7 +70,7 @@ def reset_modal(locations: list[Location], selected: Location) -> dict[str, Any]
                 ),
             )
         )
-    if isinstance(selected, ClubReadyLocation):
+    if selected.has_member_filter:
         options = [Option(value=str(k), text=v) for k, v in MEMBER_FILTERS.items()]
         block_id, action_id = RESET_FIELDS["member_filter"]
         blocks.append(

@@ -13,6 +13,7 @@ the vendor: it becomes ``unknown`` and goes to triage, never silently resent.
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
 from dataclasses import dataclass
@@ -25,17 +26,23 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from bot.clock import Clock
-from bot.config import ClubReadyLocation, Location, PaytronixLocation, RegistrarLocation
+from bot.config import Location
 from bot.vendor_clients import VendorClients
 from bot.workflows import audit, preferences, queue
 from bot.workflows.masking import identifier_hash, mask_email, mask_identifier
 from bot.workflows.roles import Actor, Permission, Roles
 from storage.db import Database
 from storage.models import ResetRequest, UserPreference, VendorAttempt
-from vendors import InvalidVendorRequest, Outcome, OutcomeKind, VendorError, build
-from vendors.clubready import PasswordReset
-from vendors.paytronix import GuestIdentity, SendResetCode, new_reset_code
-from vendors.registrar import ResetCustomerPassword
+from vendors import (
+    InvalidVendorRequest,
+    MemberIdentity,
+    Outcome,
+    OutcomeKind,
+    VendorError,
+    new_reset_code,
+)
+
+log = logging.getLogger("frontdesk.resets")
 
 
 class ResetStatus(StrEnum):
@@ -44,7 +51,9 @@ class ResetStatus(StrEnum):
     SENDING = "sending"
     SENT = "sent"
     REFUSED = "refused"
-    FAILED = "failed"  # the vendor was unavailable: certainly not sent
+    # The vendor was unavailable: nothing suggests it was sent (not reached, 429, or a
+    # gateway's 5xx, which a gateway may give after the vendor acted: rarely, sent).
+    FAILED = "failed"
     UNKNOWN = "unknown"
     CANCELLED = "cancelled"
 
@@ -102,11 +111,7 @@ class ResetInput:
 
 def identifier_fields(location: Location) -> tuple[str, ...]:
     """The identifier fields a location's vendor takes, in form order."""
-    if isinstance(location, ClubReadyLocation):
-        return ("email", "username")
-    if isinstance(location, RegistrarLocation):
-        return ("email",)
-    return ("email", "username", "account_id", "card")
+    return location.identifier_fields
 
 
 def _clean(value: str | None) -> str | None:
@@ -147,10 +152,10 @@ def validate_input(location: Location, raw: ResetInput) -> dict[str, str]:
         first = allowed[0]
         names = " or ".join(a.replace("_", " ") for a in allowed)
         raise InvalidResetInput({first: f"Enter the member's {names}."})
-    if isinstance(location, PaytronixLocation) and len(given) > 1:
-        message = "Give exactly one identifier for Paytronix: clear the others."
+    if location.one_identifier and len(given) > 1:
+        message = f"Give exactly one identifier for {location.vendor_label}: clear the others."
         raise InvalidResetInput({k: message for k in given})
-    if isinstance(location, ClubReadyLocation) and raw.member_filter not in MEMBER_FILTERS:
+    if location.has_member_filter and raw.member_filter not in MEMBER_FILTERS:
         raise InvalidResetInput({"member_filter": "Choose a member filter from the list."})
     return given
 
@@ -177,6 +182,17 @@ def _primary(identity: dict[str, str]) -> tuple[str, str]:
 
 def describe_identity(identity: dict[str, str]) -> str:
     return " / ".join(mask_identifier(k, v) for k, v in identity.items())
+
+
+def _not_sent(request: ResetRequest, why: str) -> Outcome:
+    """Nothing left frontdesk: the request could not even be formed."""
+    return Outcome(
+        kind=OutcomeKind.REFUSED,
+        vendor=request.vendor,
+        operation="password_reset",
+        message=f"not sent: {why}",
+        code="not_sent",
+    )
 
 
 class ResetService:
@@ -260,6 +276,16 @@ class ResetService:
         if location is None:
             raise InvalidResetInput({"location": "Choose one of your locations."})
         identity = validate_input(location, raw)
+        member_filter = raw.member_filter if location.has_member_filter else 0
+        try:  # what the vendor could only refuse after Send belongs on the form
+            self.clients.resetter(location_id).check(
+                MemberIdentity(**identity, member_filter=member_filter)
+            )
+        except InvalidVendorRequest as exc:
+            first = location.identifier_fields[0]
+            raise InvalidResetInput(
+                {(e.field or first): e.message for e in reversed(exc.field_errors)}
+            ) from None
         kind, value = _primary(identity)
         now = self.clock.now()
         with self.db.session() as session:
@@ -275,7 +301,7 @@ class ResetService:
                 identity=identity,
                 identifier_masked=describe_identity(identity),
                 identifier_hash=identifier_hash(kind, value),
-                member_filter=raw.member_filter if isinstance(location, ClubReadyLocation) else 0,
+                member_filter=member_filter,
                 status=ResetStatus.DRAFT,
                 created_at=now,
                 updated_at=now,
@@ -406,57 +432,32 @@ class ResetService:
         return self._finish(request, outcome, worker_id)
 
     def _call_vendor(self, request: ResetRequest) -> Outcome:
-        location = self.locations.get(request.location_id)
-        identity = dict(request.identity or {})
         try:
-            if location is None:
-                raise LookupError(f"location {request.location_id} is no longer configured")
-            client = self.clients.for_location(request.location_id)
-            if isinstance(location, ClubReadyLocation):
-                return client.reset_password(
-                    build(
-                        PasswordReset,
-                        StoreId=location.store_id,
-                        ChainId=location.chain_id,
-                        Email=identity.get("email"),
-                        Username=identity.get("username"),
-                        Filter=request.member_filter,
-                    )
-                )
-            if isinstance(location, RegistrarLocation):
-                return client.reset_customer_password(
-                    build(
-                        ResetCustomerPassword,
-                        Email=identity.get("email"),
-                        CustomerBrandName=location.customer_brand_name,
-                    )
-                )
-            fields: dict[str, Any] = {
-                "merchantId": location.merchant_id,
-                "email": identity.get("email"),
-                "username": identity.get("username"),
-                "accountId": int(identity["account_id"]) if "account_id" in identity else None,
-                "printedCardNumber": identity.get("card"),
-            }
-            if location.account_of_record == "third_party":
-                return client.send_reset_code(
-                    build(SendResetCode, **fields, resetCode=new_reset_code())
-                )
-            return client.generate_and_send_reset_code(build(GuestIdentity, **fields))
-        except (InvalidVendorRequest, VendorError, LookupError, ValueError) as exc:
-            # Nothing was sent: the request could not even be formed.
+            adapter = self.clients.resetter(request.location_id)
+            identity = MemberIdentity(
+                **dict(request.identity or {}), member_filter=request.member_filter
+            )
+            code = new_reset_code() if adapter.issues_own_code else None
+        except (LookupError, TypeError) as exc:
+            return _not_sent(request, f"the request cannot be formed ({exc})")
+        try:
+            return adapter.reset(identity, reset_code=code)
+        except VendorError as exc:  # the adapter's contract: raised only before sending
+            return _not_sent(request, str(exc))
+        except Exception:  # a bug in an adapter: it may have been sent
+            log.exception("reset adapter failed", extra={"request": request.id})
             return Outcome(
-                kind=OutcomeKind.REFUSED,
+                kind=OutcomeKind.UNKNOWN,
                 vendor=request.vendor,
-                operation="password_reset",
-                message=f"not sent: {exc}",
-                code="not_sent",
+                operation=adapter.operation,
+                message="frontdesk failed while calling the vendor: it may have been sent",
+                code="internal_error",
             )
 
     def _finish(self, request: ResetRequest, outcome: Outcome, worker_id: str) -> ResetRequest:
         now = self.clock.now()
         status = _STATUS_FOR[outcome.kind]
-        sent_to = outcome.data.get("email") if outcome.succeeded else None
+        sent_to = outcome.sent_to if outcome.succeeded else None
         if outcome.succeeded and not sent_to and request.identity:
             sent_to = request.identity.get("email")
         with self.db.session() as session:

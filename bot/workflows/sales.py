@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -48,8 +49,16 @@ from bot.workflows.roles import Actor, Permission, Roles
 from bot.workflows.vault import TokenVault, VaultError
 from storage.db import Database
 from storage.models import Sale, SaleApproval, VendorAttempt
-from vendors import InvalidVendorRequest, Outcome, OutcomeKind, VendorError, build
-from vendors.clubready import ContractSale, PaymentMethod
+from vendors import (
+    InvalidVendorRequest,
+    NewMemberSale,
+    Outcome,
+    OutcomeKind,
+    PaymentInstruction,
+    VendorError,
+)
+
+log = logging.getLogger("frontdesk.sales")
 
 
 class SaleStatus(StrEnum):
@@ -74,9 +83,9 @@ NEEDS_TRIAGE = frozenset({SaleStatus.REFUSED, SaleStatus.UNKNOWN})
 _STATUS_FOR = {
     OutcomeKind.SUCCEEDED: SaleStatus.SOLD,
     OutcomeKind.REFUSED: SaleStatus.REFUSED,
-    # For a sale "unavailable" only means the request certainly did not take effect
-    # (a connect error, or 429 before any processing; a gateway's 502/503/504 is
-    # unknown): nothing was charged.
+    # For a sale "unavailable" means nothing was sent or the vendor refused it before
+    # any processing (a connect error, the deadline before the first byte, a 429; a
+    # gateway's 502/503/504 is unknown for a sale): nothing was charged.
     OutcomeKind.UNAVAILABLE: SaleStatus.REFUSED,
     OutcomeKind.UNKNOWN: SaleStatus.UNKNOWN,
 }
@@ -399,6 +408,17 @@ def masked_member_lines(member: dict[str, Any] | None) -> list[tuple[str, str]]:
     return lines
 
 
+def _not_sent(why: str) -> Outcome:
+    """Nothing left frontdesk: the sale could not even be formed."""
+    return Outcome(
+        kind=OutcomeKind.REFUSED,
+        vendor="clubready",
+        operation="contract_sale",
+        message=f"not sent: {why}",
+        code="not_sent",
+    )
+
+
 class SaleService:
     def __init__(
         self,
@@ -588,6 +608,7 @@ class SaleService:
             self._require_requester(session, actor, sale)
             location = self._location(sale.location_id)
             member, methods = validate_details(location, Decimal(sale.amount), raw, now)
+            self._check_with_vendor(sale, member, methods)
             stored_member = {
                 k: (v.isoformat() if isinstance(v, date) else v) for k, v in member.items()
             }
@@ -953,63 +974,82 @@ class SaleService:
         outcome = self._call_vendor(sale)
         return self._finish(sale, outcome, worker_id)
 
+    def _new_member_sale(
+        self, sale: Sale, member: dict[str, Any], methods: list[dict[str, str]]
+    ) -> NewMemberSale:
+        location = self._location(sale.location_id)
+        item = location.package(sale.package_id, sale.installment_plan_id)
+        birth = member.get("date_of_birth")
+        return NewMemberSale(
+            correlation_id=sale.id,
+            package_id=sale.package_id,
+            installment_plan_id=sale.installment_plan_id,
+            amount=Decimal(sale.amount),
+            paid_in_full=item is not None and item.paid_in_full,
+            member={
+                **member,
+                **({"date_of_birth": date.fromisoformat(birth)} if isinstance(birth, str) else {}),
+            },
+            payments=tuple(
+                PaymentInstruction(
+                    kind="profile" if m["kind"] == "profile" else "acct",
+                    token=m["token"],
+                    amount=Decimal(m["amount"]),
+                )
+                for m in methods
+            ),
+            start_date=sale.start_date,
+            promo_code=sale.promo_code,
+        )
+
+    def _check_with_vendor(
+        self, sale: Sale, member: dict[str, Any], methods: list[dict[str, str]]
+    ) -> None:
+        """What the sale endpoint would refuse, on the form's fields before anything is kept."""
+        try:
+            self.clients.seller(sale.location_id).check(
+                self._new_member_sale(sale, member, methods)
+            )
+        except InvalidVendorRequest as exc:
+            errors: dict[str, str] = {}
+            for error in exc.field_errors:
+                name = error.field or "sale"  # not a field: the form shows it at the top
+                match = re.fullmatch(r"payment(\d+)_token", name)
+                if match:  # this form has one field per token kind
+                    index = int(match.group(1)) - 1
+                    kind = methods[index]["kind"] if index < len(methods) else "profile"
+                    name = f"payment{match.group(1)}_{kind}_token"
+                errors.setdefault(name, error.message)
+            raise InvalidSaleInput(errors) from None
+
     def _call_vendor(self, sale: Sale) -> Outcome:
         try:
-            location = self._location(sale.location_id)
+            endpoint = self.clients.seller(sale.location_id)
             methods = self._vault().open(sale.sealed_tokens) if sale.sealed_tokens else []
             member = dict(sale.member or {})
             if not member:
                 raise LookupError("the member's data is gone")
-            request = build(
-                ContractSale,
-                StoreId=location.store_id,
-                ChainId=location.chain_id,
-                PackageId=sale.package_id,
-                InstallmentPlanId=sale.installment_plan_id,
-                PaymentAmount=Decimal(sale.amount),
-                FirstName=member.get("first_name"),
-                LastName=member.get("last_name"),
-                Email=member.get("email"),
-                StartDate=sale.start_date,
-                DateOfBirth=member.get("date_of_birth"),
-                Gender=member.get("gender"),
-                Address=member.get("address"),
-                City=member.get("city"),
-                State=member.get("state"),
-                Zip=member.get("zip"),
-                Phone=member.get("phone"),
-                CellPhone=member.get("cell_phone"),
-                Username=member.get("username"),
-                EmergencyContactName=member.get("emergency_contact_name"),
-                EmergencyContactPhone=member.get("emergency_contact_phone"),
-                PromoCode=sale.promo_code,
-                ExternalId=sale.id,
-                PaymentMethods=[
-                    build(
-                        PaymentMethod,
-                        PaymentAmount=Decimal(m["amount"]),
-                        **{"ProfileToken" if m["kind"] == "profile" else "AcctToken": m["token"]},
-                    )
-                    for m in methods
-                ]
-                or None,
-            )
-            endpoint = self.clients.for_location(sale.location_id).contract_sold_new_user
-            return endpoint.sell(request)  # type: ignore[no-any-return]
-        except (InvalidVendorRequest, VendorError, VaultError, LookupError, ValueError) as exc:
-            # Nothing left: the request could not even be formed.
+            request = self._new_member_sale(sale, member, methods)
+        except (VaultError, LookupError, ValueError, KeyError, InvalidSaleInput) as exc:
+            return _not_sent(f"the sale cannot be formed ({exc})")
+        try:
+            return endpoint.sell(request)
+        except VendorError as exc:  # the endpoint's contract: raised only before sending
+            return _not_sent(str(exc))
+        except Exception:  # a bug in the endpoint: it may have been sent, never "not sold"
+            log.exception("sale endpoint failed", extra={"sale": sale.id})
             return Outcome(
-                kind=OutcomeKind.REFUSED,
-                vendor="clubready",
-                operation="contract_sale",
-                message=f"not sent: {exc}",
-                code="not_sent",
+                kind=OutcomeKind.UNKNOWN,
+                vendor=endpoint.vendor,
+                operation=endpoint.operation,
+                message="frontdesk failed while calling the vendor: it may have been sold",
+                code="internal_error",
             )
 
     def _finish(self, sale: Sale, outcome: Outcome, worker_id: str) -> Sale:
         now = self.clock.now()
         status = _STATUS_FOR[outcome.kind]
-        user_id = outcome.data.get("UserId") or outcome.data.get("userId")
+        user_id = outcome.vendor_user_id
         with self.db.session() as session:
             session.add(
                 VendorAttempt(

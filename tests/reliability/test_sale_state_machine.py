@@ -19,7 +19,6 @@ import textwrap
 from collections import Counter
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -48,7 +47,7 @@ from bot.workflows.sales import (
 from bot.workflows.vault import TokenVault
 from storage.db import Database, upgrade
 from storage.models import Sale
-from vendors import Outcome, OutcomeKind
+from vendors import NewMemberSale, Outcome, OutcomeKind
 
 FRONT = Actor("T1", "UFRONT")
 MANAGERS = [Actor("T1", "UM1"), Actor("T1", "UM2"), Actor("T1", "UM3")]
@@ -56,31 +55,31 @@ PACKAGES = {"2001:3001": "49.00", "2003:3003": "599.00"}
 
 
 class CountingClubReady:
-    """Stands in for the sale endpoint: counts calls per ExternalId and answers as told."""
+    """Stands in for the sale endpoint: counts calls per correlation id and answers as told."""
 
     name = "counting"
+    vendor = "clubready"
+    operation = "contract_sale"
 
     def __init__(self) -> None:
         self.calls: Counter[str] = Counter()
         self.answer = OutcomeKind.SUCCEEDED
 
-    def sell(self, sale: Any) -> Outcome:
-        self.calls[sale.external_id] += 1
+    def check(self, sale: NewMemberSale) -> None:
+        pass
+
+    def sell(self, sale: NewMemberSale) -> Outcome:
+        self.calls[sale.correlation_id] += 1
         return Outcome(
             kind=self.answer, vendor="clubready", operation="contract_sale", message="test"
         )
-
-    # VendorClients.for_location(...).contract_sold_new_user
-    @property
-    def contract_sold_new_user(self) -> CountingClubReady:
-        return self
 
 
 class Clients:
     def __init__(self, endpoint: CountingClubReady) -> None:
         self.endpoint = endpoint
 
-    def for_location(self, location_id: str) -> CountingClubReady:
+    def seller(self, location_id: str) -> CountingClubReady:
         return self.endpoint
 
 

@@ -205,6 +205,7 @@ def test_a_late_answer_replaces_the_guess_of_recovery(service: SaleService) -> N
         operation="contract_sale",
         message="Contract sold.",
         data={"UserId": 1007},
+        vendor_user_id="1007",
     )
     finished = service._finish(service.get(sale.id), sold, "slow")
     assert finished.status == SaleStatus.SOLD and finished.vendor_user_id == "1007"
