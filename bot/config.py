@@ -79,7 +79,7 @@ class LocationBase(BaseModel):
         missing variable)."""
         try:
             return self._adapters(settings, http)
-        except VendorConfigurationError as exc:
+        except (ConfigurationError, VendorConfigurationError) as exc:
             raise ConfigurationError(f"location {self.id!r}: {exc}") from None
 
     def _adapters(self, settings: Settings, http: VendorHttp) -> LocationAdapters:

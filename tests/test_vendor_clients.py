@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from bot.cli import app as cli
 from bot.config import ConfigurationError, LocationsFile, Settings, load_locations
-from bot.devtools.stack import DEMO_SECRETS, LOCATIONS_YAML
+from bot.devtools.stack import DEMO_SECRETS, LOCATIONS_YAML, PAYMENT_TOKEN_KEY
 from bot.vendor_clients import NotOffered, VendorClients
 from vendors import MemberIdentity, OutcomeKind, new_reset_code
 from vendors.sandbox import Fault, Sandbox
@@ -136,6 +136,22 @@ def test_serve_refuses_a_deadline_as_long_as_half_the_lease(
     assert result.exit_code == 2
     assert "FRONTDESK_VENDOR_DEADLINE_SECONDS" in result.output
     assert not (tmp_path / "fd.sqlite3").exists()  # nothing done
+
+
+def test_serve_names_a_missing_vendor_secret_and_exits_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, secrets: None
+) -> None:
+    locations = tmp_path / "locations.yml"
+    locations.write_text(textwrap.dedent(LOCATIONS_YAML))
+    monkeypatch.delenv("FRONTDESK_DEMO_PX_B2B_PASS")
+    monkeypatch.setenv("FRONTDESK_DATABASE_URL", f"sqlite:///{tmp_path / 'fd.sqlite3'}")
+    monkeypatch.setenv("FRONTDESK_LOCATIONS_FILE", str(locations))
+    monkeypatch.setenv("FRONTDESK_PAYMENT_TOKEN_KEYS", PAYMENT_TOKEN_KEY)
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", list(root.handlers))
+    result = CliRunner().invoke(cli, ["serve"])
+    assert result.exit_code == 2
+    assert "FRONTDESK_DEMO_PX_B2B_PASS" in result.output and "partner-bistro" in result.output
 
 
 def paytronix_location(**fields: Any) -> dict[str, Any]:
