@@ -13,7 +13,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 
 from bot.clock import Clock, SystemClock
-from bot.config import ClubReadyLocation, ConfigurationError, Settings
+from bot.config import ConfigurationError, Settings
 from bot.observability import ContextExecutor, Metrics
 from bot.slack import admin, errors, home, resets, sales
 from bot.slack.context import Services, actor_middleware
@@ -81,7 +81,7 @@ def build(
         drafts_per_person_hour=settings.reset_drafts_per_person_hour,
     )
     keys = settings.payment_token_keys.get_secret_value()
-    sells = any(isinstance(loc, ClubReadyLocation) and loc.catalog for loc in locations.values())
+    sells = any(loc.sells for loc in locations.values())
     if sells and not keys:
         raise ConfigurationError(
             "locations with a catalog sell contracts, and sales need "

@@ -22,7 +22,16 @@ app.add_typer(audit_app, name="audit")
 
 
 def _settings() -> Settings:
-    return Settings()
+    from pydantic import ValidationError
+
+    try:
+        return Settings()
+    except ValidationError as exc:  # messages only: never the values (they may be secrets)
+        reasons = "; ".join(
+            str(error["msg"]).removeprefix("Value error, ") for error in exc.errors()
+        )
+        typer.echo(f"configuration error: {reasons}", err=True)
+        raise typer.Exit(2) from None
 
 
 def _logging(level: str = "INFO") -> None:

@@ -1,7 +1,9 @@
 """Settings (environment, prefix ``FRONTDESK_``) and the locations file.
 
 Secrets are named by environment variable in the locations file and read from
-the environment when a client is built: never from the repository or database.
+the environment when the app is built (each location builds its vendor adapters
+then, so a missing secret stops the start naming its variable): never from the
+repository or database.
 """
 
 from __future__ import annotations
@@ -11,9 +13,23 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, ClassVar, Literal
 
+import httpx
 import yaml
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, StrictInt, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from vendors import LocationAdapters, VendorConfigurationError, VendorHttp
+from vendors.clubready import ClubReadyAccount, ClubReadyReset, ContractSoldNewUser
+from vendors.paytronix import (
+    AuthStyle,
+    B2BBodyMembers,
+    Credentials,
+    GuestManagement,
+    PaytronixGuestPasswords,
+    PaytronixReset,
+    check_b2b_body_members,
+)
+from vendors.registrar import RegistrarReset
 
 Vendor = Literal["clubready", "registrar", "paytronix"]
 
@@ -28,13 +44,23 @@ class CatalogItem(BaseModel):
     name: str
     amount: Decimal
     #: Paid in full at the sale (no instalments): a new member may then pay with an
-    #: AcctToken alone; otherwise a ProfileToken must leave a method on file.
+    #: AcctToken alone; otherwise a ProfileToken must leave a method on file. A free
+    #: package (amount 0) is paid in full: nothing is charged, now or later.
     paid_in_full: bool = False
+
+    @model_validator(mode="after")
+    def _free_is_paid(self) -> CatalogItem:
+        if self.amount == 0:
+            self.paid_in_full = True
+        return self
 
 
 class LocationBase(BaseModel):
     """What every location has. A vendor's subclass also says what its reset takes,
-    so that forms and workflows never branch on the vendor."""
+    so that forms and workflows never branch on the vendor, and builds its adapters
+    (:meth:`adapters`): adding a vendor adds a subclass here, never a branch elsewhere.
+    A new vendor's base URL belongs on its subclass (with a default), like
+    Paytronix's ``host``."""
 
     #: The vendor's name as people read it.
     vendor_label: ClassVar[str]
@@ -54,6 +80,17 @@ class LocationBase(BaseModel):
     def sells(self) -> bool:
         """Contract sales can be made here."""
         return False
+
+    def adapters(self, settings: Settings, http: VendorHttp) -> LocationAdapters:
+        """This location's adapters, its secrets read now (ConfigurationError names a
+        missing variable)."""
+        try:
+            return self._adapters(settings, http)
+        except (ConfigurationError, VendorConfigurationError) as exc:
+            raise ConfigurationError(f"location {self.id!r}: {exc}") from None
+
+    def _adapters(self, settings: Settings, http: VendorHttp) -> LocationAdapters:
+        raise NotImplementedError
 
 
 class ClubReadyLocation(LocationBase):
@@ -83,6 +120,18 @@ class ClubReadyLocation(LocationBase):
     def sells(self) -> bool:
         return bool(self.catalog)
 
+    def _adapters(self, settings: Settings, http: VendorHttp) -> LocationAdapters:
+        account = ClubReadyAccount(
+            base_url=settings.clubready_url,
+            api_key=secret_from_env(self.api_key_env),
+            store_id=self.store_id,
+            chain_id=self.chain_id,
+        )
+        return LocationAdapters(
+            resetter=ClubReadyReset(account, http),
+            seller=ContractSoldNewUser(account, http) if self.sells else None,
+        )
+
     def package(self, package_id: int, installment_plan_id: int) -> CatalogItem | None:
         return next(
             (
@@ -101,6 +150,31 @@ class RegistrarLocation(LocationBase):
     vendor: Literal["registrar"]
     customer_brand_name: str | None = None
 
+    def _adapters(self, settings: Settings, http: VendorHttp) -> LocationAdapters:
+        return LocationAdapters(
+            resetter=RegistrarReset(
+                base_url=settings.registrar_url,
+                customer_brand_name=self.customer_brand_name,
+                http=http,
+            )
+        )
+
+
+class B2BBodyMemberNames(BaseModel):
+    """Body member names for the b2b credentials, only where the merchant's Paytronix
+    integration guide names them (by default they travel in HTTP Basic only)."""
+
+    username: str
+    password: str
+
+    @model_validator(mode="after")
+    def _usable(self) -> B2BBodyMemberNames:
+        try:
+            check_b2b_body_members(self.username, self.password)
+        except VendorConfigurationError as exc:
+            raise ValueError(str(exc)) from None
+        return self
+
 
 class PaytronixLocation(LocationBase):
     vendor_label: ClassVar[str] = "Paytronix"
@@ -108,14 +182,24 @@ class PaytronixLocation(LocationBase):
     one_identifier: ClassVar[bool] = True
 
     vendor: Literal["paytronix"]
-    merchant_id: int
+    merchant_id: Annotated[StrictInt, Field(gt=0)]
     host: str | None = None  # overrides FRONTDESK_PAYTRONIX_URL for this location
     release: str
+    #: The integration's identifier and secret: HTTP Basic on every call.
     client_id_env: str
     client_secret_env: str
+    #: The style of generateAndSendGuestResetPasswordCode; a third party's account of
+    #: record always uses b2b.
     auth_style: Literal["anonymous", "b2b"] = "anonymous"
+    #: The pair Paytronix client services assigned for b2b, where it differs from the
+    #: integration's: sent as HTTP Basic on b2b calls (never in the body unless
+    #: ``b2b_body_members`` says so). Unset: b2b calls use the integration's pair.
     b2b_username_env: str | None = None
     b2b_password_env: str | None = None
+    #: Only if the merchant's integration guide names body members for the b2b
+    #: credentials: their names. Then the b2b pair goes in those members and HTTP
+    #: Basic keeps the integration's pair.
+    b2b_body_members: B2BBodyMemberNames | None = None
     account_of_record: Literal["paytronix", "third_party"] = "paytronix"
 
     @field_validator("release")
@@ -124,6 +208,54 @@ class PaytronixLocation(LocationBase):
         if value.lower() == "latest":
             raise ValueError("the Paytronix release must be pinned, not 'latest'")
         return value
+
+    @model_validator(mode="after")
+    def _b2b_consistent(self) -> PaytronixLocation:
+        if bool(self.b2b_username_env) != bool(self.b2b_password_env):
+            raise ValueError(
+                f"location {self.id!r}: set both b2b_username_env and b2b_password_env, or neither"
+            )
+        if self.b2b_body_members is not None and not self.b2b_username_env:
+            raise ValueError(
+                f"location {self.id!r}: b2b_body_members needs b2b_username_env and "
+                "b2b_password_env (the credentials that go in those members)"
+            )
+        if self.account_of_record == "third_party" and self.auth_style != "b2b":
+            raise ValueError(
+                f"location {self.id!r}: where a third party holds the account of record "
+                "Paytronix takes only b2b calls: set auth_style: b2b"
+            )
+        return self
+
+    def _adapters(self, settings: Settings, http: VendorHttp) -> LocationAdapters:
+        b2b = (
+            Credentials(
+                secret_from_env(self.b2b_username_env), secret_from_env(self.b2b_password_env)
+            )
+            if self.b2b_username_env
+            else None
+        )
+        members = self.b2b_body_members
+        guests = GuestManagement(
+            base_url=self.host or settings.paytronix_url,
+            release=self.release,
+            merchant_id=self.merchant_id,
+            integration=Credentials(
+                secret_from_env(self.client_id_env), secret_from_env(self.client_secret_env)
+            ),
+            b2b=b2b,
+            b2b_body_members=B2BBodyMembers(members.username, members.password)
+            if members is not None
+            else None,
+            http=http,
+        )
+        third_party = self.account_of_record == "third_party"
+        return LocationAdapters(
+            resetter=PaytronixReset(
+                guests, style=AuthStyle(self.auth_style), third_party=third_party
+            ),
+            guest_passwords=PaytronixGuestPasswords(guests) if third_party else None,
+        )
 
 
 Location = Annotated[
@@ -171,6 +303,10 @@ class Settings(BaseSettings):
     paytronix_url: str = "https://api.paytronix.com"
     vendor_connect_timeout: float = 3.0
     vendor_read_timeout: float = 15.0
+    #: The most one vendor call may take, all attempts, retry waits, connects, reads
+    #: and writes included. Under half the worker lease, so a call always ends (its
+    #: outcome recorded) before its claim could be taken for abandoned.
+    vendor_deadline_seconds: float = Field(30.0, gt=0)
 
     reset_limit_per_hour: int = 3
     #: Most resets one person may send, and start, per hour (one account cannot
@@ -203,6 +339,21 @@ class Settings(BaseSettings):
     retention_days: int = 365
     #: How often the members of mapped Slack user groups are read again.
     usergroup_refresh_minutes: float = 15.0
+
+    @model_validator(mode="after")
+    def _deadline_within_lease(self) -> Settings:
+        if self.vendor_deadline_seconds >= self.worker_lease_seconds / 2:
+            raise ValueError(
+                f"FRONTDESK_VENDOR_DEADLINE_SECONDS ({self.vendor_deadline_seconds:g}) must be "
+                "less than half of FRONTDESK_WORKER_LEASE_SECONDS "
+                f"({self.worker_lease_seconds:g}), so a vendor call ends well before its "
+                "claim expires"
+            )
+        return self
+
+    def vendor_timeout(self) -> httpx.Timeout:
+        """Each connect, read, write and pool wait of a vendor call."""
+        return httpx.Timeout(self.vendor_read_timeout, connect=self.vendor_connect_timeout)
 
     def load_locations(self) -> dict[str, Location]:
         return load_locations(self.locations_file)

@@ -113,3 +113,28 @@ class ContractSaleEndpoint(Protocol):
         """Sell once. SUCCEEDED only when the vendor says so; ``Outcome.vendor_user_id``
         holds the member's id at the vendor when it says one. A partial outcome (the
         member was created but nothing was sold) is REFUSED with ``partial=True``."""
+
+
+class GuestPasswordAdapter(Protocol):
+    """Completing a guest's password reset with the code the guest's email carried
+    (Paytronix ``resetGuestPassword``, where a third party holds the account of record)."""
+
+    vendor: str
+    operation: str
+
+    def set_password(self, *, reset_code: str, new_password: str) -> Outcome:
+        """Send the new password exactly as the guest typed it (no trimming, no local
+        rules: the vendor's refusal says what is wrong). Raises a VendorError only
+        before anything was sent; the password and the code never appear in the
+        outcome, its exchanges or any message."""
+
+
+@dataclass(frozen=True, slots=True)
+class LocationAdapters:
+    """Everything one location offers, built once when the app is built."""
+
+    resetter: ResetAdapter
+    #: None where the location does not sell contracts.
+    seller: ContractSaleEndpoint | None = None
+    #: None where guests do not finish their resets through frontdesk.
+    guest_passwords: GuestPasswordAdapter | None = None

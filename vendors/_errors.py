@@ -10,6 +10,8 @@ Exceptions are for what happens before anything is sent.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -75,3 +77,20 @@ def build(model: type[M], /, **data: Any) -> M:
             message = str(err["msg"]).removeprefix("Value error, ")
             errors.append(FieldError(_wire_name(model, tuple(err["loc"])), message, err["type"]))
         raise InvalidVendorRequest(errors) from None
+
+
+def build_for_form(form_field: Callable[[str], str | None], model: type[M], /, **data: Any) -> M:
+    """:func:`build`, with each error renamed from the vendor's field to the form's
+    (``form_field`` maps a wire name such as ``PaymentMethods[0].AcctToken``; None: a
+    problem of the whole request or of the configuration, shown on no field)."""
+    try:
+        return build(model, **data)
+    except InvalidVendorRequest as exc:
+        raise InvalidVendorRequest([_renamed(e, form_field) for e in exc.field_errors]) from None
+
+
+def _renamed(error: FieldError, form_field: Callable[[str], str | None]) -> FieldError:
+    name = form_field(error.field) if error.field else None
+    if name is None and error.field:
+        return replace(error, field=None, message=f"{error.field}: {error.message}")
+    return replace(error, field=name)

@@ -2,13 +2,23 @@
 
 Four kinds, chosen by what the caller may safely do next:
 
-- ``SUCCEEDED``: the vendor did it; ``data`` holds what it said (redacted).
-- ``REFUSED``: the vendor answered and did not do it; ``code``, ``message`` and
-  ``field_errors`` say why in words staff can act on.
-- ``UNAVAILABLE``: the request certainly did not take effect (connection refused,
-  502/503/504, 429). Safe to try again later.
-- ``UNKNOWN``: it may have taken effect (read timeout, dropped connection after
-  sending, 500, an answer we cannot parse). Never resend a sale after this.
+- ``SUCCEEDED``: the vendor said it did it, with its documented success marker
+  (ClubReady ``Success: true``, Registrar 200/201/204 without an ``ErrorCode``,
+  Paytronix ``result: success``); ``data`` holds what it said (redacted).
+- ``REFUSED``: the vendor answered that it did not do it (a failure body, a 4xx);
+  ``code``, ``message`` and ``field_errors`` say why in words staff can act on.
+  ``partial`` marks an answer where part was done (a sale's member created, nothing
+  sold).
+- ``UNAVAILABLE``: nothing suggests it took effect, and the vendor's documented
+  retry applies: nothing was sent (connection refused, the total deadline passed
+  before the first byte), a 429, or a gateway's 502/503/504 on an operation the
+  vendors allow to retry (a reset email). A gateway may give up after the vendor
+  acted, so a 502/503/504 *may* have been done: a reset's one retry can then send
+  a second email. An operation that must not be doubled (a sale) gets ``UNKNOWN``
+  for those statuses instead.
+- ``UNKNOWN``: it may have taken effect (a timeout or the total deadline after the
+  request may have been sent, a dropped connection, a 5xx, a redirect, an answer we
+  cannot parse or that lacks the success marker). Never resend a sale after this.
 """
 
 from __future__ import annotations

@@ -59,9 +59,46 @@ def parse_money(value: Any) -> Decimal | None:
         raise ValueError(f"not an amount: {value!r}") from exc
 
 
+#: The statuses a ServiceStack host answers a handled request with. Anything else in
+#: 2xx (a 206 when a request was cancelled mid-way) is not success.
+SUCCESS_STATUSES = frozenset({200, 201, 204})
+
+
+class Malformed(ValueError):
+    """The body has a shape no ServiceStack answer has."""
+
+
 def response_status(body: Any) -> Mapping[str, Any] | None:
     status = member(body, "ResponseStatus")
     return status if isinstance(status, Mapping) else None
+
+
+def error_code(body: Any) -> str | None:
+    """``ResponseStatus.ErrorCode`` when the body carries one (either casing)."""
+    status = member(body, "ResponseStatus")
+    if status is None:
+        return None
+    if not isinstance(status, Mapping):
+        raise Malformed("ResponseStatus is not an object")
+    code = member(status, "ErrorCode")
+    return None if code in (None, "") else str(code)
+
+
+def status_only(vendor: str, operation: str, response: httpx.Response, body: Any) -> Outcome | None:
+    """The outcome a status gives on its own (a 4xx, a 5xx, a 2xx other than
+    200/201/204); ``None`` where the body must decide."""
+    status = response.status_code
+    if status >= 500:
+        return server_error(vendor, operation, response, body)
+    if status >= 400:
+        return refusal(vendor, operation, response, body)
+    if status not in SUCCESS_STATUSES:
+        return not_understood(vendor, operation, response)
+    return None
+
+
+def _text(value: Any) -> str | None:
+    return None if value in (None, "") else str(value)
 
 
 def field_errors(status: Mapping[str, Any]) -> tuple[FieldError, ...]:
@@ -70,9 +107,9 @@ def field_errors(status: Mapping[str, Any]) -> tuple[FieldError, ...]:
     for err in errors if isinstance(errors, list) else []:
         result.append(
             FieldError(
-                field=member(err, "FieldName"),
+                field=_text(member(err, "FieldName")),
                 message=str(member(err, "Message") or member(err, "ErrorCode") or "invalid"),
-                code=member(err, "ErrorCode"),
+                code=_text(member(err, "ErrorCode")),
             )
         )
     return tuple(result)
@@ -93,11 +130,13 @@ def refusal(vendor: str, operation: str, response: httpx.Response, body: Any) ->
     status = response_status(body)
     default = _STATUS_WORDS.get(response.status_code, "the vendor refused the request")
     if status is None:
+        # ClubReady answers some refusals as {"Success": false, "Message": ...} with a 4xx.
+        own = member(body, "Message")
         return Outcome(
             kind=OutcomeKind.REFUSED,
             vendor=vendor,
             operation=operation,
-            message=default,
+            message=own.strip() if isinstance(own, str) and own.strip() else default,
             code=f"HTTP {response.status_code}",
         )
     errors = field_errors(status)
@@ -109,7 +148,7 @@ def refusal(vendor: str, operation: str, response: httpx.Response, body: Any) ->
         vendor=vendor,
         operation=operation,
         message=message,
-        code=member(status, "ErrorCode") or f"HTTP {response.status_code}",
+        code=_text(member(status, "ErrorCode")) or f"HTTP {response.status_code}",
         field_errors=errors,
     )
 
@@ -120,7 +159,8 @@ def not_understood(vendor: str, operation: str, response: httpx.Response) -> Out
         vendor=vendor,
         operation=operation,
         message=(
-            f"the vendor answered something we do not understand (HTTP {response.status_code})"
+            f"the vendor answered something we do not understand (HTTP {response.status_code}):"
+            " it may have been done"
         ),
         code=f"HTTP {response.status_code}",
     )
@@ -128,7 +168,9 @@ def not_understood(vendor: str, operation: str, response: httpx.Response) -> Out
 
 def server_error(vendor: str, operation: str, response: httpx.Response, body: Any) -> Outcome:
     status = response_status(body)
-    code = (member(status, "ErrorCode") if status else None) or f"HTTP {response.status_code}"
+    code = (
+        _text(member(status, "ErrorCode")) if status else None
+    ) or f"HTTP {response.status_code}"
     return Outcome(
         kind=OutcomeKind.UNKNOWN,
         vendor=vendor,

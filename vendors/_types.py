@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     EmailStr,
     Field,
     SecretStr,
+    StrictInt,
     StringConstraints,
 )
+
+#: The largest amount a .NET ``decimal`` (ClubReady's, Registrar's) can hold.
+MAX_AMOUNT = Decimal("79228162514264337593543950335")
 
 
 def _money(value: Any) -> Decimal:
@@ -23,7 +28,7 @@ def _money(value: Any) -> Decimal:
         raise ValueError("not an amount")
     try:
         amount = Decimal(str(value).strip())
-    except Exception as exc:  # decimal.InvalidOperation and friends
+    except (ArithmeticError, ValueError) as exc:  # decimal.InvalidOperation and friends
         raise ValueError("not an amount") from exc
     if not amount.is_finite():
         raise ValueError("not an amount")
@@ -32,17 +37,33 @@ def _money(value: Any) -> Decimal:
     exponent = amount.as_tuple().exponent
     if isinstance(exponent, int) and exponent < -2:
         raise ValueError("an amount has at most two decimal places")
-    return amount.quantize(Decimal("0.01"))
+    if amount > MAX_AMOUNT:
+        raise ValueError("an amount this large is not a decimal the vendor can take")
+    try:
+        return amount.quantize(Decimal("0.01"))
+    except InvalidOperation as exc:  # more digits than the decimal context holds
+        raise ValueError("an amount this large is not a decimal the vendor can take") from exc
 
 
 #: A non-negative amount with at most two decimals, held as Decimal.
 Money = Annotated[Decimal, BeforeValidator(_money)]
+
+
+def _true_or_none(value: bool | None) -> bool | None:
+    return True if value else None
+
+
+#: An optional flag that goes on the wire only when true: a ``false`` is never sent
+#: (the vendor's default already is false; sending it only adds a guess).
+Flag = Annotated[bool | None, AfterValidator(_true_or_none)]
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
 LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
 Username = Annotated[str, StringConstraints(strip_whitespace=True, min_length=4, max_length=255)]
 Email = EmailStr
 PositiveId = Annotated[int, Field(gt=0)]
+#: A positive integer that is an integer in JSON too: ``True`` and ``5.0`` are refused.
+StrictPositiveId = Annotated[StrictInt, Field(gt=0)]
 
 
 class WireModel(BaseModel):

@@ -68,6 +68,8 @@ class Cluster:
             "FRONTDESK_PAYMENT_TOKEN_KEYS": PAYMENT_TOKEN_KEY,
             "FRONTDESK_VENDOR_READ_TIMEOUT": "30",
             "FRONTDESK_WORKER_LEASE_SECONDS": str(lease_seconds),
+            # A vendor call must end well within its lease (under half of it).
+            "FRONTDESK_VENDOR_DEADLINE_SECONDS": str(round(lease_seconds * 0.45, 2)),
             "FRONTDESK_WORKER_POLL_SECONDS": "0.2",
         }
         upgrade(database_url)

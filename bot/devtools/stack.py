@@ -56,7 +56,8 @@ locations:
     manager_sale_limit: "100.00"
     catalog:
       - {package_id: 2001, installment_plan_id: 3001, name: Monthly Basic, amount: "49.00"}
-      - {package_id: 2002, installment_plan_id: 3002, name: Free Trial Week, amount: "0.00"}
+      - {package_id: 2002, installment_plan_id: 3002, name: Free Trial Week, amount: "0.00",
+         paid_in_full: true}
       - {package_id: 2003, installment_plan_id: 3003, name: Annual Premium, amount: "599.00"}
   - id: sparkle
     name: Sparkle Car Wash
@@ -79,6 +80,7 @@ locations:
     client_id_env: FRONTDESK_DEMO_PX_CLIENT_ID
     client_secret_env: FRONTDESK_DEMO_PX_CLIENT_SECRET
     auth_style: b2b
+    # The pair Paytronix assigned for b2b: sent as HTTP Basic, never in the body.
     b2b_username_env: FRONTDESK_DEMO_PX_B2B_USER
     b2b_password_env: FRONTDESK_DEMO_PX_B2B_PASS
     account_of_record: third_party

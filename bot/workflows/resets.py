@@ -51,7 +51,9 @@ class ResetStatus(StrEnum):
     SENDING = "sending"
     SENT = "sent"
     REFUSED = "refused"
-    FAILED = "failed"  # the vendor was unavailable: certainly not sent
+    # The vendor was unavailable: nothing suggests it was sent (not reached, 429, or a
+    # gateway's 5xx, which a gateway may give after the vendor acted: rarely, sent).
+    FAILED = "failed"
     UNKNOWN = "unknown"
     CANCELLED = "cancelled"
 
@@ -411,9 +413,11 @@ class ResetService:
             )
         )
         hashes = session.scalars(
-            select(distinct(ResetIdentifier.identifier_hash)).where(
+            select(ResetIdentifier.identifier_hash)
+            .where(
                 (ResetIdentifier.request_id == request.id) | ResetIdentifier.request_id.in_(linked)
             )
+            .distinct()
         ).all()
         return sorted(hashes) or [request.identifier_hash]
 

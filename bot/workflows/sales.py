@@ -75,9 +75,9 @@ NEEDS_TRIAGE = frozenset({SaleStatus.REFUSED, SaleStatus.UNKNOWN})
 _STATUS_FOR = {
     OutcomeKind.SUCCEEDED: SaleStatus.SOLD,
     OutcomeKind.REFUSED: SaleStatus.REFUSED,
-    # For a sale "unavailable" only means the request certainly did not take effect
-    # (a connect error, or 429 before any processing; a gateway's 502/503/504 is
-    # unknown): nothing was charged.
+    # For a sale "unavailable" means nothing was sent or the vendor refused it before
+    # any processing (a connect error, the deadline before the first byte, a 429; a
+    # gateway's 502/503/504 is unknown for a sale): nothing was charged.
     OutcomeKind.UNAVAILABLE: SaleStatus.REFUSED,
     OutcomeKind.UNKNOWN: SaleStatus.UNKNOWN,
 }
@@ -353,6 +353,21 @@ def new_member_sale(
         start_date=sale.start_date,
         promo_code=sale.promo_code,
     )
+
+
+def _form_errors(exc: InvalidVendorRequest, methods: list[dict[str, str]]) -> dict[str, str]:
+    """A sale endpoint's check errors on this form's fields: ``paymentN_token`` is the
+    token field of the kind that payment uses; an error without a field goes first."""
+    errors: dict[str, str] = {}
+    for error in exc.field_errors:
+        name = error.field or "first_name"
+        match = re.fullmatch(r"payment(\d+)_token", name)
+        if match:
+            index = int(match.group(1)) - 1
+            kind = methods[index]["kind"] if index < len(methods) else "profile"
+            name = f"payment{match.group(1)}_{kind}_token"
+        errors.setdefault(name, error.message)
+    return errors
 
 
 def content_of(sale: Sale) -> dict[str, Any]:
@@ -657,9 +672,7 @@ class SaleService:
             try:
                 self.clients.seller(location.id).check(order)
             except InvalidVendorRequest as exc:
-                raise InvalidInput(
-                    {e.field or "first_name": e.message for e in exc.field_errors}
-                ) from None
+                raise InvalidInput(_form_errors(exc, methods)) from None
             stored_member = {
                 k: (v.isoformat() if isinstance(v, date) else v) for k, v in member.items()
             }

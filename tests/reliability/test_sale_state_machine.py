@@ -19,7 +19,6 @@ import textwrap
 from collections import Counter
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -51,7 +50,7 @@ from bot.workflows.sales import (
 from bot.workflows.vault import TokenVault
 from storage.db import Database, upgrade
 from storage.models import Sale
-from vendors import Outcome, OutcomeKind
+from vendors import NewMemberSale, Outcome, OutcomeKind
 
 FRONT = Actor("T1", "UFRONT")
 MANAGERS = [Actor("T1", "UM1"), Actor("T1", "UM2"), Actor("T1", "UM3")]
@@ -59,7 +58,7 @@ PACKAGES = {"2001:3001": "49.00", "2003:3003": "599.00"}
 
 
 class CountingClubReady:
-    """Stands in for the sale endpoint: counts calls per ExternalId and answers as told."""
+    """Stands in for the sale endpoint: counts calls per correlation id and answers as told."""
 
     name = "counting"
     vendor = "clubready"
@@ -69,10 +68,10 @@ class CountingClubReady:
         self.calls: Counter[str] = Counter()
         self.answer = OutcomeKind.SUCCEEDED
 
-    def check(self, sale: Any) -> None:
+    def check(self, sale: NewMemberSale) -> None:
         pass
 
-    def sell(self, sale: Any) -> Outcome:
+    def sell(self, sale: NewMemberSale) -> Outcome:
         self.calls[sale.correlation_id] += 1
         return Outcome(
             kind=self.answer, vendor="clubready", operation="contract_sale", message="test"

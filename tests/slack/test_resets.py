@@ -65,6 +65,9 @@ def input_ids(view: dict) -> list[str]:
         ("sparkle", {ResetAction.EMAIL: "jane@example.com"}, "registrar", "j•••@example.com"),
         ("bistro", {ResetAction.CARD: "6000100020003000"}, "paytronix", "•••• 3000"),
         ("partner-bistro", {ResetAction.ACCOUNT: "7001"}, "paytronix", "•••001"),
+        # Issue 13, deviation 4: b2b credentials travel in HTTP Basic, so a guest's
+        # username is an identifier there too (it was refused after Send).
+        ("partner-bistro", {ResetAction.USERNAME: "thirdparty"}, "paytronix", "t•••"),
     ],
 )
 def test_happy_path_for_every_vendor(

@@ -38,7 +38,7 @@ def cluster(postgres: PostgresServer | None, tmp_path: Path) -> Iterator[Cluster
     if postgres is None:
         pytest.skip("PostgreSQL server binaries are not installed")
     url = postgres.create_database(f"resets{os.getpid()}_{time.monotonic_ns() % 100000}")
-    running = Cluster(tmp_path, url, lease_seconds=3)
+    running = Cluster(tmp_path, url, lease_seconds=6)  # the vendor deadline is under half of it
     running.grant("UFRONT", Role.FRONT_DESK)
     yield running
     running.stop()

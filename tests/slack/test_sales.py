@@ -189,6 +189,16 @@ MEMBER_ERRORS = [
         "not both",
     ),
     ({}, [{"amount": "49.00"}], "payment1_profile_token", "Paste the ProfileToken"),
+    # Issue 13, deviation 2: a new member paying by AcctToken alone leaves nothing on
+    # file for the instalments; the form says so on the field (nothing is sent).
+    (
+        {},
+        [{"amount": "49.00", "acct_token": "tok_acct_1234"}],
+        "payment1_acct_token",
+        "ProfileToken",
+    ),
+    # ...and an amount too large for a decimal is a field error (no InvalidOperation).
+    ({}, [{"amount": "1e30", "profile_token": PROFILE_TOKEN}], "payment1_amount", "this large"),
     (
         {},
         [{"amount": "49.00", "profile_token": PROFILE_TOKEN}, {"amount": "10.00"}],
@@ -403,7 +413,7 @@ def test_withdraw_wipes_the_tokens_and_tells_the_approvers(stack: Stack) -> None
 
 
 def test_vendor_refusal_reaches_the_requester_and_triage(stack: Stack) -> None:
-    declined = [{"amount": "49.00", "acct_token": "tok_decline_0005"}]
+    declined = [{"amount": "49.00", "profile_token": "tok_decline_0005"}]
     sale_id = request_approval(stack, payments=declined)
     assert approve(stack, "UMANAGER", open_review(stack, "UMANAGER", sale_id)).text == ""
     refused = wait_finished(stack, sale_id)

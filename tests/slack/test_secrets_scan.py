@@ -113,6 +113,7 @@ def test_no_payment_token_leaks(
         "declined": "tok_decline_PLANTED_88bb",
         "unknown": "tok_profile_PLANTED_unknown_99cc",
         "rejected": "acct_PLANTED_rejected_11dd",
+        "rejected_profile": "tok_profile_PLANTED_rejected_44gg",
         "pending": "tok_profile_PLANTED_pending_22ee",
         "invalid": "tok_profile_PLANTED_invalid_33ff",
     }
@@ -121,11 +122,18 @@ def test_no_payment_token_leaks(
         stack.grant("UFRONT", Role.FRONT_DESK, "downtown")
         stack.grant("UMANAGER", Role.MANAGER, "downtown")
         ids = {}
-        for name in ("sold", "declined", "unknown", "rejected", "pending"):
-            kind = "acct_token" if name == "rejected" else "profile_token"
+        for name in ("sold", "declined", "unknown", "pending"):
             ids[name] = sale_steps.request_approval(
-                stack, payments=[{"amount": "49.00", kind: tokens[name]}]
+                stack, payments=[{"amount": "49.00", "profile_token": tokens[name]}]
             )
+        # A new member leaves a ProfileToken on file; an AcctToken may pay a part.
+        ids["rejected"] = sale_steps.request_approval(
+            stack,
+            payments=[
+                {"amount": "20.00", "acct_token": tokens["rejected"]},
+                {"amount": "29.00", "profile_token": tokens["rejected_profile"]},
+            ],
+        )
         # A details form refused with the token in it: the error must not echo it.
         start = sale_steps.open_sell(stack)
         details = sale_steps.acknowledged(stack, start, sale_steps.submit_start(stack, start))

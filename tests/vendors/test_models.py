@@ -150,19 +150,50 @@ def test_paytronix_exactly_one_identifier() -> None:
     assert "merchantId" in refusal(GuestIdentity, email="a@example.com")
 
 
-def test_paytronix_reset_code_and_password_rules() -> None:
+def test_paytronix_reset_code_rules() -> None:
     assert "resetCode" in refusal(
         SendResetCode, merchantId=1, email="a@example.com", resetCode="short"
     )
-    assert "newPassword" in refusal(
-        ResetGuestPassword, merchantId=1, resetPasswordCode="c", newPassword="short"
-    )
+
+
+@pytest.mark.parametrize("password", ["short", " padded ", "\ttab", "a", "ünïcødé 🙂"])
+def test_paytronix_new_password_is_sent_exactly_as_typed(password: str) -> None:
+    """No stripping, no local minimum length: Paytronix's failure says what is wrong."""
+    request = build(ResetGuestPassword, merchantId=1, resetPasswordCode="c", newPassword=password)
+    assert request.wire()["newPassword"] == password
+
+
+@pytest.mark.parametrize("value", [True, 5.0, "5", 0, -1])
+def test_paytronix_ids_are_strict_integers(value: Any) -> None:
+    assert "merchantId" in refusal(GuestIdentity, merchantId=value, email="a@example.com")
+    assert "accountId" in refusal(GuestIdentity, merchantId=1, accountId=value)
+
+
+@pytest.mark.parametrize(
+    "amount", ["1e30", "79228162514264337593543950336", "9" * 40, "1234567890123456789012345678.5"]
+)
+def test_an_amount_too_large_for_a_decimal_is_a_field_error(amount: str) -> None:
+    message = refusal(ContractSale, **{**SALE, "PaymentAmount": amount})
+    assert "PaymentAmount" in message and "this large" in message
+
+
+def test_an_empty_payment_methods_is_refused() -> None:
+    assert "PaymentMethods" in refusal(ContractSale, **{**SALE, "PaymentMethods": []})
+
+
+def test_false_flags_are_never_sent() -> None:
+    method = build(PaymentMethod, ProfileToken="p123", DoNotUpdatePaymentTypePreference=False)
+    assert method.wire() == {"ProfileToken": "p123"}
+    method = build(PaymentMethod, AcctToken="a123", UsePreferred=False)
+    assert method.wire() == {"AcctToken": "a123"}
+    sale = build(ContractSale, **{**SALE, "PaymentMethods": None, "IsTemp": False})
+    assert "IsTemp" not in sale.body()
 
 
 def test_refusal_never_echoes_secret_input() -> None:
     message = refusal(PaymentMethod, AcctToken="SECRET-ACCT-9999", ProfileToken="SECRET-PROF-8888")
     assert "SECRET" not in message
-    message = refusal(ResetGuestPassword, merchantId=1, resetPasswordCode="c", newPassword="pw1")
+    message = refusal(ResetGuestPassword, merchantId=1, resetPasswordCode="", newPassword="pw1")
     assert "pw1" not in message
 
 

@@ -5,14 +5,22 @@ from __future__ import annotations
 import base64
 import json
 import logging
+from decimal import Decimal
 
 import httpx
 import pytest
 import respx
 
-from vendors import InvalidVendorRequest, build
-from vendors.clubready import ClubReadyClient, ContractSale, PasswordReset
-from vendors.paytronix import AuthStyle, GuestIdentity, PaytronixClient, ResetGuestPassword
+from tests.vendors.helpers import identity, new_sale, vendor_http
+from vendors import InvalidVendorRequest, PaymentInstruction, build
+from vendors.clubready import ClubReadyAccount, ClubReadyReset, ContractSale, ContractSoldNewUser
+from vendors.paytronix import (
+    AuthStyle,
+    Credentials,
+    GuestManagement,
+    PaytronixGuestPasswords,
+    PaytronixReset,
+)
 from vendors.sandbox import Fault, Sandbox
 
 API_KEY = "PLANTED-APIKEY-7f3a9"
@@ -22,7 +30,10 @@ PASSWORD = "PLANTED-Passw0rd-551"
 CLIENT_SECRET = "PLANTED-CLIENT-SECRET-3"
 B2B_PASSWORD = "PLANTED-B2B-PASS-77"
 BASIC = base64.b64encode(f"cid:{CLIENT_SECRET}".encode()).decode()
-SECRETS = [API_KEY, ACCT, PROFILE, PASSWORD, CLIENT_SECRET, B2B_PASSWORD, BASIC]
+B2B_BASIC = base64.b64encode(f"partner:{B2B_PASSWORD}".encode()).decode()
+RESET_CODE = "PLANTED-RESET-CODE-0123456789"
+SECRETS = [API_KEY, ACCT, PROFILE, PASSWORD, CLIENT_SECRET, B2B_PASSWORD, BASIC, B2B_BASIC]
+SECRETS.append(RESET_CODE)
 
 
 def assert_clean(text: str) -> None:
@@ -60,57 +71,48 @@ def test_no_secret_anywhere(caplog: pytest.LogCaptureFixture) -> None:
                 },
             )
         )
-        client = ClubReadyClient(base_url="https://cr.test/api", api_key=API_KEY)
-        sale = build(
-            ContractSale,
-            StoreId=1,
-            PackageId=1,
-            InstallmentPlanId=1,
-            PaymentAmount="10.00",
-            FirstName="A",
-            LastName="B",
-            Email="a@example.com",
-            PaymentMethods=[{"AcctToken": ACCT, "PaymentAmount": "5"}, {"ProfileToken": PROFILE}],
+        account = ClubReadyAccount(base_url="https://cr.test/api", api_key=API_KEY, store_id=1)
+        http = vendor_http()
+        sale = new_sale(
+            amount=Decimal("10.00"),
+            payments=(
+                PaymentInstruction("acct", ACCT, Decimal("5")),
+                PaymentInstruction("profile", PROFILE),
+            ),
         )
-        records.append(
-            json.dumps(client.contract_sold_new_user.sell(sale).to_record(), default=str)
-        )
+        records.append(json.dumps(ContractSoldNewUser(account, http).sell(sale).to_record()))
         records.append(
             json.dumps(
-                client.reset_password(
-                    build(PasswordReset, StoreId=1, Email="a@example.com")
-                ).to_record(),
-                default=str,
+                ClubReadyReset(account, http).reset(identity(email="a@example.com")).to_record()
             )
         )
-        px = PaytronixClient(
+        guests = GuestManagement(
             base_url="https://px.test",
             release="24.1",
-            client_id="cid",
-            client_secret=CLIENT_SECRET,
-            auth_style=AuthStyle.B2B,
-            b2b_username="partner",
-            b2b_password=B2B_PASSWORD,
+            merchant_id=1,
+            integration=Credentials("cid", CLIENT_SECRET),
+            b2b=Credentials("partner", B2B_PASSWORD),
+            http=http,
         )
         records.append(
             json.dumps(
-                px.reset_guest_password(
-                    build(
-                        ResetGuestPassword,
-                        merchantId=1,
-                        resetPasswordCode="c" * 20,
-                        newPassword=PASSWORD,
-                    )
-                ).to_record(),
-                default=str,
+                PaytronixGuestPasswords(guests)
+                .set_password(reset_code="c" * 20, new_password=PASSWORD)
+                .to_record()
             )
         )
         records.append(
             json.dumps(
-                px.generate_and_send_reset_code(
-                    build(GuestIdentity, merchantId=1, accountId=2)
-                ).to_record(),
-                default=str,
+                PaytronixReset(guests, style=AuthStyle.ANONYMOUS, third_party=False)
+                .reset(identity(account_id="2"))
+                .to_record()
+            )
+        )
+        records.append(
+            json.dumps(
+                PaytronixReset(guests, style=AuthStyle.B2B, third_party=True)
+                .reset(identity(username="guest1"), reset_code=RESET_CODE)
+                .to_record()
             )
         )
     for bad in (
@@ -140,8 +142,10 @@ def test_transport_errors_are_clean(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     with Sandbox() as sandbox:
         sandbox.inject(Fault("drop_after", vendor="clubready"))
-        client = ClubReadyClient(base_url=sandbox.base_url("clubready"), api_key=API_KEY)
-        outcome = client.reset_password(build(PasswordReset, StoreId=101, Email="jane@example.com"))
+        account = ClubReadyAccount(
+            base_url=sandbox.base_url("clubready"), api_key=API_KEY, store_id=101
+        )
+        outcome = ClubReadyReset(account, vendor_http()).reset(identity(email="jane@example.com"))
     text = json.dumps(outcome.to_record(), default=str)
     assert outcome.exchanges[0].transport_error
     assert_clean(text + caplog.text)

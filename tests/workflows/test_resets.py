@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import func, select
 
 from bot.clock import ManualClock
 from bot.config import Settings, load_locations
@@ -30,6 +31,8 @@ from bot.workflows.roles import (
     Roles,
 )
 from storage.db import Database
+from storage.models import ResetRequest
+from vendors import FieldError, InvalidVendorRequest, MemberIdentity
 
 
 @pytest.fixture
@@ -177,3 +180,31 @@ def test_rate_limit_counts_the_last_hour(service: ResetService) -> None:
     assert service.confirm(FRONT, other_place.id) is ConfirmResult.QUEUED
     service.clock.advance(minutes=61)  # type: ignore[attr-defined]
     assert service.confirm(FRONT, fourth.id) is ConfirmResult.QUEUED
+
+
+def test_what_the_vendor_would_refuse_is_shown_on_the_form(
+    service: ResetService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 13, deviation 4: a refusal frontdesk can make before sending is a form
+    error (named by the form's field), never recorded nor worded as the vendor's."""
+    grant(service, FRONT, Role.FRONT_DESK, "bistro")
+
+    class Refusing:
+        def check(self, identity: MemberIdentity) -> None:
+            assert identity == MemberIdentity(username="guest1")
+            raise InvalidVendorRequest(
+                [FieldError("username", "Not a username here."), FieldError(None, "Nor this.")]
+            )
+
+    monkeypatch.setattr(service.clients, "resetter", lambda location_id: Refusing())
+    with pytest.raises(InvalidInput) as caught:
+        service.prepare(FRONT, "bistro", ResetInput(username="guest1"))
+    assert caught.value.errors == {"username": "Not a username here.", "email": "Nor this."}
+    with service.db.session() as session:
+        assert session.scalar(select(func.count()).select_from(ResetRequest)) == 0
+
+
+def test_a_b2b_guest_username_passes_the_form(service: ResetService) -> None:
+    grant(service, FRONT, Role.FRONT_DESK, "partner-bistro")
+    request = service.prepare(FRONT, "partner-bistro", ResetInput(username="thirdparty"))
+    assert request.identity == {"username": "thirdparty"}

@@ -9,7 +9,15 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from vendors.sandbox._common import Incoming, Refusal, Reply, ci_get, recase, servicestack_error
+from vendors.sandbox._common import (
+    Incoming,
+    Refusal,
+    Reply,
+    ci_get,
+    not_found,
+    recase,
+    servicestack_error,
+)
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 DEPRECATED = ("AcctToken", "Last4", "ExpMonth", "ExpYear", "AcctType", "BnkRoute", "IsTemp")
@@ -31,6 +39,10 @@ class Package:
     installment_plan_id: int
     amount: Decimal
     name: str
+    #: Nothing is owed after the sale: an AcctToken alone may pay for it. Any other
+    #: package bills instalments, so a new user must leave a method on file (a
+    #: ProfileToken, which ClubReady converts to the new user's payment profile).
+    paid_in_full: bool = False
 
 
 @dataclass
@@ -48,7 +60,7 @@ class ClubReadyState:
         default_factory=lambda: {
             101: [
                 Package(2001, 3001, Decimal("49.00"), "Monthly Basic"),
-                Package(2002, 3002, Decimal("0.00"), "Free Trial Week"),
+                Package(2002, 3002, Decimal("0.00"), "Free Trial Week", paid_in_full=True),
                 Package(2003, 3003, Decimal("599.00"), "Annual Premium"),
             ],
             102: [Package(2001, 3001, Decimal("49.00"), "Monthly Basic")],
@@ -103,10 +115,25 @@ class ClubReady:
             return "contract_sale"
         return None
 
+    def not_found(self, method: str, path: str) -> Reply:
+        reply = not_found(method, path)
+        reply.body = recase(reply.body, self.casing)
+        return reply
+
     def handle(self, operation: str, req: Incoming) -> Reply:
+        """Answers and errors alike in the configured casing (newer endpoints: camel)."""
+        try:
+            return self._handle(operation, req)
+        except Refusal as refusal:
+            refusal.reply.body = recase(refusal.reply.body, self.casing)
+            raise
+
+    def _handle(self, operation: str, req: Incoming) -> Reply:
         if not isinstance(req.json, dict):
             raise servicestack_error(
-                400, "SerializationException", "Request body is not valid JSON"
+                400,
+                "SerializationException",
+                "Request body is not JSON (or not sent as Content-Type: application/json)",
             )
         params = {**{k: v for k, v in req.json.items()}, **req.query}
         api_key = ci_get(params, "ApiKey")
@@ -254,7 +281,7 @@ class ClubReady:
                 "PaymentAmount does not match the package price",
                 [("Equal", "PaymentAmount", f"must be {package.amount}")],
             )
-        decline = self._check_methods(methods, amount)
+        decline = self._check_methods(methods, amount, package)
         with self.state.lock:
             if decline:
                 return {"Success": False, "Message": "Payment declined by the processor."}
@@ -283,7 +310,7 @@ class ClubReady:
             self.state.sales.append(sale)
         return {"Success": True, "Message": "Contract sold.", "UserId": user_id}
 
-    def _check_methods(self, methods: Any, amount: Decimal) -> bool:
+    def _check_methods(self, methods: Any, amount: Decimal, package: Package) -> bool:
         """Validate PaymentMethods; True where the processor declines."""
         if methods is None:
             if amount > 0:
@@ -293,10 +320,19 @@ class ClubReady:
                     "A new user has no preferred payment method: PaymentMethods is required",
                     [("NotEmpty", "PaymentMethods", "required for a new user")],
                 )
+            if not package.paid_in_full:
+                raise _profile_required()
             return False
         if not isinstance(methods, list):
             raise servicestack_error(
                 400, "SerializationException", "PaymentMethods is not an array"
+            )
+        if not methods:
+            raise servicestack_error(
+                400,
+                "ValidationException",
+                "PaymentMethods is empty: omit it or give at least one method",
+                [("NotEmpty", "PaymentMethods", "must not be empty when given")],
             )
         covered = Decimal(0)
         unlimited = False
@@ -342,6 +378,9 @@ class ClubReady:
                 unlimited = True
             else:
                 covered += _money(raw, f"{name}.PaymentAmount")
+        profile = any(ci_get(m, "ProfileToken") not in (None, "") for m in methods)
+        if not profile and not package.paid_in_full:
+            raise _profile_required()
         if amount > 0 and not unlimited and covered < amount:
             raise servicestack_error(
                 400,
@@ -350,6 +389,16 @@ class ClubReady:
                 [("Invalid", "PaymentMethods", "amounts do not cover PaymentAmount")],
             )
         return decline
+
+
+def _profile_required() -> Refusal:
+    return servicestack_error(
+        400,
+        "ValidationException",
+        "A new user needs a ProfileToken: the package bills instalments and an AcctToken "
+        "leaves no payment profile on file",
+        [("ProfileTokenRequired", "PaymentMethods", "a ProfileToken is required")],
+    )
 
 
 def _filter_matches(filter_value: int, status: int) -> bool:

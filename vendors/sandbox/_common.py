@@ -75,6 +75,19 @@ def servicestack_error(
     )
 
 
+def is_json(content_type: str) -> bool:
+    """A JSON media type (``application/json``, ``…+json``), parameters ignored."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or media.endswith("+json")
+
+
+def not_found(method: str, path: str) -> Reply:
+    """What a ServiceStack host answers a route it has no handler for."""
+    return servicestack_error(
+        404, "NotFound", f"Handler for Request not found (404): {method} {path}"
+    ).reply
+
+
 def recase(body: Any, casing: str) -> Any:
     """PascalCase bodies turned camelCase when the sandbox is asked to answer that way."""
     if casing != "camel":

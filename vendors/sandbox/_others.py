@@ -8,7 +8,14 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from vendors.sandbox._common import Incoming, Refusal, Reply, ci_get, servicestack_error
+from vendors.sandbox._common import (
+    Incoming,
+    Refusal,
+    Reply,
+    ci_get,
+    not_found,
+    servicestack_error,
+)
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -35,10 +42,15 @@ class Registrar:
             return "password_reset"
         return None
 
+    def not_found(self, method: str, path: str) -> Reply:
+        return not_found(method, path)
+
     def handle(self, operation: str, req: Incoming) -> Reply:
         if not isinstance(req.json, dict):
             raise servicestack_error(
-                400, "SerializationException", "Request body is not valid JSON"
+                400,
+                "SerializationException",
+                "Request body is not JSON (or not sent as Content-Type: application/json)",
             )
         email = ci_get(req.json, "Email")
         if not email:
@@ -80,7 +92,9 @@ class Guest:
 @dataclass
 class PaytronixState:
     releases: frozenset[str] = frozenset({"23.4", "24.1"})
+    #: Integration pairs (HTTP Basic of anonymous calls).
     clients: dict[str, str] = field(default_factory=lambda: {"sandbox-client": "sandbox-secret"})
+    #: Pairs client services assigned for b2b (HTTP Basic of b2b calls).
     partners: dict[str, str] = field(
         default_factory=lambda: {"sandbox-partner": "sandbox-b2b-pass"}
     )
@@ -99,11 +113,25 @@ def _failure(code: str, message: str, status: int = 200) -> Refusal:
     return Refusal(Reply(status, {"result": "failure", "errorCode": code, "errorMessage": message}))
 
 
+IDENTIFIERS = ("printedCardNumber", "username", "email", "accountId")
+
+
 class Paytronix:
     ENDPOINTS = {
         "generateAndSendGuestResetPasswordCode": {"anonymous", "b2b"},
         "sendGuestResetPasswordCode": {"b2b"},
         "resetGuestPassword": {"b2b"},
+    }
+    #: The body members each endpoint defines; anything else is refused.
+    MEMBERS = {
+        "generateAndSendGuestResetPasswordCode": {"authentication", "merchantId", *IDENTIFIERS},
+        "sendGuestResetPasswordCode": {"authentication", "merchantId", "resetCode", *IDENTIFIERS},
+        "resetGuestPassword": {
+            "authentication",
+            "merchantId",
+            "resetPasswordCode",
+            "newPassword",
+        },
     }
     _PATH = re.compile(r"^/rest/(?P<release>[^/]+)/guestmanagement/(?P<endpoint>[A-Za-z]+)\.json$")
 
@@ -119,15 +147,21 @@ class Paytronix:
     def failure_body(self, message: str) -> Any:
         return {"result": "failure", "errorCode": "sandbox.fault", "errorMessage": message}
 
+    def not_found(self, method: str, path: str) -> Reply:
+        return Reply(404, "<html><body>Not Found</body></html>", content_type="text/html")
+
     def handle(self, operation: str, req: Incoming) -> Reply:
         match = self._PATH.match(req.path)
         assert match is not None
         if match["release"] not in self.state.releases:
             raise _failure("release.unknown", f"Unknown release {match['release']}", 404)
-        self._check_basic(req.headers.get("authorization", ""))
         body = req.json
         if not isinstance(body, dict):
-            raise _failure("request.invalid", "Request body is not a JSON object", 400)
+            raise _failure(
+                "request.invalid",
+                "Request body is not a JSON object sent as Content-Type: application/json",
+                400,
+            )
         style = body.get("authentication")
         if style not in self.ENDPOINTS[operation]:
             raise _failure(
@@ -135,10 +169,13 @@ class Paytronix:
                 f"Authentication '{style}' is not allowed for {operation}",
                 401,
             )
-        if style == "b2b":
-            username, password = body.get("username"), body.get("password")
-            if self.state.partners.get(str(username)) != password:
-                raise _failure("authentication.invalid", "Invalid b2b credentials", 401)
+        self._no_credentials_in(body)
+        unknown = sorted(set(body) - self.MEMBERS[operation])
+        if unknown:
+            raise _failure("request.invalid", f"Unknown members: {', '.join(unknown)}")
+        # anonymous: the integration's pair; b2b: the pair assigned for b2b.
+        pairs = self.state.partners if style == "b2b" else self.state.clients
+        self._check_basic(req.headers.get("authorization", ""), pairs)
         merchant_id = body.get("merchantId")
         if not isinstance(merchant_id, int) or isinstance(merchant_id, bool):
             raise _failure("request.invalid", "merchantId is required and must be an integer")
@@ -153,20 +190,39 @@ class Paytronix:
                 self.state.reset_codes[code] = guest
         return Reply(200, {"result": "success", "email": guest.email})
 
-    def _check_basic(self, header: str) -> None:
+    def _no_credentials_in(self, body: dict[str, Any]) -> None:
+        """Credentials travel in HTTP Basic: a body member holding one is refused,
+        whatever it is called (``password``, ``b2bPassword``, ``username``…)."""
+        known = {
+            *self.state.clients.values(),
+            *self.state.partners.values(),
+            *self.state.partners,  # the b2b identifiers
+        }
+        carrying = sorted(
+            name
+            for name, value in body.items()
+            if name.lower() in ("password", "secret", "clientsecret")
+            or (isinstance(value, str) and value in known)
+        )
+        if carrying:
+            raise _failure(
+                "authentication.credentialsInBody",
+                f"Credentials belong in the HTTP Basic header, not in {', '.join(carrying)}",
+                400,
+            )
+
+    def _check_basic(self, header: str, pairs: dict[str, str]) -> None:
         scheme, _, encoded = header.partition(" ")
         try:
             client_id, _, secret = base64.b64decode(encoded).decode().partition(":")
         except (ValueError, UnicodeDecodeError):
             client_id, secret = "", ""
-        if scheme.lower() != "basic" or self.state.clients.get(client_id) != secret:
-            raise _failure("authentication.invalid", "Invalid integration credentials", 401)
+        if scheme.lower() != "basic" or pairs.get(client_id) != secret:
+            raise _failure("authentication.invalid", "Invalid credentials", 401)
 
     def _find_guest(self, merchant_id: int, body: dict[str, Any], style: str) -> Guest:
-        identity = {k: body.get(k) for k in ("printedCardNumber", "email", "accountId")}
-        if style != "b2b":  # under b2b, "username" is the partner's
-            identity["username"] = body.get("username")
-        given = {k: v for k, v in identity.items() if v is not None}
+        # Whatever the style: "username" always identifies the guest.
+        given = {k: body[k] for k in IDENTIFIERS if body.get(k) is not None}
         if len(given) != 1:
             raise _failure(
                 "request.invalid",

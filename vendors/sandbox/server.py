@@ -18,13 +18,13 @@ from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
 from vendors.sandbox._clubready import ClubReady
-from vendors.sandbox._common import Incoming, Refusal, Reply
+from vendors.sandbox._common import Incoming, Refusal, Reply, is_json, not_found
 from vendors.sandbox._others import Paytronix, Registrar
 
 log = logging.getLogger("vendors.sandbox")
 
 FaultKind = Literal[
-    "latency", "status", "read_timeout", "drop_after", "drop_before", "success_false"
+    "latency", "status", "read_timeout", "drop_after", "drop_before", "success_false", "drip"
 ]
 
 
@@ -37,7 +37,9 @@ class Fault:
     - read_timeout: wait ``seconds`` (longer than the client's timeout), then process;
     - drop_after: process, then close the connection without answering;
     - drop_before: close the connection without processing;
-    - success_false: answer the vendor's failure shape without doing anything.
+    - success_false: answer the vendor's failure shape without doing anything;
+    - drip: process, then send the answer (status line, headers, body) one byte every
+      ``seconds``: no single read waits long, the whole answer takes ages.
     """
 
     kind: FaultKind
@@ -212,6 +214,28 @@ def _handler_for(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
             except (BrokenPipeError, ConnectionResetError):
                 self.close_connection = True  # the client gave up waiting: as a vendor sees it
 
+        def _drip(self, reply: Reply, seconds: float) -> None:
+            payload = reply.encoded()
+            lines = [
+                f"HTTP/1.1 {reply.status} {self.responses.get(reply.status, ('',))[0]}",
+                f"Content-Type: {reply.content_type}",
+                f"Content-Length: {len(payload)}",
+                *(f"{key}: {value}" for key, value in reply.headers.items()),
+                "",
+                "",
+            ]
+            data = "\r\n".join(lines).encode() + payload
+            self.close_connection = True
+            for index in range(len(data)):
+                if sandbox._stopping.is_set():
+                    return
+                try:
+                    self.wfile.write(data[index : index + 1])
+                    self.wfile.flush()
+                except OSError:  # the client gave up: as a vendor sees it
+                    return
+                sandbox._wait(seconds)
+
         def _drop(self) -> None:
             self.close_connection = True
             self.wfile.flush()
@@ -229,17 +253,24 @@ def _handler_for(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
                 vendor, subpath = route
                 operation = sandbox.vendors[vendor].operation(self.command, subpath)
             if vendor is None or operation is None:
-                self._send(Reply(404, {"error": "no such endpoint"}))
+                owner = sandbox.vendors[vendor] if vendor is not None else None
+                self._send(
+                    owner.not_found(self.command, parts.path)
+                    if owner is not None
+                    else not_found(self.command, parts.path)
+                )
                 return
             query = dict(parse_qsl(parts.query, keep_blank_values=True))
             headers = {k.lower(): v for k, v in self.headers.items()}
             sandbox._record(
                 Received(vendor, operation, self.command, parts.path, query, headers, body_text)
             )
-            try:
-                parsed: Any = json.loads(body_text) if body_text else None
-            except ValueError:
-                parsed = None
+            parsed: Any = None
+            if body_text and is_json(headers.get("content-type", "")):
+                try:
+                    parsed = json.loads(body_text)
+                except ValueError:
+                    parsed = None
             incoming = Incoming(self.command, subpath, query, headers, body_text, parsed)
             fault = sandbox._take_fault(vendor, operation)
             handler = sandbox.vendors[vendor]
@@ -268,6 +299,9 @@ def _handler_for(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
                 reply = refusal.reply
             if fault is not None and fault.kind == "drop_after":
                 self._drop()
+                return
+            if fault is not None and fault.kind == "drip":
+                self._drip(reply, fault.seconds)
                 return
             self._send(reply)
 
