@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 
 from slack_bolt import App
 from slack_sdk import WebClient
@@ -14,19 +15,22 @@ from slack_sdk.http_retry.builtin_handlers import (
 
 from bot.clock import Clock, SystemClock
 from bot.config import ConfigurationError, Settings
+from bot.notices.notifier import Notifier
+from bot.notices.render import Context
+from bot.notices.slack import SlackCalls
 from bot.observability import ContextExecutor, Metrics
 from bot.slack import admin, errors, home, resets, sales
 from bot.slack.context import Services, actor_middleware
-from bot.slack.notifier import SlackNotifier
-from bot.slack.sale_notifier import SaleNotices
 from bot.vendor_clients import VendorClients
 from bot.worker import LifecycleQueue, Worker
 from bot.workflows import retention
 from bot.workflows.home import HomeService
+from bot.workflows.outbox import Outbox
 from bot.workflows.resets import ResetService
 from bot.workflows.roles import RoleAdmin, Roles
 from bot.workflows.sales import SaleService
-from bot.workflows.triage import Item, Kind, TriageService
+from bot.workflows.signals import CHANNEL, Signals, Topic
+from bot.workflows.triage import TriageService
 from bot.workflows.vault import TokenVault
 from storage.db import Database
 
@@ -41,17 +45,44 @@ class Frontdesk:
     services: Services
     metrics: Metrics
     usergroup_sync: admin.UsergroupSync
-    home_publisher: home.HomePublisher
+    #: Vendor work (resets, sales) and Slack notices (the outbox), each on threads of
+    #: its own, so a slow vendor never delays a notice.
     worker: Worker
+    notifier: Worker
+    signals: Signals
     db: Database
     clients: VendorClients
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _listening: threading.Event = field(default_factory=threading.Event)
+
+    def start(self) -> None:
+        """Start the vendor worker and the notifier."""
+        self.start_worker()
+        self.start_notifier()
 
     def start_worker(self) -> None:
+        self._listen()
         self.worker.start()
 
+    def start_notifier(self) -> None:
+        self._listen()
+        self.notifier.start()
+
+    def _listen(self) -> None:
+        """On PostgreSQL, once: the thread that hears other processes' wake-ups."""
+        if self.db.is_postgres and not self._listening.is_set():
+            self._listening.set()
+            threading.Thread(
+                target=self.db.listen,
+                args=(CHANNEL, self.signals.wake, self._stop),
+                name="frontdesk-listen",
+                daemon=True,
+            ).start()
+
     def close(self) -> None:
-        self.home_publisher.stop()
+        self._stop.set()
         self.worker.stop()
+        self.notifier.stop()
         self.clients.close()
         self.db.dispose()
 
@@ -62,6 +93,13 @@ def build(
     clock = clock or SystemClock()
     locations = settings.load_locations()
     db = Database(settings.database_url)
+    signals = Signals()
+    outbox = Outbox(
+        db=db,
+        clock=clock,
+        signals=signals,
+        message_hours=settings.notice_expiry_hours,
+    )
     roles = Roles(
         clock=clock,
         bootstrap_admins=settings.bootstrap_admins,
@@ -79,6 +117,7 @@ def build(
         lease_seconds=settings.worker_lease_seconds,
         sends_per_person_hour=settings.resets_per_person_hour,
         drafts_per_person_hour=settings.reset_drafts_per_person_hour,
+        outbox=outbox,
     )
     keys = settings.payment_token_keys.get_secret_value()
     sells = any(loc.sells for loc in locations.values())
@@ -98,6 +137,7 @@ def build(
         approval_hours=settings.sale_approval_hours,
         lease_seconds=settings.worker_lease_seconds,
         drafts_per_person_hour=settings.sale_drafts_per_person_hour,
+        outbox=outbox,
     )
     client = WebClient(
         token=settings.slack_bot_token.get_secret_value(),
@@ -115,24 +155,21 @@ def build(
         listener_executor=ContextExecutor(max_workers=10, thread_name_prefix="frontdesk-listener"),
         signing_secret=settings.slack_signing_secret.get_secret_value(),
         token_verification_enabled=False,
+        process_before_response=settings.slack_process_before_response,
         logger=logging.getLogger("frontdesk.bolt"),
     )
-    notifier = SlackNotifier(client=client, resets=reset_service, locations=locations)
-    sale_notices = SaleNotices(client=client, sales=sale_service, locations=locations)
     worker = Worker(
         queues=[
             LifecycleQueue(
                 name="resets",
                 lifecycle=reset_service.lifecycle,
                 call=reset_service.call_vendor,
-                notices=notifier,
                 metrics=metrics,
             ),
             LifecycleQueue(
                 name="sales",
                 lifecycle=sale_service.lifecycle,
                 call=sale_service.call_vendor,
-                notices=sale_notices,
                 metrics=metrics,
             ),
         ],
@@ -141,67 +178,74 @@ def build(
         worker_id=worker_id or settings.worker_id,
         housekeeping_seconds=settings.worker_housekeeping_seconds,
     )
-    triage_service = TriageService(db=db, roles=roles, locations=locations, clock=clock)
+    triage_service = TriageService(
+        db=db, roles=roles, locations=locations, clock=clock, outbox=outbox
+    )
+    home_service = HomeService(
+        db=db, roles=roles, locations=locations, clock=clock, triage=triage_service, outbox=outbox
+    )
     services = Services(
         settings=settings,
         locations=locations,
         resets=reset_service,
         sales=sale_service,
-        sale_notices=sale_notices,
         triage=triage_service,
-        home=HomeService(
-            db=db, roles=roles, locations=locations, clock=clock, triage=triage_service
-        ),
+        home=home_service,
         admin=RoleAdmin(db=db, roles=roles, locations=locations),
-        wake_worker=worker.wake,
+        outbox=outbox,
     )
-    publisher = home.HomePublisher(client=client, services=services)
-    notifier.on_change = publisher.refresh_viewers
-    sale_notices.on_change = publisher.refresh_viewers
-    services.refresh_homes = publisher.refresh_viewers
-
-    def after_resolve(item: Item) -> None:
-        if item.kind is Kind.RESET:
-            request = reset_service.get(item.id)
-            if request is not None:
-                notifier.triage_updated(request)
-        else:
-            sale = sale_service.get(item.id)
-            if sale is not None:
-                sale_notices.triage(sale)
-
-    services.after_resolve = after_resolve
+    notifier = Worker(
+        queues=[
+            Notifier(
+                outbox=outbox,
+                calls=SlackCalls(client),
+                context=Context(
+                    resets=reset_service,
+                    sales=sale_service,
+                    home=home_service,
+                    locations=locations,
+                ),
+                clock=clock,
+                metrics=metrics,
+                publishes_per_minute=settings.home_publishes_per_minute,
+                publish_burst=settings.home_publish_burst,
+            )
+        ],
+        threads=settings.notifier_threads,
+        poll_seconds=min(settings.worker_poll_seconds, 0.5),
+        worker_id=worker.worker_id,
+        housekeeping_seconds=settings.worker_housekeeping_seconds,
+        name="notifier",
+    )
+    signals.on(Topic.WORK, worker.wake)
+    signals.on(Topic.NOTICES, notifier.wake)
     sync = admin.UsergroupSync(client=client, admin=services.admin, mappings=roles.usergroup_roles)
-
-    def expire_sales() -> None:
-        for sale in sale_service.expire_due():
-            try:
-                sale_notices.sale_expired(sale)
-            except Exception:
-                log.exception("could not tell Slack: sale expired", extra={"subject": sale.id})
-
-    worker.on_housekeeping("sale expiry", expire_sales)
+    worker.on_housekeeping("sale expiry", sale_service.expire_due)
     if roles.usergroup_roles:
         worker.every(settings.usergroup_refresh_minutes * 60, "user groups", sync.refresh)
     worker.every(
         24 * 3600,
         "purge",
-        lambda: retention.purge(db, clock, settings.retention_days, audit_window_days=7),
+        lambda: (
+            retention.purge(db, clock, settings.retention_days, audit_window_days=7),
+            outbox.purge(),
+        ),
     )
     app.middleware(actor_middleware)
     errors.register(app)
     listeners = errors.GuardedApp(app)
     resets.register(listeners, services)
     sales.register(listeners, services)
-    home.register(listeners, services, publisher)
+    home.register(listeners, services)
     admin.register(listeners, services, sync)
     return Frontdesk(
         app=app,
         services=services,
         metrics=metrics,
         usergroup_sync=sync,
-        home_publisher=publisher,
         worker=worker,
+        notifier=notifier,
+        signals=signals,
         db=db,
         clients=clients,
     )

@@ -57,7 +57,7 @@ def serve(
     except ConfigurationError as exc:
         typer.echo(f"configuration error: {exc}", err=True)
         raise typer.Exit(2) from exc
-    frontdesk.start_worker()
+    frontdesk.start()
     app_token = settings.slack_app_token.get_secret_value()
     try:
         if app_token:

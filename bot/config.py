@@ -294,6 +294,17 @@ class Settings(BaseSettings):
     slack_api_url: str = "https://slack.com/api/"
     #: How many times a Web API call answered 429 is retried after its Retry-After.
     slack_rate_limit_retries: int = 3
+    #: Bolt's ``process_before_response``: run each listener to its end before
+    #: answering Slack (no hand-off to a second thread); chosen by measurement (README).
+    slack_process_before_response: bool = True
+
+    #: Slack notices (the outbox): threads delivering them per process, how long a
+    #: message notice is retried before it is abandoned, the Home publish budget
+    #: shared by every process (Slack allows views.publish about 100+ a minute).
+    notifier_threads: int = 4
+    notice_expiry_hours: float = 24.0
+    home_publishes_per_minute: float = Field(60.0, gt=0)
+    home_publish_burst: float = Field(10.0, ge=1)
 
     database_url: str = "sqlite:///frontdesk.sqlite3"
     locations_file: Path = Path("locations.yml")

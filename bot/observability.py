@@ -30,7 +30,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
 from storage.db import Database
-from storage.models import ResetRequest, Sale
+from storage.models import Notice, ResetRequest, Sale
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -111,6 +111,7 @@ class _QueueDepth(Collector):
             for model, queue, states in (
                 (ResetRequest, "resets", ("queued", "sending")),
                 (Sale, "sales", ("pending_approval", "approved", "submitting")),
+                (Notice, "notices", ("pending", "sending", "abandoned")),
             ):
                 counts = dict(
                     session.execute(
@@ -140,11 +141,29 @@ class Metrics:
             ["vendor", "operation", "outcome"],
             registry=self.registry,
         )
+        self.notice_deliveries = Counter(
+            "frontdesk_notice_deliveries",
+            "Slack notices by kind and what became of an attempt (delivered, retried)",
+            ["kind", "result"],
+            registry=self.registry,
+        )
+        self.notices_abandoned = Counter(
+            "frontdesk_notices_abandoned",
+            "Slack notices given up (expired, or refused for good), by kind and reason",
+            ["kind", "reason"],
+            registry=self.registry,
+        )
         if db is not None:
             self.registry.register(_QueueDepth(db))
 
     def vendor_outcome(self, vendor: str, operation: str, outcome: str | None) -> None:
         self.vendor_outcomes.labels(vendor, operation, outcome or "none").inc()
+
+    def notice_delivery(self, kind: str, result: str) -> None:
+        self.notice_deliveries.labels(kind, result).inc()
+
+    def notice_abandoned(self, kind: str, reason: str) -> None:
+        self.notices_abandoned.labels(kind, reason[:40]).inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -5,6 +5,12 @@ again on start, and work a dead process left mid-call becomes ``unknown`` for
 triage (neither a reset nor a sale is ever resent blindly). Claims are atomic
 compare-and-set updates (``FOR UPDATE SKIP LOCKED`` on PostgreSQL), so several
 processes share one queue without doubling anything.
+
+A worker does not poll for new work: :meth:`Worker.wake` is called when a
+transaction that queued work commits (in this process directly, from another
+through PostgreSQL ``NOTIFY``; see :mod:`bot.workflows.signals`). ``poll_seconds``
+is only the safety net for what no wake-up announces (work due later: a retry's
+backoff, a lease running out).
 """
 
 from __future__ import annotations
@@ -25,7 +31,6 @@ from vendors import Outcome
 log = logging.getLogger("frontdesk.worker")
 
 Row = TypeVar("Row")
-Row_contra = TypeVar("Row_contra", contravariant=True)
 
 
 class WorkQueue(Protocol):
@@ -41,30 +46,10 @@ class WorkQueue(Protocol):
         """Work a dead process left mid-call: settle it (never resend)."""
 
 
-class Notices(Protocol[Row_contra]):
-    """What people are told as a vendor call goes (the Slack side implements it)."""
-
-    def started(self, row: Row_contra) -> None:
-        """The call is about to be made ("Sending…")."""
-
-    def finished(self, row: Row_contra) -> None:
-        """The row has its outcome (including "unknown" after a process died)."""
-
-    def late(self, row: Row_contra) -> None:
-        """The vendor answered after the row was settled without it."""
-
-
-def _quietly(what: str, item_id: str, call: Callable[..., object], *args: object) -> None:
-    """Slack being unreachable must not stop the work: the outcome is stored."""
-    try:
-        call(*args)
-    except Exception:
-        log.exception("could not tell Slack: %s", what, extra={"subject": item_id})
-
-
 class LifecycleQueue(Generic[Row]):
     """The one queue over every vendor lifecycle (resets, sales): claim, call, settle,
-    recover; the same code whatever goes to the vendor."""
+    recover; the same code whatever goes to the vendor. What people are told is
+    recorded by the lifecycle with each change (the outbox), never sent from here."""
 
     def __init__(
         self,
@@ -72,13 +57,11 @@ class LifecycleQueue(Generic[Row]):
         name: str,
         lifecycle: Lifecycle[Row],
         call: Callable[[Row], Outcome],
-        notices: Notices[Row],
         metrics: Metrics | None = None,
     ) -> None:
         self.name = name
         self.lifecycle = lifecycle
         self.call = call
-        self.notices = notices
         self.metrics = metrics
 
     def claim_next(self, worker_id: str) -> str | None:
@@ -86,27 +69,17 @@ class LifecycleQueue(Generic[Row]):
         return ids[0] if ids else None
 
     def process(self, item_id: str, worker_id: str) -> None:
-        # "Sending…" is shown from this thread, before the outcome, so the two
-        # message updates can never arrive in the wrong order.
-        claimed = self.lifecycle.get(item_id)
-        if claimed is not None:
-            _quietly(f"{self.name} started", item_id, self.notices.started, claimed)
         settled = self.lifecycle.run(item_id, worker_id, self.call)
         if settled is None:
             return
         if self.metrics is not None and settled.outcome is not None:
             outcome = settled.outcome
             self.metrics.vendor_outcome(outcome.vendor, outcome.operation, outcome.kind.value)
-        if settled.late:
-            _quietly(f"{self.name} late answer", item_id, self.notices.late, settled.row)
-        else:
-            _quietly(f"{self.name} outcome", item_id, self.notices.finished, settled.row)
 
     def recover(self) -> None:
         for row in self.lifecycle.recover():
             item_id = str(row.id)  # type: ignore[attr-defined]
             log.warning("%s abandoned mid-call", self.name, extra={"subject": item_id})
-            _quietly(f"{self.name} outcome", item_id, self.notices.finished, row)
 
 
 @dataclass
@@ -126,7 +99,9 @@ class Worker:
         poll_seconds: float = 1.0,
         worker_id: str | None = None,
         housekeeping_seconds: float = 5.0,
+        name: str = "worker",
     ) -> None:
+        self.name = name
         self.queues = queues
         self._housekeeping = housekeeping_seconds
         self._next_housekeeping = 0.0
@@ -146,8 +121,10 @@ class Worker:
 
     def start(self) -> None:
         self.recover()
-        self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="frontdesk-worker")
-        self._loop = threading.Thread(target=self._run, name="frontdesk-worker-loop", daemon=True)
+        self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix=f"frontdesk-{self.name}")
+        self._loop = threading.Thread(
+            target=self._run, name=f"frontdesk-{self.name}-loop", daemon=True
+        )
         self._loop.start()
 
     def stop(self) -> None:

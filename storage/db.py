@@ -2,17 +2,40 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+log = logging.getLogger("frontdesk.db")
+
+
+def after_commit(session: Session, callback: Callable[[], object]) -> None:
+    """Run ``callback`` once this session's transaction has committed (never if it
+    rolls back). Callbacks must be quick; their errors are logged, not raised."""
+    session.info.setdefault("after_commit", []).append(callback)
+
+
+def _run_after_commit(session: Session) -> None:
+    for callback in session.info.pop("after_commit", []):
+        try:
+            callback()
+        except Exception:
+            log.exception("after-commit callback failed")
+
+
+def _drop_after_commit(session: Session, previous: Any) -> None:
+    if previous.parent is None:  # the transaction itself, not a savepoint inside it
+        session.info.pop("after_commit", None)
 
 
 def normalise_url(url: str) -> str:
@@ -61,6 +84,8 @@ class Database:
         self.url = normalise_url(url)
         self.engine = make_engine(self.url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        event.listen(self._sessions, "after_commit", _run_after_commit)
+        event.listen(self._sessions, "after_soft_rollback", _drop_after_commit)
 
     @property
     def is_postgres(self) -> bool:
@@ -80,3 +105,27 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+    def listen(
+        self, channel: str, on_message: Callable[[str], object], stop: threading.Event
+    ) -> None:
+        """PostgreSQL only: ``LISTEN channel`` on a connection of its own and call
+        ``on_message(payload)`` for every ``NOTIFY``, until ``stop`` is set; reconnects
+        after errors. Blocks: run it on a thread."""
+        import psycopg
+
+        conninfo = (
+            make_url(self.url).set(drivername="postgresql").render_as_string(hide_password=False)
+        )
+        while not stop.is_set():
+            try:
+                with psycopg.connect(conninfo, autocommit=True) as connection:
+                    connection.execute(f'LISTEN "{channel}"')
+                    while not stop.is_set():
+                        for note in connection.notifies(timeout=1.0):
+                            on_message(note.payload)
+            except Exception:
+                if stop.is_set():
+                    return
+                log.warning("lost the notification connection; reconnecting", exc_info=True)
+                stop.wait(1.0)

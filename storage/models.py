@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Date,
     DateTime,
@@ -192,6 +193,8 @@ class UserPreference(Base):
     last_location_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     #: When the user last opened the App Home: whose home to refresh on a change.
     home_opened_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    #: The page of each Home list the user is on, so a republish keeps them there.
+    home_cursors: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
 class GroupMembership(Base):
@@ -324,3 +327,74 @@ class ResetIdentifier(Base):
     )
     identifier_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     location_id: Mapped[str] = mapped_column(String(64))
+
+
+#: The outbox rows a claim may take (statuses as stored).
+PENDING_NOTICE = "status = 'pending'"
+
+
+class Notice(Base):
+    """One thing to tell Slack (a message posted or brought up to date, a DM, an
+    ephemeral reply through a ``response_url``, a Home publish), written in the same
+    transaction as the change it reports and delivered once by the notifier.
+
+    ``lane`` orders notices: those of one lane are delivered one at a time, in id
+    order (a thread reply waits for its parent message). ``slot`` names a message
+    kept in step with its subject: at most one such notice waits per slot (a later
+    change only updates the waiting one), and it renders the subject as it is when
+    delivered, so a message never goes back to an earlier state.
+    """
+
+    __tablename__ = "notices"
+    __table_args__ = (
+        Index("ix_notice_due", "status", "priority", "available_at"),
+        Index("ix_notice_lane", "lane", "status", "id"),
+        Index(
+            "uq_notice_pending_slot",
+            "slot",
+            unique=True,
+            postgresql_where=text(PENDING_NOTICE),
+            sqlite_where=text(PENDING_NOTICE),
+        ),
+        Index("ix_notice_finished", "status", "finished_at"),
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    kind: Mapped[str] = mapped_column(String(40))
+    lane: Mapped[str] = mapped_column(String(160))
+    slot: Mapped[str | None] = mapped_column(String(160), nullable=True)
+    subject_type: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    subject_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    location_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    #: Plain data for the renderer (never a token; a response_url is wiped once used).
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    #: 0: a person is waiting for it (their Home); 1: messages; 2: background Homes.
+    priority: Mapped[int] = mapped_column(Integer, default=1)
+    #: pending, sending, done or abandoned.
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    available_at: Mapped[datetime]
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    worker_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(nullable=True)
+    #: Since when a post may have landed without frontdesk knowing (an answer lost):
+    #: the next attempt looks for it before posting again.
+    uncertain_since: Mapped[datetime | None] = mapped_column(nullable=True)
+    last_error: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    #: Where a post landed.
+    channel_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    ts: Mapped[str | None] = mapped_column(String(32), nullable=True)
+
+
+class RateBudget(Base):
+    """A token bucket shared by every process (Home publishes stay under Slack's limit)."""
+
+    __tablename__ = "rate_budgets"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tokens: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[datetime]

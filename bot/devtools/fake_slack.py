@@ -2,6 +2,16 @@
 
 Views and blocks are checked with slack_sdk's models on the way in: an invalid
 one is answered ``invalid_arguments`` and kept in ``invalid`` so tests fail.
+
+It behaves like Slack where the notifier depends on it: ``chat.update`` of a
+message that does not exist is ``message_not_found``; a posted message keeps its
+``metadata``, which ``conversations.history`` / ``conversations.replies`` return
+with ``include_all_metadata``; every version of a message is kept (``versions``),
+so a test can see that a message never went back to an earlier state. Faults on
+demand: 429 with ``Retry-After`` (for some calls, or for everything during a
+while), refusing connections altogether (:meth:`FakeSlack.go_down`), and acting on
+a call but dropping the connection before answering (:meth:`FakeSlack.drop_answers`:
+the caller cannot know whether it happened).
 """
 
 from __future__ import annotations
@@ -13,7 +23,7 @@ import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
@@ -33,20 +43,29 @@ class FakeSlack:
         self.invalid: list[tuple[str, str]] = []
         self.views: dict[str, dict[str, Any]] = {}
         self.messages: dict[tuple[str, str], dict[str, Any]] = {}
+        #: Every version of each message, oldest first (posted, then each update).
+        self.versions: dict[tuple[str, str], list[dict[str, Any]]] = {}
         #: Each user's published App Home.
         self.homes: dict[str, dict[str, Any]] = {}
         #: usergroup id → member user ids, as ``usergroups.users.list`` answers.
         self.usergroups: dict[str, list[str]] = {}
         self._lock = threading.Lock()
         self._rate_limits: dict[str, tuple[int, int]] = {}
+        self._limited_until = 0.0
+        self._limited_retry_after = 1
+        self._drops: dict[str, int] = {}
         #: (method, when) of every call answered 429.
         self.rate_limited: list[tuple[str, float]] = []
+        #: Calls acted on whose answer was dropped.
+        self.dropped: list[str] = []
         self._ts = itertools.count(1)
         self._server = _Server((host, port), _handler(self))
+        self._address = self._server.server_address[:2]
+        self._running = False
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
+        host, port = self._address
         host = host.decode() if isinstance(host, bytes) else host
         return f"http://{host}:{port}/api/"
 
@@ -54,17 +73,68 @@ class FakeSlack:
         threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         ).start()
+        self._running = True
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        if self._running:
+            self._running = False
+            self._server.shutdown()
+            self._server.server_close()
 
     def __enter__(self) -> FakeSlack:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    # -- faults -------------------------------------------------------------------------
+    def go_down(self) -> None:
+        """Refuse every connection (the listening socket is closed) until :meth:`come_back`."""
+        self.stop()
+
+    def come_back(self) -> None:
+        """Listen again, on the same address."""
+        self._server = _Server(self._address, _handler(self))
+        self.start()
+
+    def rate_limit(self, method: str, *, times: int = 1, retry_after: int = 1) -> None:
+        """Answer the next ``times`` calls of ``method`` with HTTP 429 and Retry-After."""
+        with self._lock:
+            self._rate_limits[method] = (times, retry_after)
+
+    def rate_limit_all(self, seconds: float, *, retry_after: int = 1) -> None:
+        """Answer every call with HTTP 429 and Retry-After for ``seconds``."""
+        with self._lock:
+            self._limited_until = time.monotonic() + seconds
+            self._limited_retry_after = retry_after
+
+    def drop_answers(self, method: str, times: int = 1) -> None:
+        """Act on the next ``times`` calls of ``method``, then close the connection
+        without answering (as a network failure after Slack acted would)."""
+        with self._lock:
+            self._drops[method] = times
+
+    def take_rate_limit(self, method: str, raw: str) -> int | None:
+        with self._lock:
+            if time.monotonic() < self._limited_until:
+                self.rate_limited.append((method, time.monotonic()))
+                return self._limited_retry_after
+            times, retry_after = self._rate_limits.get(method, (0, 0))
+            if times <= 0:
+                return None
+            self._rate_limits[method] = (times - 1, retry_after)
+            self.rate_limited.append((method, time.monotonic()))
+            return retry_after
+
+    def take_drop(self, method: str) -> bool:
+        with self._lock:
+            left = self._drops.get(method, 0)
+            if left <= 0:
+                return False
+            self._drops[method] = left - 1
+            self.dropped.append(method)
+            return True
 
     # -- for tests ----------------------------------------------------------------------
     def calls_to(self, method: str) -> list[ApiCall]:
@@ -83,6 +153,10 @@ class FakeSlack:
         with self._lock:
             return [m for (c, _), m in self.messages.items() if c == channel]
 
+    def history_of(self, channel: str, ts: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self.versions.get((channel, ts), []))
+
     def acknowledged_view(self, previous: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
         """The view a ``response_action: update|push`` acknowledgement shows, as Slack would
         (checked like any other view; an update keeps the view id)."""
@@ -96,20 +170,6 @@ class FakeSlack:
         with self._lock:
             self.views[stored["id"]] = stored
         return stored
-
-    def rate_limit(self, method: str, *, times: int = 1, retry_after: int = 1) -> None:
-        """Answer the next ``times`` calls of ``method`` with HTTP 429 and Retry-After."""
-        with self._lock:
-            self._rate_limits[method] = (times, retry_after)
-
-    def take_rate_limit(self, method: str, raw: str) -> int | None:
-        with self._lock:
-            times, retry_after = self._rate_limits.get(method, (0, 0))
-            if times <= 0:
-                return None
-            self._rate_limits[method] = (times - 1, retry_after)
-            self.rate_limited.append((method, time.monotonic()))
-            return retry_after
 
     def clear(self) -> None:
         with self._lock:
@@ -153,11 +213,9 @@ class FakeSlack:
             with self._lock:
                 self.views[view_id] = stored
             return {"ok": True, "view": stored}
-        if method in ("chat.postMessage", "chat.update", "chat.postEphemeral"):
-            channel = str(args.get("channel"))
-            if channel.startswith("U"):
-                channel = "D" + channel[1:]
-            ts = str(args.get("ts") or f"{1700000000 + next(self._ts)}.000100")
+        if method in ("chat.postMessage", "chat.postEphemeral"):
+            channel = _dm(str(args.get("channel")))
+            ts = f"{1700000000 + next(self._ts)}.000100"
             message = {
                 "channel": channel,
                 "ts": ts,
@@ -165,13 +223,50 @@ class FakeSlack:
                 "blocks": _json_arg(args.get("blocks")) or [],
                 "thread_ts": args.get("thread_ts"),
                 "user": args.get("user"),
+                "metadata": _json_arg(args.get("metadata")) or None,
             }
             with self._lock:
                 self.messages[(channel, ts)] = message
+                self.versions[(channel, ts)] = [message]
             return {"ok": True, "channel": channel, "ts": ts, "message": message}
+        if method == "chat.update":
+            channel, ts = _dm(str(args.get("channel"))), str(args.get("ts"))
+            with self._lock:
+                if (channel, ts) not in self.messages:
+                    return {"ok": False, "error": "message_not_found"}
+                message = {
+                    **self.messages[(channel, ts)],
+                    "text": args.get("text"),
+                    "blocks": _json_arg(args.get("blocks")) or [],
+                }
+                self.messages[(channel, ts)] = message
+                self.versions[(channel, ts)].append(message)
+            return {"ok": True, "channel": channel, "ts": ts, "message": message}
+        if method in ("conversations.history", "conversations.replies"):
+            return self._history(method, args)
         if method == "conversations.open":
-            return {"ok": True, "channel": {"id": "D" + str(args.get("users", "X"))[1:]}}
+            return {"ok": True, "channel": {"id": _dm(str(args.get("users", "UX")))}}
         return {"ok": True}
+
+    def _history(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
+        channel = str(args.get("channel"))
+        oldest = float(args.get("oldest") or 0)
+        with_metadata = str(args.get("include_all_metadata", "")).lower() in ("1", "true")
+        thread = args.get("ts") if method == "conversations.replies" else None
+        with self._lock:
+            found = [
+                m
+                for (c, ts), m in self.messages.items()
+                if c == channel
+                and float(ts) > oldest
+                and (
+                    (thread is not None and (m["thread_ts"] == thread or ts == thread))
+                    or (thread is None and m["thread_ts"] in (None, ts))
+                )
+            ]
+        found.sort(key=lambda m: float(m["ts"]), reverse=thread is None)
+        shown = [{k: v for k, v in m.items() if k != "metadata" or with_metadata} for m in found]
+        return {"ok": True, "messages": shown, "has_more": False}
 
     def _validate(self, args: dict[str, Any]) -> str | None:
         try:
@@ -185,6 +280,11 @@ class FakeSlack:
         return None
 
 
+def _dm(channel: str) -> str:
+    """A message to a user goes to their DM with the app."""
+    return "D" + channel[1:] if channel.startswith("U") else channel
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128
@@ -192,7 +292,7 @@ class _Server(ThreadingHTTPServer):
 
 def _json_arg(value: Any) -> Any:
     if isinstance(value, str):
-        return json.loads(value)
+        return json.loads(value) if value else None
     return value
 
 
@@ -201,6 +301,10 @@ def _handler(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
             pass
 
+        def do_GET(self) -> None:  # noqa: N802
+            parts = urlsplit(self.path)
+            self._serve(parts.path, dict(parse_qsl(parts.query)), parts.query)
+
         def do_POST(self) -> None:  # noqa: N802
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length).decode()
@@ -208,8 +312,11 @@ def _handler(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
                 args = json.loads(raw or "{}")
             else:
                 args = dict(parse_qsl(raw))
+            self._serve(self.path, args, raw)
+
+        def _serve(self, path: str, args: dict[str, Any], raw: str) -> None:
             token = (self.headers.get("Authorization") or "").removeprefix("Bearer ") or None
-            method = self.path.split("/api/", 1)[-1].split("?")[0]
+            method = path.split("/api/", 1)[-1].split("?")[0]
             retry_after = fake.take_rate_limit(method, raw)
             if retry_after is not None:
                 payload = json.dumps({"ok": False, "error": "ratelimited"}).encode()
@@ -221,6 +328,9 @@ def _handler(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
                 self.wfile.write(payload)
                 return
             payload = json.dumps(fake.answer(method, args, raw, token)).encode()
+            if fake.take_drop(method):
+                self.close_connection = True  # acted on, never answered
+                return
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(payload)))

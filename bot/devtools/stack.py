@@ -109,11 +109,15 @@ class Stack:
     approval_hours: float = 24.0
     start_worker: bool = True
     secrets: dict[str, str] = field(default_factory=lambda: dict(DEMO_SECRETS))
+    #: The Slack stand-in of an earlier stack (a restart keeps the same workspace).
+    shared_slack: FakeSlack | None = None
 
     def __post_init__(self) -> None:
         self.sandbox = Sandbox().start()
-        self.slack = FakeSlack().start()
-        self.slack.usergroups = {"S0SUPPORT": [], "S0MANAGERS": []}
+        self._owns_slack = self.shared_slack is None
+        self.slack: FakeSlack = self.shared_slack or FakeSlack().start()
+        if self._owns_slack:
+            self.slack.usergroups = {"S0SUPPORT": [], "S0MANAGERS": []}
         os.environ.update(self.secrets)
         self.locations_file = self.workdir / "locations.yml"
         self.locations_file.write_text(textwrap.dedent(LOCATIONS_YAML))
@@ -137,6 +141,7 @@ class Stack:
         self.http = HttpServer(self.frontdesk).start()
         if self.start_worker:
             self.frontdesk.start_worker()
+        self.frontdesk.start_notifier()
         self.driver = SlackDriver(
             app_url=self.http.url, signing_secret=SIGNING_SECRET, response_url_base=self.slack.url
         )
@@ -160,5 +165,6 @@ class Stack:
     def stop(self) -> None:
         self.http.stop()
         self.frontdesk.close()
-        self.slack.stop()
+        if self._owns_slack:
+            self.slack.stop()
         self.sandbox.stop()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from slack_bolt import Ack, BoltContext, Respond
+from slack_bolt import Ack, BoltContext
 from slack_sdk import WebClient
 
 from bot.config import UsergroupRole
@@ -63,39 +63,41 @@ def register(app: GuardedApp, services: Services, sync: UsergroupSync) -> None:
 
     @app.command(Command.FRONTDESK)
     def frontdesk_command(
-        ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond, context: BoltContext
+        ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext
     ) -> None:
-        ack()
         actor = actor_of(context)
         words = (body.get("text") or "").strip().split(maxsplit=1)
         verb = words[0].lower() if words else ""
         rest = words[1] if len(words) > 1 else ""
         if verb == "history":
+            # A read: answered in the acknowledgement itself (no Slack call, no outbox).
             items = services.triage.history(actor, rest)
             if not items:
-                respond(
-                    "Nothing found for that member at your locations.", response_type="ephemeral"
+                ack(
+                    text="Nothing found for that member at your locations.",
+                    response_type="ephemeral",
                 )
                 return
             lines = [home_views.item_line(item, services.locations) for item in items]
-            respond(
+            ack(
                 text="Member history, newest first:\n" + "\n".join(lines),
                 response_type="ephemeral",
             )
             return
         if verb == "roles":
+            ack()
             admin.require_admin(actor)
             if rest.strip().lower() == "refresh":
                 counts = sync.refresh()
                 summary = ", ".join(f"{g}: {n} members" for g, n in counts.items())
-                respond(
+                services.outbox.answer(
+                    body.get("response_url"),
                     f"User groups read again. {summary or 'No user group is mapped to a role.'}",
-                    response_type="ephemeral",
                 )
                 return
             client.views_open(trigger_id=body["trigger_id"], view=roles_view(actor))
             return
-        respond(HELP, response_type="ephemeral")
+        ack(text=HELP, response_type="ephemeral")
 
     @app.view(AdminView.ROLES)
     def grant_submitted(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:

@@ -3,37 +3,36 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
 from slack_bolt import BoltContext
 
 from bot.config import Location, Settings
 from bot.workflows.home import HomeService
+from bot.workflows.outbox import Outbox
 from bot.workflows.resets import ResetService
 from bot.workflows.roles import Actor, Permission, RoleAdmin
 from bot.workflows.sales import SaleService
-from bot.workflows.triage import Item, TriageService
-
-if TYPE_CHECKING:
-    from bot.slack.sale_notifier import SaleNotices
+from bot.workflows.triage import TriageService
 
 
 @dataclass
 class Services:
+    """What listeners call. Listeners never call Slack about a change: the workflows
+    record what people must be told (the outbox) and the notifier tells them. A
+    listener's own Slack calls are the modal calls that need the click's live
+    trigger_id (views.open, views.push) or act on the open modal (views.update),
+    and the error mapping's answers."""
+
     settings: Settings
     locations: dict[str, Location]
     resets: ResetService
     sales: SaleService
-    sale_notices: SaleNotices
     triage: TriageService
     home: HomeService
     admin: RoleAdmin
-    wake_worker: Callable[[], None] = field(default=lambda: None)
-    #: Shows a resolution wherever the failure was posted (set by the app).
-    after_resolve: Callable[[Item], None] = field(default=lambda item: None)
-    #: Republishes the homes of those who look at theirs (set by the app).
-    refresh_homes: Callable[[], None] = field(default=lambda: None)
+    outbox: Outbox
 
     def can(self, actor: Actor, permission: Permission, location_id: str | None) -> bool:
         return self.resets.can(actor, permission, location_id)

@@ -216,6 +216,10 @@ def register(app: App) -> None:
         if body.get("type") == "view_submission" and response is not None:
             # Not yet acknowledged: the answer to the submission is the HTTP response.
             return view_answer(error, body.get("view") or {})
+        if body.get("command") and response is not None:
+            # A command not yet acknowledged: the answer is the acknowledgement.
+            text, _ = message_for(error)
+            return _json({"response_type": "ephemeral", "text": text})
         tell(error, body, client, respond)
         if response is not None:
             # Not yet acknowledged (a command, a click): acknowledge; the person was told.

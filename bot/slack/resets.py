@@ -1,20 +1,20 @@
-"""Listeners of the reset flow: thin, they authorize via workflows and render views."""
+"""Listeners of the reset flow: thin; the workflow decides and records what people are
+told (the confirmation, its outcome, triage posts), the notifier tells them."""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
-from slack_bolt import Ack, BoltContext, Respond
+from slack_bolt import Ack, BoltContext
 from slack_sdk import WebClient
 
 from bot.slack import views
 from bot.slack.context import Services, actor_of
 from bot.slack.errors import GuardedApp
 from bot.slack.ids import RESET_FIELDS, Command, ResetAction, ResetView, TriageAction
-from bot.workflows.resets import ConfirmResult, ResetInput, guess_identity
+from bot.workflows.resets import ResetInput, guess_identity
 from bot.workflows.roles import Permission
-from bot.workflows.triage import Item
 
 log = logging.getLogger("frontdesk.slack.resets")
 
@@ -22,19 +22,9 @@ log = logging.getLogger("frontdesk.slack.resets")
 def register(app: GuardedApp, services: Services) -> None:
     resets = services.resets
 
-    def post_confirmation(client: WebClient, user_id: str, request_id: str) -> None:
-        request = resets.get(request_id)
-        assert request is not None
-        location = services.locations.get(request.location_id)
-        blocks = views.confirmation(request, location)
-        answer = client.chat_postMessage(
-            channel=user_id, text="Confirm the password reset", blocks=blocks
-        )
-        resets.attach_message(request_id, answer["channel"], answer["ts"])
-
     @app.command(Command.RESET)
     def reset_command(
-        ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond, context: BoltContext
+        ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext
     ) -> None:
         ack()
         actor = actor_of(context)
@@ -61,8 +51,8 @@ def register(app: GuardedApp, services: Services) -> None:
                 return
             chosen = match
             words.remove(word)
-        request = resets.prepare(actor, chosen.id, guess_identity(" ".join(words)))
-        post_confirmation(client, actor.user_id, request.id)
+        # Records the draft and its confirmation (the notifier posts it in the DM).
+        resets.prepare(actor, chosen.id, guess_identity(" ".join(words)))
 
     @app.action(ResetAction.LOCATION_SELECT)
     def location_changed(
@@ -81,9 +71,7 @@ def register(app: GuardedApp, services: Services) -> None:
         )
 
     @app.view(ResetView.CALLBACK)
-    def reset_submitted(
-        ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext
-    ) -> None:
+    def reset_submitted(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
         actor = actor_of(context)
         values = body["view"]["state"]["values"]
 
@@ -105,96 +93,36 @@ def register(app: GuardedApp, services: Services) -> None:
             member_filter=int(member_filter) if member_filter.isdigit() else -1,
         )
         # Refusals raise: the error mapping answers with the errors on the form.
-        request = resets.prepare(actor, location_id, raw)
+        resets.prepare(actor, location_id, raw)
         ack()
-        post_confirmation(client, actor.user_id, request.id)
 
-    def _update(client: WebClient, body: dict[str, Any], text: str, blocks: list[Any]) -> None:
-        container = body.get("container", {})
-        client.chat_update(
-            channel=container.get("channel_id") or body["channel"]["id"],
-            ts=container.get("message_ts") or body["message"]["ts"],
-            text=text,
-            blocks=blocks,
-        )
-
-    def send(
-        ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext, *, override: bool
-    ) -> None:
-        ack()
-        actor = actor_of(context)
-        request_id = body["actions"][0]["value"]
-        result = resets.confirm(actor, request_id, override=override)
-        request = resets.get(request_id)
-        assert request is not None
-        location = services.locations.get(request.location_id)
-        if result is ConfirmResult.ALREADY_HANDLED:
-            return  # a double click or a retried delivery: the first one won
-        if result is ConfirmResult.RATE_LIMITED:
-            can_override = services.can(actor, Permission.RESET_OVERRIDE_LIMIT, request.location_id)
-            blocks = views.rate_limited(request, location, resets.limit_per_hour, can_override)
-            _update(client, body, "Reset limit reached", blocks)
-            return
-        services.wake_worker()  # the worker shows "Sending…", then the outcome
-
+    # A click changes the request (compare-and-set) and records what the confirmation
+    # or the triage post shows next; a second click, a redelivery, changes nothing.
     @app.action(ResetAction.SEND)
-    def send_clicked(
-        ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext
-    ) -> None:
-        send(ack, body, client, context, override=False)
+    def send_clicked(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
+        ack()
+        resets.confirm(actor_of(context), body["actions"][0]["value"])
 
     @app.action(ResetAction.OVERRIDE)
-    def override_clicked(
-        ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext
-    ) -> None:
-        send(ack, body, client, context, override=True)
+    def override_clicked(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
+        ack()
+        resets.confirm(actor_of(context), body["actions"][0]["value"], override=True)
 
     @app.action(ResetAction.CANCEL)
-    def cancel_clicked(
-        ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext
-    ) -> None:
+    def cancel_clicked(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
         ack()
-        actor = actor_of(context)
-        request_id = body["actions"][0]["value"]
-        if resets.cancel(actor, request_id):
-            request = resets.get(request_id)
-            assert request is not None
-            text, blocks = views.status_message(
-                request, services.locations.get(request.location_id)
-            )
-            _update(client, body, text, blocks)
+        resets.cancel(actor_of(context), body["actions"][0]["value"])
 
     @app.action(TriageAction.CLAIM)
-    def claim_clicked(
-        ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond, context: BoltContext
-    ) -> None:
+    def claim_clicked(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
         ack()
-        actor = actor_of(context)
-        request_id = body["actions"][0]["value"]
-        won, holder = resets.claim(actor, request_id)
-        request = resets.get(request_id)
-        assert request is not None
-        if not won:
-            respond(
-                f"<@{holder}> has already claimed this one.",
-                response_type="ephemeral",
-                replace_original=False,
-            )
-            return
-        text, blocks = views.triage_post(
-            request, services.locations.get(request.location_id), holder
+        resets.claim(
+            actor_of(context), body["actions"][0]["value"], reply_to=body.get("response_url")
         )
-        _update(client, body, text, blocks)
-        services.refresh_homes()
 
     @app.action(TriageAction.RETRY)
-    def retry_clicked(
-        ack: Ack, body: dict[str, Any], respond: Respond, context: BoltContext
-    ) -> None:
+    def retry_clicked(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
         ack()
-        result = resets.retry(actor_of(context), body["actions"][0]["value"])
-        respond(views.retry_words(result), response_type="ephemeral", replace_original=False)
-        if result.created:
-            services.wake_worker()
-            services.after_resolve(Item.of_reset(body["actions"][0]["value"]))
-            services.refresh_homes()
+        resets.retry(
+            actor_of(context), body["actions"][0]["value"], reply_to=body.get("response_url")
+        )

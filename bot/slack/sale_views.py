@@ -460,8 +460,10 @@ def _when(moment: datetime | None) -> str:
     return f"<!date^{stamp}^{{date_short_pretty}} {{time}}|{moment.isoformat(timespec='minutes')}>"
 
 
-def outcome_words(sale: Sale) -> str:
-    status = SaleStatus(sale.status)
+def outcome_words(sale: Sale, then: str | None = None) -> str:
+    """The sale's state in plain words (``then``: the status it had at a moment a DM
+    tells of; else as it is now)."""
+    status = SaleStatus(then or sale.status)
     detail = escape(sale.outcome_message or "").rstrip(".")[:500]
     return {
         SaleStatus.DRAFT: ":pencil2: Draft, not submitted.",

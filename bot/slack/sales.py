@@ -1,15 +1,15 @@
-"""Listeners of the sale flow: thin; the workflow decides, these render and tell people.
-
-Everything slow (ClubReady) happens in the worker. What runs after ``ack()`` here
-is Slack calls only, and Bolt's HTTP mode has already answered Slack by then.
-"""
+"""Listeners of the sale flow: thin; the workflow decides and records what people are
+told (the approval message, the requester's DMs, notes, triage), the notifier tells
+them. Everything slow (ClubReady) happens in the worker. The Slack calls left here
+are the modal's own: views.open/push with the click's trigger_id, views.update of
+the open modal."""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
-from slack_bolt import Ack, BoltContext, Respond
+from slack_bolt import Ack, BoltContext
 from slack_sdk import WebClient
 
 from bot.config import ClubReadyLocation
@@ -54,12 +54,11 @@ def _start_input(body: dict[str, Any]) -> SaleStart:
 
 def register(app: GuardedApp, services: Services) -> None:
     sales = services.sales
-    notices = services.sale_notices
 
     # -- the requester ----------------------------------------------------------------
     @app.command(Command.SELL)
     def sell_command(
-        ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond, context: BoltContext
+        ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext
     ) -> None:
         ack()
         actor = actor_of(context)
@@ -132,12 +131,9 @@ def register(app: GuardedApp, services: Services) -> None:
             result = sales.submit(actor, sale_id, fingerprint or "")
         if result is SubmitResult.ALREADY_HANDLED:
             return  # a double click or a retried delivery: the first one won
-        sale = sales.get(sale_id)
-        assert sale is not None
         if result is SubmitResult.QUEUED:
             words = "Selling now: you will get the outcome in a direct message."
-            services.wake_worker()
-        elif sale.required_approvals > 1 and sell_now:
+        elif sell_now:  # a manager's sale still pending: above the location's limit
             words = (
                 "This sale is above your location's limit, so a second manager approves it. "
                 "It is in the approvals channel; you will be told the outcome."
@@ -145,9 +141,6 @@ def register(app: GuardedApp, services: Services) -> None:
         else:
             words = "Sent for approval: you will be told the outcome in a direct message."
         client.views_update(view_id=view["id"], view=sale_views.notice_modal("Submitted", words))
-        notices.requester_status(sale)
-        if result is SubmitResult.PENDING_APPROVAL:
-            notices.approval_request(sale)
 
     @app.action(SaleAction.SUBMIT)
     def submit_clicked(
@@ -165,7 +158,7 @@ def register(app: GuardedApp, services: Services) -> None:
 
     @app.action(SaleAction.EDIT)
     def edit_clicked(
-        ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond, context: BoltContext
+        ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext
     ) -> None:
         ack()
         actor = actor_of(context)
@@ -181,32 +174,18 @@ def register(app: GuardedApp, services: Services) -> None:
     def edit_submitted(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
         actor = actor_of(context)
         sale_id, _ = sale_views.read_metadata(body["view"])
-        sale, was_pending = sales.edit(actor, sale_id, _start_input(body))
+        sales.edit(actor, sale_id, _start_input(body))
         ack()
-        note = (
-            f":pencil2: <@{sale.user_id}> changed this sale: earlier approvals no longer "
-            "count. Review it again."
-            if was_pending
-            else None
-        )
-        notices.refresh(sale, note=note)
 
     @app.action(SaleAction.WITHDRAW)
-    def withdraw_clicked(
-        ack: Ack, body: dict[str, Any], respond: Respond, context: BoltContext
-    ) -> None:
+    def withdraw_clicked(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
         ack()
-        actor = actor_of(context)
-        sale_id = body["actions"][0]["value"]
-        withdrawn = sales.withdraw(actor, sale_id)
-        sale = sales.get(sale_id)
-        if withdrawn and sale is not None:
-            notices.refresh(sale, note=f"Withdrawn by <@{actor.user_id}>.")
+        sales.withdraw(actor_of(context), body["actions"][0]["value"])
 
     # -- approvers --------------------------------------------------------------------
     @app.action(SaleAction.REVIEW)
     def review_clicked(
-        ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond, context: BoltContext
+        ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext
     ) -> None:
         ack()
         actor = actor_of(context)
@@ -237,13 +216,6 @@ def register(app: GuardedApp, services: Services) -> None:
             )
             return
         ack()
-        sale = sales.get(sale_id)
-        assert sale is not None
-        if result is ApproveResult.APPROVED:
-            services.wake_worker()
-            notices.refresh(sale)
-        else:
-            notices.refresh(sale, note=f"<@{actor.user_id}> approved; one more manager must.")
 
     @app.action(SaleAction.REJECT)
     def reject_clicked(
@@ -258,37 +230,20 @@ def register(app: GuardedApp, services: Services) -> None:
     def reject_submitted(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
         actor = actor_of(context)
         sale_id, _ = sale_views.read_metadata(body["view"])
-        rejected = sales.reject(actor, sale_id, str(_get(body, "reason") or ""))
+        sales.reject(actor, sale_id, str(_get(body, "reason") or ""))
         ack(response_action="clear")
-        sale = sales.get(sale_id)
-        if rejected and sale is not None:
-            notices.refresh(sale)
-            notices.tell_requester(sale, sale_views.outcome_words(sale))
 
     # -- triage -----------------------------------------------------------------------
     @app.action(SaleAction.CLAIM)
-    def claim_clicked(
-        ack: Ack, body: dict[str, Any], respond: Respond, context: BoltContext
-    ) -> None:
+    def claim_clicked(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
         ack()
-        actor = actor_of(context)
-        sale_id = body["actions"][0]["value"]
-        won, holder = sales.claim(actor, sale_id)
-        if not won:
-            respond(
-                f"<@{holder}> has already claimed this one.",
-                response_type="ephemeral",
-                replace_original=False,
-            )
-            return
-        sale = sales.get(sale_id)
-        assert sale is not None
-        notices.triage(sale)
-        services.refresh_homes()
+        sales.claim(
+            actor_of(context), body["actions"][0]["value"], reply_to=body.get("response_url")
+        )
 
     @app.action(SaleAction.RECONCILE)
     def reconcile_clicked(
-        ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond, context: BoltContext
+        ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext
     ) -> None:
         ack()
         actor = actor_of(context)
@@ -311,8 +266,3 @@ def register(app: GuardedApp, services: Services) -> None:
         if not done:
             raise Conflict("Someone has already reconciled this sale.")
         ack()
-        sale = sales.get(sale_id)
-        assert sale is not None
-        notices.triage(sale)
-        notices.refresh(sale)
-        notices.tell_requester(sale, sale_views.outcome_words(sale))

@@ -2,9 +2,14 @@
 
 Front desk: their recent resets and sales. Managers: the pending approvals of
 their locations (oldest first) and those locations' recent sales. Support: the
-open failures, oldest first, and the last day's counts. Every list is a keyset
-page over an index, so a home renders as fast with a million stored requests
-as with ten.
+open failures, oldest first, and the last day's counts. Admins: the notices
+frontdesk gave up delivering to Slack. Every list is a keyset page over an index,
+so a home renders as fast with a million stored requests as with ten.
+
+Homes are published through the outbox: a visit or a page click asks for the
+visitor's own Home at once; a change asks for the Homes of those who look at
+theirs and whose Home shows it (the requester, the location's managers, support),
+found off the acknowledgement path by :meth:`HomeService.fan_out`.
 """
 
 from __future__ import annotations
@@ -17,8 +22,10 @@ from sqlalchemy import select
 from bot.clock import Clock
 from bot.config import Location
 from bot.workflows import preferences
-from bot.workflows.roles import Actor, Permission, Role, Roles
+from bot.workflows.outbox import AbandonedNotice, Audience, Outbox
+from bot.workflows.roles import Actor, Permission, Role, Roles, allows
 from bot.workflows.sales import SaleStatus
+from bot.workflows.signals import Signals
 from bot.workflows.triage import (
     Item,
     Page,
@@ -45,6 +52,8 @@ class Home:
     failures: Page | None = None
     counts: dict[tuple[str, str], int] = field(default_factory=dict)
     cursors: dict[str, str] = field(default_factory=dict)
+    #: Admins: notices given up in the last week (how many, the latest few).
+    abandoned: tuple[int, list[AbandonedNotice]] | None = None
 
 
 class HomeService:
@@ -57,6 +66,7 @@ class HomeService:
         clock: Clock,
         triage: TriageService,
         page_size: int = 10,
+        outbox: Outbox | None = None,
     ) -> None:
         self.db = db
         self.roles = roles
@@ -64,16 +74,24 @@ class HomeService:
         self.clock = clock
         self.triage = triage
         self.page_size = page_size
+        self.outbox = outbox or Outbox(db=db, clock=clock, signals=Signals())
 
     def home(self, actor: Actor, cursors: dict[str, str] | None = None) -> Home:
         cursors = dict(cursors or {})
         with self.db.session() as session:
             grants = self.roles.grants(session, actor)
-            approve_at = self.roles.allowed_locations(
-                session, actor, Permission.APPROVE_SALE, self.locations
+            abandoned = (
+                self.outbox.abandoned(session)
+                if allows(grants, Permission.MANAGE_ROLES, None)
+                else None
             )
+        approve_at = [
+            location_id
+            for location_id in self.locations
+            if allows(grants, Permission.APPROVE_SALE, location_id)
+        ]
         roles = {grant.role for grant in grants}
-        home = Home(roles=roles, cursors=cursors)
+        home = Home(roles=roles, cursors=cursors, abandoned=abandoned)
         if roles & {Role.FRONT_DESK, Role.MANAGER, Role.SUPPORT}:
             home.recent = self.recent_requests(actor, cursors.get("recent"))
         if approve_at:
@@ -145,11 +163,29 @@ class HomeService:
 
     # -- who looks ----------------------------------------------------------------------
     def opened(self, actor: Actor) -> None:
-        """Remember that this user looks at their home (to refresh it on changes)."""
+        """This user opened their Home: publish it (first page), and remember that they
+        look at it (to republish it when something it shows changes)."""
         with self.db.session() as session:
-            preferences.remember(session, actor, home_opened_at=self.clock.now())
+            preferences.remember(session, actor, home_opened_at=self.clock.now(), home_cursors={})
+            self.outbox.home(session, actor.org_id, actor.user_id, waiting=True)
 
-    def recent_viewers(self, limit: int = 200) -> list[Actor]:
+    def show(self, actor: Actor, cursors: dict[str, str]) -> None:
+        """Publish this user's Home at these pages (kept for later republishes)."""
+        with self.db.session() as session:
+            preferences.remember(session, actor, home_cursors=cursors)
+            self.outbox.home(session, actor.org_id, actor.user_id, waiting=True)
+
+    def cursors(self, org_id: str, user_id: str) -> dict[str, str]:
+        """The pages this user is on."""
+        with self.db.session() as session:
+            pref = session.get(UserPreference, (org_id, user_id))
+            stored = (pref.home_cursors if pref else None) or {}
+        return {str(k): str(v) for k, v in stored.items()}
+
+    def fan_out(self, audiences: list[Audience], limit: int = 200) -> list[Actor]:
+        """Ask for the Homes that show a change: of those who looked at theirs in the
+        last day, the requester, the location's managers (sales), support (failures,
+        counts) and admins (abandoned notices). Returns whose Homes were asked for."""
         since = self.clock.now() - RECENT_VIEWER
         with self.db.session() as session:
             rows = session.execute(
@@ -158,5 +194,28 @@ class HomeService:
                 .order_by(UserPreference.home_opened_at.desc())
                 .limit(limit)
             ).all()
-        # The organisation stands in for the team: a person is (org, user).
-        return [Actor(team_id=org, user_id=user) for org, user in rows]
+            viewers = [Actor(team_id=org, user_id=user) for org, user in rows]
+            needs_grants = any(a.managers or a.support or a.admins for a in audiences)
+            grants = self.roles.grants_of(session, viewers) if needs_grants else {}
+            chosen: list[Actor] = []
+            for viewer in viewers:
+                person = (viewer.org_id, viewer.user_id)
+                held = grants.get(person, [])
+                for audience in audiences:
+                    if (
+                        (audience.org_id, audience.user_id) == person
+                        or (
+                            audience.managers
+                            and allows(held, Permission.APPROVE_SALE, audience.location_id)
+                        )
+                        or (
+                            audience.support
+                            and allows(held, Permission.TRIAGE, audience.location_id)
+                        )
+                        or (audience.admins and allows(held, Permission.MANAGE_ROLES, None))
+                    ):
+                        chosen.append(viewer)
+                        break
+            for viewer in chosen:
+                self.outbox.home(session, viewer.org_id, viewer.user_id, waiting=False)
+        return chosen

@@ -17,6 +17,9 @@
   ran out and recovery called it unknown) never becomes a second outcome: it is
   kept beside the row (``late_outcome_*``), as a vendor attempt and as one
   ``<subject>.late_answer`` audit event, for support to see.
+- What people are told is recorded in the same transactions (:class:`Notices`,
+  written to the outbox): a change and its notices commit together. A row that
+  becomes ready wakes the workers when its transaction commits.
 """
 
 from __future__ import annotations
@@ -25,13 +28,14 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
 from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.orm import Session
 
 from bot.clock import Clock
 from bot.workflows import audit, queue
+from bot.workflows.signals import Signals, Topic
 from storage.db import Database
 from storage.models import VendorAttempt
 from vendors import InvalidVendorRequest, Outcome, OutcomeKind, VendorError
@@ -39,6 +43,7 @@ from vendors import InvalidVendorRequest, Outcome, OutcomeKind, VendorError
 log = logging.getLogger("frontdesk.lifecycle")
 
 Row = TypeVar("Row")
+Row_contra = TypeVar("Row_contra", contravariant=True)
 
 #: The outcome code of a request that never left frontdesk.
 NOT_SENT = "not_sent"
@@ -80,15 +85,56 @@ class Settled(Generic[Row]):
     late: bool = False
 
 
+class ClaimResult(NamedTuple):
+    """A triage claim: ``won`` by this person, else ``holder`` has it."""
+
+    won: bool
+    holder: str | None
+
+
+class Notices(Protocol[Row_contra]):
+    """What people are told as a row changes, recorded in the transaction that changes
+    it (the workflow writes them to the outbox; nothing here knows Slack)."""
+
+    def changed(self, session: Session, row: Row_contra, status: str) -> None:
+        """Any change of the row won by a compare-and-set (``status``: its status now)."""
+
+    def finished(self, session: Session, row: Row_contra) -> None:
+        """The row has its outcome (including "unknown" after a process died)."""
+
+    def late(self, session: Session, row: Row_contra) -> None:
+        """The vendor answered after the row was settled without it."""
+
+
+class _Silent:
+    def changed(self, session: Session, row: Any, status: str) -> None:
+        pass
+
+    def finished(self, session: Session, row: Any) -> None:
+        pass
+
+    def late(self, session: Session, row: Any) -> None:
+        pass
+
+
 class Lifecycle(Generic[Row]):
     def __init__(
-        self, *, db: Database, clock: Clock, spec: Spec[Row], lease_seconds: float
+        self,
+        *,
+        db: Database,
+        clock: Clock,
+        spec: Spec[Row],
+        lease_seconds: float,
+        signals: Signals | None = None,
+        notices: Notices[Row] | None = None,
     ) -> None:
         self.db = db
         self.clock = clock
         self.spec = spec
         self.lease = timedelta(seconds=lease_seconds)
         self._model: Any = spec.model
+        self.signals = signals or Signals()
+        self.notices: Notices[Row] = notices or _Silent()
 
     # -- state changes ----------------------------------------------------------------
     def transition(
@@ -102,7 +148,8 @@ class Lifecycle(Generic[Row]):
         action: str,
         details: dict[str, Any] | None = None,
     ) -> bool:
-        """Compare-and-set one row; its audit event only when this caller won."""
+        """Compare-and-set one row; its audit event (and its notices) only when this
+        caller won. A row made ready wakes the workers when the transaction commits."""
         model = self._model
         if "status" in values:
             values = {**values, **self.spec.on_status(str(values["status"]))}
@@ -124,6 +171,10 @@ class Lifecycle(Generic[Row]):
             )
             if row in session:
                 session.refresh(row)
+            status = str(values.get("status", row.status))  # type: ignore[attr-defined]
+            if status == self.spec.ready:
+                self.signals.queued(session, Topic.WORK)
+            self.notices.changed(session, row, status)
         return bool(won)
 
     def get(self, item_id: str) -> Row | None:
@@ -228,6 +279,7 @@ class Lifecycle(Generic[Row]):
                 action=f"{spec.subject}.{status}",
                 details={"vendor": outcome.vendor, "code": outcome.code},
             )
+            kept = 0
             if not won:
                 kept = session.execute(
                     update(model)
@@ -259,6 +311,10 @@ class Lifecycle(Generic[Row]):
             current = session.get(spec.model, item_id)
             assert current is not None
             session.refresh(current)
+            if won:
+                self.notices.finished(session, current)
+            elif kept:
+                self.notices.late(session, current)
         return Settled(current, outcome, late=not won)
 
     def recover(self) -> list[Row]:
@@ -286,5 +342,6 @@ class Lifecycle(Generic[Row]):
                     action=f"{spec.subject}.abandoned",
                     details={"worker": row.worker_id},
                 ):
+                    self.notices.finished(session, row)
                     recovered.append(row)
         return recovered

@@ -36,10 +36,12 @@ from bot.config import Location
 from bot.vendor_clients import VendorClients
 from bot.workflows import audit, preferences
 from bot.workflows.errors import Conflict, InvalidInput, NotFound
-from bot.workflows.lifecycle import Lifecycle, NotSent, Settled, Spec
+from bot.workflows.lifecycle import ClaimResult, Lifecycle, NotSent, Settled, Spec
 from bot.workflows.masking import identifier_hash, mask_email, mask_identifier
+from bot.workflows.outbox import Audience, NoticeKind, Outbox
 from bot.workflows.ratelimit import hold
-from bot.workflows.roles import Actor, Permission, Roles
+from bot.workflows.roles import Actor, Grant, Permission, Roles, allows
+from bot.workflows.signals import Signals, Topic
 from storage.db import Database
 from storage.models import ResetIdentifier, ResetRequest, UserPreference
 from vendors import InvalidVendorRequest, MemberIdentity, Outcome, OutcomeKind
@@ -109,6 +111,85 @@ class RetryResult:
     retry_id: str | None
     by: str | None
     at: datetime | None
+
+    def as_notice(self) -> dict[str, Any]:
+        return {
+            "what": "retry",
+            "created": self.created,
+            "retry_id": self.retry_id,
+            "by": self.by,
+            "at": self.at.isoformat() if self.at else None,
+        }
+
+    @classmethod
+    def from_notice(cls, data: dict[str, Any]) -> RetryResult:
+        at = data.get("at")
+        return cls(
+            bool(data.get("created")),
+            data.get("retry_id"),
+            data.get("by"),
+            datetime.fromisoformat(at) if at else None,
+        )
+
+
+class ResetNotices:
+    """What people are told as a reset goes (recorded in the changing transaction)."""
+
+    def __init__(self, outbox: Outbox) -> None:
+        self.outbox = outbox
+
+    def confirmation(
+        self, session: Session, request: ResetRequest, payload: dict[str, Any] | None = None
+    ) -> None:
+        self.outbox.slot(
+            session,
+            NoticeKind.RESET_CONFIRMATION,
+            subject_type="reset",
+            subject_id=request.id,
+            location_id=request.location_id,
+            payload=payload,
+        )
+
+    def triage(self, session: Session, request: ResetRequest) -> None:
+        self.outbox.slot(
+            session,
+            NoticeKind.RESET_TRIAGE,
+            subject_type="reset",
+            subject_id=request.id,
+            location_id=request.location_id,
+        )
+
+    # bot.workflows.lifecycle.Notices
+    def changed(self, session: Session, request: ResetRequest, status: str) -> None:
+        self.outbox.homes_changed(
+            session,
+            Audience(
+                location_id=request.location_id,
+                org_id=request.org_id,
+                user_id=request.user_id,
+                support=ResetStatus(status) in FINISHED,
+            ),
+        )
+
+    def finished(self, session: Session, request: ResetRequest) -> None:
+        if request.retry_of:
+            # A retry has no confirmation: its outcome goes in the first one's thread.
+            self.outbox.post(
+                session,
+                NoticeKind.RESET_RETRY_NOTE,
+                after=(NoticeKind.RESET_TRIAGE, request.retry_of),
+                subject_type="reset",
+                subject_id=request.id,
+                location_id=request.location_id,
+                payload={"retry_of": request.retry_of},
+            )
+            return
+        self.confirmation(session, request)
+        if ResetStatus(request.status) in NEEDS_TRIAGE:
+            self.triage(session, request)
+
+    def late(self, session: Session, request: ResetRequest) -> None:
+        self.triage(session, request)
 
 
 def identifier_fields(location: Location) -> tuple[str, ...]:
@@ -234,6 +315,8 @@ class ResetService:
         sends_per_person_hour: int = 30,
         drafts_per_person_hour: int = 60,
         issue_code: Callable[[ResetRequest], str] | None = None,
+        outbox: Outbox | None = None,
+        signals: Signals | None = None,
     ) -> None:
         self.db = db
         self.roles = roles
@@ -245,8 +328,16 @@ class ResetService:
         self.drafts_per_person_hour = drafts_per_person_hour
         #: Makes (and keeps the means to check) a reset code where frontdesk issues its own.
         self.issue_code = issue_code or (lambda request: secrets.token_urlsafe(32))
+        self.signals = signals or (outbox.signals if outbox else Signals())
+        self.outbox = outbox or Outbox(db=db, clock=clock, signals=self.signals)
+        self.notices = ResetNotices(self.outbox)
         self.lifecycle: Lifecycle[ResetRequest] = Lifecycle(
-            db=db, clock=clock, spec=SPEC, lease_seconds=lease_seconds
+            db=db,
+            clock=clock,
+            spec=SPEC,
+            lease_seconds=lease_seconds,
+            signals=self.signals,
+            notices=self.notices,
         )
 
     def _audit(
@@ -352,34 +443,27 @@ class ResetService:
                 location_id,
                 {"member": request.identifier_masked},
             )
+            self.notices.confirmation(session, request)
         return request
 
     def get(self, request_id: str) -> ResetRequest | None:
         return self.lifecycle.get(request_id)
 
-    def attach_message(self, request_id: str, channel_id: str, ts: str) -> None:
-        self._set(request_id, channel_id=channel_id, message_ts=ts)
-
-    def attach_triage(self, request_id: str, channel_id: str, ts: str) -> None:
-        self._set(request_id, triage_channel_id=channel_id, triage_ts=ts)
-
-    def _set(self, request_id: str, **values: Any) -> None:
-        """Unconditional columns (Slack message references), not state transitions."""
-        from sqlalchemy import update
-
-        with self.db.session() as session:
-            session.execute(
-                update(ResetRequest).where(ResetRequest.id == request_id).values(**values)
-            )
-
-    def _load_for(self, session: Session, actor: Actor, request_id: str) -> ResetRequest:
+    def _load_for(
+        self, session: Session, actor: Actor, request_id: str
+    ) -> tuple[ResetRequest, list[Grant]]:
+        """The request, for its requester or support; and the actor's grants (one query)."""
         request = session.get(ResetRequest, request_id)
         if request is None:
             raise NotFound("That reset request no longer exists.")
+        grants = self.roles.grants(session, actor)
+        needed = [Permission.RESET]
         if not actor.is_person(request.org_id, request.user_id):
-            self.roles.require(session, actor, Permission.TRIAGE, request.location_id)
-        self.roles.require(session, actor, Permission.RESET, request.location_id)
-        return request
+            needed.insert(0, Permission.TRIAGE)
+        for permission in needed:
+            if not allows(grants, permission, request.location_id):
+                raise self.roles.refusal(session, permission, request.location_id)
+        return request, grants
 
     def _count_by(self, session: Session, actor: Actor, *where: Any) -> int:
         return (
@@ -445,13 +529,15 @@ class ResetService:
         )
 
     def confirm(self, actor: Actor, request_id: str, *, override: bool = False) -> ConfirmResult:
-        """Send was clicked: queue the request exactly once, within the member's limit."""
+        """Send was clicked: queue the request exactly once, within the member's limit.
+        The confirmation shows "Sending…" (or the limit), then the worker's outcome."""
         now = self.clock.now()
         with self.db.session() as session:
-            request = self._load_for(session, actor, request_id)
-            if override:
-                self.roles.require(
-                    session, actor, Permission.RESET_OVERRIDE_LIMIT, request.location_id
+            request, grants = self._load_for(session, actor, request_id)
+            can_override = allows(grants, Permission.RESET_OVERRIDE_LIMIT, request.location_id)
+            if override and not can_override:
+                raise self.roles.refusal(
+                    session, Permission.RESET_OVERRIDE_LIMIT, request.location_id
                 )
             if request.status != ResetStatus.DRAFT:
                 return ConfirmResult.ALREADY_HANDLED
@@ -460,6 +546,11 @@ class ResetService:
             member_keys = [f"member:{request.location_id}:{h}" for h in hashes]
             hold(session, self.clock, [*member_keys, f"person:{actor.key}"])
             if not override and self.recent_count(session, request, hashes) >= self.limit_per_hour:
+                self.notices.confirmation(
+                    session,
+                    request,
+                    {"limited": self.limit_per_hour, "override": can_override},
+                )
                 return ConfirmResult.RATE_LIMITED
             sent = self._count_by(
                 session,
@@ -487,13 +578,14 @@ class ResetService:
             )
             if not won:
                 return ConfirmResult.ALREADY_HANDLED
+            self.notices.confirmation(session, request)
         return ConfirmResult.QUEUED
 
     def cancel(self, actor: Actor, request_id: str) -> bool:
         now = self.clock.now()
         with self.db.session() as session:
-            request = self._load_for(session, actor, request_id)
-            return self.lifecycle.transition(
+            request, _ = self._load_for(session, actor, request_id)
+            won = self.lifecycle.transition(
                 session,
                 request,
                 expected=ResetRequest.status == ResetStatus.DRAFT,
@@ -501,6 +593,9 @@ class ResetService:
                 actor=actor.key,
                 action="reset.cancel",
             )
+            if won:
+                self.notices.confirmation(session, request)
+            return won
 
     # -- the worker's side ------------------------------------------------------------
     def claim_next(self, worker_id: str, limit: int = 1) -> list[str]:
@@ -523,8 +618,9 @@ class ResetService:
         return self.lifecycle.recover()
 
     # -- triage -----------------------------------------------------------------------
-    def claim(self, actor: Actor, request_id: str) -> tuple[bool, str | None]:
-        """One claimant at a time: (won, who holds it)."""
+    def claim(self, actor: Actor, request_id: str, *, reply_to: str | None = None) -> ClaimResult:
+        """One claimant at a time. The triage post shows the winner; a loser clicking in
+        a channel is told who has it through ``reply_to`` (the click's response_url)."""
         with self.db.session() as session:
             request = session.get(ResetRequest, request_id)
             if request is None:
@@ -538,14 +634,18 @@ class ResetService:
                 actor=actor.key,
                 action="reset.claim",
             ):
-                return True, actor.user_id
+                self.notices.triage(session, request)
+                return ClaimResult(True, actor.user_id)
             session.refresh(request)
-            return False, request.claimed_by
+            self.outbox.reply(
+                session, reply_to, {"what": "claim_lost", "holder": request.claimed_by}
+            )
+            return ClaimResult(False, request.claimed_by)
 
-    def retry(self, actor: Actor, request_id: str) -> RetryResult:
+    def retry(self, actor: Actor, request_id: str, *, reply_to: str | None = None) -> RetryResult:
         """Support retries a failed reset: the first Retry of a failure resolves it and
         queues one new request linked to it; any later one changes nothing and is told
-        who retried it and when."""
+        who retried it and when (through ``reply_to``, the click's response_url)."""
         now = self.clock.now()
         with self.db.session() as session:
             original = session.get(ResetRequest, request_id)
@@ -553,9 +653,11 @@ class ResetService:
                 raise NotFound("That reset request no longer exists.")
             self.roles.require(session, actor, Permission.TRIAGE, original.location_id)
             if original.retried_at is not None:
-                return RetryResult(
+                told = RetryResult(
                     False, original.retry_id, original.retried_by, original.retried_at
                 )
+                self.outbox.reply(session, reply_to, told.as_notice())
+                return told
             if original.status not in NEEDS_TRIAGE:
                 raise Conflict("Only a failed or uncertain reset can be retried.")
             if original.identity is None:
@@ -583,9 +685,11 @@ class ResetService:
             )
             if not won:
                 session.refresh(original)
-                return RetryResult(
+                told = RetryResult(
                     False, original.retry_id, original.retried_by, original.retried_at
                 )
+                self.outbox.reply(session, reply_to, told.as_notice())
+                return told
             session.add(
                 ResetRequest(
                     id=retry_id,
@@ -628,4 +732,8 @@ class ResetService:
                 original.location_id,
                 {"retry_of": original.id},
             )
-        return RetryResult(True, retry_id, actor.user_id, now)
+            result = RetryResult(True, retry_id, actor.user_id, now)
+            self.notices.triage(session, original)
+            self.outbox.reply(session, reply_to, result.as_notice())
+            self.signals.queued(session, Topic.WORK)
+        return result

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import String, cast, delete, null, select
+from sqlalchemy import String, cast, delete, null, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -106,6 +106,18 @@ class Grant:
     location_id: str | None  # None: all locations
 
 
+def allows(grants: Iterable[Grant], permission: Permission, location_id: str | None) -> bool:
+    """Whether these grants give ``permission`` at ``location_id`` (None: anywhere)."""
+    for grant in grants:
+        if grant.role not in GIVEN_BY[permission]:
+            continue
+        if location_id is None or grant.location_id is None or grant.role in EVERYWHERE_ROLES:
+            return True
+        if grant.location_id == location_id:
+            return True
+    return False
+
+
 class Roles:
     def __init__(
         self,
@@ -128,29 +140,50 @@ class Roles:
     def grants(self, session: Session, actor: Actor) -> list[Grant]:
         """Every grant the person holds: stored grants and mapped user groups, read in
         one query, plus the bootstrap admins of the configuration."""
+        return self.grants_of(session, [actor])[(actor.org_id, actor.user_id)]
+
+    def grants_of(
+        self, session: Session, people: Iterable[Actor]
+    ) -> dict[tuple[str, str], list[Grant]]:
+        """Every grant of each person, (org_id, user_id) → grants, in one query."""
+        actors = {(a.org_id, a.user_id): a for a in people}
+        if not actors:
+            return {}
+        keys = list(actors)
         rows = session.execute(
-            select(RoleGrant.role, RoleGrant.location_id, _none().label("usergroup"))
-            .where(RoleGrant.org_id == actor.org_id, RoleGrant.user_id == actor.user_id)
+            select(
+                RoleGrant.org_id,
+                RoleGrant.user_id,
+                RoleGrant.role,
+                RoleGrant.location_id,
+                _none().label("usergroup"),
+            )
+            .where(tuple_(RoleGrant.org_id, RoleGrant.user_id).in_(keys))
             .union_all(
-                select(_none(), _none(), GroupMembership.usergroup_id).where(
-                    GroupMembership.org_id == actor.org_id,
-                    GroupMembership.user_id == actor.user_id,
-                )
+                select(
+                    GroupMembership.org_id,
+                    GroupMembership.user_id,
+                    _none(),
+                    _none(),
+                    GroupMembership.usergroup_id,
+                ).where(tuple_(GroupMembership.org_id, GroupMembership.user_id).in_(keys))
             )
         ).all()
-        result: list[Grant] = []
-        groups: set[str] = set()
-        for role, location_id, usergroup in rows:
+        result: dict[tuple[str, str], list[Grant]] = {key: [] for key in keys}
+        groups: dict[tuple[str, str], set[str]] = {key: set() for key in keys}
+        for org_id, user_id, role, location_id, usergroup in rows:
+            key = (org_id, user_id)
             if usergroup is not None:
-                groups.add(usergroup)
+                groups[key].add(usergroup)
             elif role is not None:
-                result.append(Grant(Role(role), location_id))
-        for mapping in self.usergroup_roles:
-            if mapping.usergroup in groups:
-                scopes: list[str | None] = list(mapping.locations) or [None]
-                result.extend(Grant(Role(mapping.role), where) for where in scopes)
-        if self._bootstrapped(actor):
-            result.append(Grant(Role.ADMIN, None))
+                result[key].append(Grant(Role(role), location_id))
+        for key, actor in actors.items():
+            for mapping in self.usergroup_roles:
+                if mapping.usergroup in groups[key]:
+                    scopes: list[str | None] = list(mapping.locations) or [None]
+                    result[key].extend(Grant(Role(mapping.role), where) for where in scopes)
+            if self._bootstrapped(actor):
+                result[key].append(Grant(Role.ADMIN, None))
         return result
 
     def admins(self, session: Session, *, limit: int = 5) -> list[str]:
@@ -193,14 +226,7 @@ class Roles:
     def can(
         self, session: Session, actor: Actor, permission: Permission, location_id: str | None
     ) -> bool:
-        for grant in self.grants(session, actor):
-            if grant.role not in GIVEN_BY[permission]:
-                continue
-            if location_id is None or grant.location_id is None or grant.role in EVERYWHERE_ROLES:
-                return True
-            if grant.location_id == location_id:
-                return True
-        return False
+        return allows(self.grants(session, actor), permission, location_id)
 
     def require(
         self, session: Session, actor: Actor, permission: Permission, location_id: str | None

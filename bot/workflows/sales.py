@@ -35,7 +35,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -44,9 +44,11 @@ from bot.config import CatalogItem, ClubReadyLocation, Location
 from bot.vendor_clients import VendorClients
 from bot.workflows import audit
 from bot.workflows.errors import Conflict, InvalidInput, NotFound, SelfApproval
-from bot.workflows.lifecycle import Lifecycle, NotSent, Settled, Spec
+from bot.workflows.lifecycle import ClaimResult, Lifecycle, NotSent, Settled, Spec
 from bot.workflows.masking import identifier_hash, mask_email, mask_phone, mask_text
+from bot.workflows.outbox import Audience, NoticeKind, Outbox
 from bot.workflows.roles import Actor, Permission, Roles
+from bot.workflows.signals import Signals
 from bot.workflows.vault import TokenVault, VaultError
 from storage.db import Database
 from storage.models import Sale, SaleApproval
@@ -106,6 +108,89 @@ class SubmitResult(StrEnum):
     PENDING_APPROVAL = "pending_approval"
     QUEUED = "queued"  # approved: the worker sells it
     ALREADY_HANDLED = "already_handled"
+
+
+#: What people see of a sale once it has finished (support's counts, managers' lists).
+FINISHED = frozenset({SaleStatus.SOLD, SaleStatus.REFUSED, SaleStatus.UNKNOWN, SaleStatus.NOT_SOLD})
+
+
+def asks_approvers(sale: Sale) -> bool:
+    """Whether the sale went to the approvers (so has an approval message): submitted
+    for approval, or sold now above the location's limit; not a manager's sale within
+    their limit, which they decided alone, nor a draft withdrawn before submitting."""
+    if sale.submitted_at is None:
+        return False
+    if sale.status == SaleStatus.PENDING_APPROVAL:
+        return True
+    return not (sale.decided_by == sale.user_id and sale.required_approvals <= 1)
+
+
+class SaleNotices:
+    """What people are told as a sale goes (recorded in the changing transaction):
+    the approval message, the requester's DM (kept up to date), a new DM that
+    notifies at each outcome, notes in the approval thread, the triage post."""
+
+    def __init__(self, outbox: Outbox) -> None:
+        self.outbox = outbox
+
+    def _slot(self, session: Session, kind: NoticeKind, sale: Sale) -> None:
+        self.outbox.slot(
+            session, kind, subject_type="sale", subject_id=sale.id, location_id=sale.location_id
+        )
+
+    def status(self, session: Session, sale: Sale) -> None:
+        """The approval message and the requester's DM show the sale as it is now."""
+        self._slot(session, NoticeKind.SALE_APPROVAL, sale)
+        self._slot(session, NoticeKind.SALE_DM, sale)
+
+    def triage(self, session: Session, sale: Sale) -> None:
+        self._slot(session, NoticeKind.SALE_TRIAGE, sale)
+
+    def note(self, session: Session, sale: Sale, note: str, by: str) -> None:
+        """A note in the approval message's thread (after the message itself)."""
+        self.outbox.post(
+            session,
+            NoticeKind.SALE_NOTE,
+            after=(NoticeKind.SALE_APPROVAL, sale.id),
+            subject_type="sale",
+            subject_id=sale.id,
+            location_id=sale.location_id,
+            payload={"note": note, "by": by},
+        )
+
+    def tell(self, session: Session, sale: Sale) -> None:
+        """A new DM to the requester with the sale's outcome (so that it notifies)."""
+        self.outbox.post(
+            session,
+            NoticeKind.SALE_TELL,
+            after=(NoticeKind.SALE_DM, sale.id),
+            subject_type="sale",
+            subject_id=sale.id,
+            location_id=sale.location_id,
+            payload={"status": sale.status},
+        )
+
+    # bot.workflows.lifecycle.Notices
+    def changed(self, session: Session, sale: Sale, status: str) -> None:
+        self.outbox.homes_changed(
+            session,
+            Audience(
+                location_id=sale.location_id,
+                org_id=sale.org_id,
+                user_id=sale.user_id,
+                managers=status != SaleStatus.DRAFT,
+                support=SaleStatus(status) in FINISHED,
+            ),
+        )
+
+    def finished(self, session: Session, sale: Sale) -> None:
+        self.status(session, sale)
+        self.tell(session, sale)
+        if SaleStatus(sale.status) in NEEDS_TRIAGE:
+            self.triage(session, sale)
+
+    def late(self, session: Session, sale: Sale) -> None:
+        self.triage(session, sale)
 
 
 class ApproveResult(StrEnum):
@@ -472,6 +557,8 @@ class SaleService:
         draft_minutes: float = 60.0,
         lease_seconds: float = 120.0,
         drafts_per_person_hour: int = 20,
+        outbox: Outbox | None = None,
+        signals: Signals | None = None,
     ) -> None:
         self.db = db
         self.roles = roles
@@ -482,8 +569,16 @@ class SaleService:
         self.approval_window = timedelta(hours=approval_hours)
         self.draft_window = timedelta(minutes=draft_minutes)
         self.drafts_per_person_hour = drafts_per_person_hour
+        self.signals = signals or (outbox.signals if outbox else Signals())
+        self.outbox = outbox or Outbox(db=db, clock=clock, signals=self.signals)
+        self.notices = SaleNotices(self.outbox)
         self.lifecycle: Lifecycle[Sale] = Lifecycle(
-            db=db, clock=clock, spec=SPEC, lease_seconds=lease_seconds
+            db=db,
+            clock=clock,
+            spec=SPEC,
+            lease_seconds=lease_seconds,
+            signals=self.signals,
+            notices=self.notices,
         )
 
     # -- helpers ----------------------------------------------------------------------
@@ -575,21 +670,6 @@ class SaleService:
                     .order_by(SaleApproval.at)
                 )
             )
-
-    def set_refs(self, sale_id: str, **refs: str) -> None:
-        """Slack message references (not state transitions)."""
-        allowed = {
-            "approval_channel_id",
-            "approval_ts",
-            "dm_channel_id",
-            "dm_ts",
-            "triage_channel_id",
-            "triage_ts",
-        }
-        if not set(refs) <= allowed:
-            raise TypeError(f"not a message reference: {set(refs) - allowed}")
-        with self.db.session() as session:
-            session.execute(update(Sale).where(Sale.id == sale_id).values(**refs))
 
     # -- the requester ----------------------------------------------------------------
     def locations_for(self, actor: Actor) -> list[ClubReadyLocation]:
@@ -740,6 +820,8 @@ class SaleService:
                 action="sale.submit",
                 details={"amount": sale.amount},
             )
+            if won:
+                self.notices.status(session, sale)
         return SubmitResult.PENDING_APPROVAL if won else SubmitResult.ALREADY_HANDLED
 
     def sell_now(self, actor: Actor, sale_id: str, fingerprint: str) -> SubmitResult:
@@ -784,6 +866,8 @@ class SaleService:
                     at=now,
                 )
             )
+            session.flush()
+            self.notices.status(session, sale)
         return SubmitResult.QUEUED if enough else SubmitResult.PENDING_APPROVAL
 
     def edit(self, actor: Actor, sale_id: str, raw: SaleStart) -> tuple[Sale, bool]:
@@ -846,6 +930,9 @@ class SaleService:
                 details={"package": item.name, "amount": money(item.amount)},
             ):
                 raise Conflict("This sale changed meanwhile: open it again.")
+            if status is SaleStatus.PENDING_APPROVAL:
+                self.notices.status(session, sale)
+                self.notices.note(session, sale, "changed", actor.user_id)
         return sale, status is SaleStatus.PENDING_APPROVAL
 
     def withdraw(self, actor: Actor, sale_id: str) -> bool:
@@ -853,7 +940,7 @@ class SaleService:
         with self.db.session() as session:
             sale = self._load(session, sale_id)
             self._require_requester(session, actor, sale)
-            return self._transition(
+            won = self._transition(
                 session,
                 sale,
                 expected=Sale.status.in_([SaleStatus.DRAFT, SaleStatus.PENDING_APPROVAL]),
@@ -861,6 +948,10 @@ class SaleService:
                 actor=actor.key,
                 action="sale.withdraw",
             )
+            if won and sale.submitted_at is not None:
+                self.notices.status(session, sale)
+                self.notices.note(session, sale, "withdrawn", actor.user_id)
+            return won
 
     # -- approvers --------------------------------------------------------------------
     def _require_approver(self, session: Session, actor: Actor, sale: Sale) -> None:
@@ -931,6 +1022,8 @@ class SaleService:
                     sale,
                     {"approvals": count, "required": sale.required_approvals},
                 )
+                self.notices.status(session, sale)
+                self.notices.note(session, sale, "approved_once", actor.user_id)
                 return ApproveResult.RECORDED
             won = self._transition(
                 session,
@@ -951,6 +1044,7 @@ class SaleService:
             if not won:
                 session.rollback()
                 return ApproveResult.CLOSED
+            self.notices.status(session, sale)
         return ApproveResult.APPROVED
 
     def reject(self, actor: Actor, sale_id: str, reason: str) -> bool:
@@ -963,7 +1057,7 @@ class SaleService:
         with self.db.session() as session:
             sale = self._load(session, sale_id)
             self._require_approver(session, actor, sale)
-            return self._transition(
+            won = self._transition(
                 session,
                 sale,
                 expected=Sale.status == SaleStatus.PENDING_APPROVAL,
@@ -978,6 +1072,10 @@ class SaleService:
                 action="sale.reject",
                 details={"reason": reason},
             )
+            if won:
+                self.notices.status(session, sale)
+                self.notices.tell(session, sale)
+            return won
 
     def expire_due(self) -> list[Sale]:
         """Pending sales past their window expire (returned, to tell people);
@@ -1000,6 +1098,8 @@ class SaleService:
                     actor="frontdesk",
                     action="sale.expire",
                 ):
+                    self.notices.status(session, sale)
+                    self.notices.tell(session, sale)
                     expired.append(sale)
             stale = session.scalars(
                 select(Sale).where(
@@ -1053,7 +1153,8 @@ class SaleService:
         ):
             self.roles.require(session, actor, Permission.TRIAGE, sale.location_id)
 
-    def claim(self, actor: Actor, sale_id: str) -> tuple[bool, str | None]:
+    def claim(self, actor: Actor, sale_id: str, *, reply_to: str | None = None) -> ClaimResult:
+        """One claimant at a time; a loser in a channel is told through ``reply_to``."""
         with self.db.session() as session:
             sale = self._load(session, sale_id)
             self._require_triage(session, actor, sale)
@@ -1065,9 +1166,11 @@ class SaleService:
                 actor=actor.key,
                 action="sale.claim",
             ):
-                return True, actor.user_id
+                self.notices.triage(session, sale)
+                return ClaimResult(True, actor.user_id)
             session.refresh(sale)
-            return False, sale.claimed_by
+            self.outbox.reply(session, reply_to, {"what": "claim_lost", "holder": sale.claimed_by})
+            return ClaimResult(False, sale.claimed_by)
 
     def for_reconciliation(self, actor: Actor, sale_id: str) -> Sale:
         """The unknown sale, for someone allowed to record what ClubReady shows."""
@@ -1088,7 +1191,7 @@ class SaleService:
         with self.db.session() as session:
             sale = self._load(session, sale_id)
             self._require_triage(session, actor, sale)
-            return self._transition(
+            won = self._transition(
                 session,
                 sale,
                 expected=Sale.status == SaleStatus.UNKNOWN,
@@ -1104,6 +1207,11 @@ class SaleService:
                 action="sale.reconcile",
                 details={"found": finding.value, "note": note, "external_id": sale.id},
             )
+            if won:
+                self.notices.triage(session, sale)
+                self.notices.status(session, sale)
+                self.notices.tell(session, sale)
+            return won
 
 
 def _words(status: SaleStatus) -> str:

@@ -21,9 +21,11 @@ from bot.config import Location
 from bot.workflows import audit
 from bot.workflows.errors import Conflict, InvalidInput, NotFound
 from bot.workflows.masking import identifier_hash
+from bot.workflows.outbox import Audience, NoticeKind, Outbox
 from bot.workflows.resets import ResetInput, ResetStatus, guess_identity
 from bot.workflows.roles import Actor, Permission, Roles
 from bot.workflows.sales import SaleStatus
+from bot.workflows.signals import Signals
 from storage.db import Database
 from storage.models import OPEN_RESET_FAILURE, OPEN_SALE_FAILURE, ResetRequest, Sale
 
@@ -135,12 +137,19 @@ def after(
 
 class TriageService:
     def __init__(
-        self, *, db: Database, roles: Roles, locations: dict[str, Location], clock: Clock
+        self,
+        *,
+        db: Database,
+        roles: Roles,
+        locations: dict[str, Location],
+        clock: Clock,
+        outbox: Outbox | None = None,
     ) -> None:
         self.db = db
         self.roles = roles
         self.locations = locations
         self.clock = clock
+        self.outbox = outbox or Outbox(db=db, clock=clock, signals=Signals())
 
     def _scope(self, session: Session, actor: Actor, permission: Permission) -> list[str]:
         return self.roles.allowed_locations(session, actor, permission, self.locations)
@@ -235,6 +244,24 @@ class TriageService:
                 subject_id=item_id,
                 location_id=row.location_id,
                 details={"note": note[:2000]},
+            )
+            # The resolution shows on the triage post and on the Homes that list it.
+            self.outbox.slot(
+                session,
+                NoticeKind.RESET_TRIAGE if kind is Kind.RESET else NoticeKind.SALE_TRIAGE,
+                subject_type=kind.value,
+                subject_id=item_id,
+                location_id=row.location_id,
+            )
+            self.outbox.homes_changed(
+                session,
+                Audience(
+                    location_id=row.location_id,
+                    org_id=row.org_id,
+                    user_id=row.user_id,
+                    managers=kind is Kind.SALE,
+                    support=True,
+                ),
             )
             session.refresh(row)
             return reset_item(row) if kind is Kind.RESET else sale_item(row)

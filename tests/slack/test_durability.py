@@ -6,6 +6,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+from bot.devtools.fake_slack import FakeSlack
 from bot.devtools.stack import Stack
 from bot.slack.ids import Command, ResetAction
 from bot.workflows.resets import ResetStatus
@@ -24,7 +25,8 @@ def make_stack(database_url: str, tmp_path: Path, **kwargs: object) -> Stack:
 
 
 def test_restart_between_ack_and_vendor_call(database_url: str, tmp_path: Path) -> None:
-    first = make_stack(database_url, tmp_path, start_worker=False)
+    slack = FakeSlack().start()  # the workspace outlives the process
+    first = make_stack(database_url, tmp_path, start_worker=False, shared_slack=slack)
     try:
         first.driver.command("UFRONT", Command.RESET, "jane@example.com")
         confirmation = last_message_to(first, DM)
@@ -36,10 +38,10 @@ def test_restart_between_ack_and_vendor_call(database_url: str, tmp_path: Path) 
             lambda: first.frontdesk.services.resets.get(request_id).status == ResetStatus.QUEUED
         )
     finally:
-        first.stop()  # the process "dies": acknowledged, queued, not sent
+        first.stop()  # the process "dies": acknowledged, queued, not sent (Slack lives on)
     assert first.sandbox.received() == []
 
-    second = Stack(workdir=tmp_path, database_url=database_url)
+    second = Stack(workdir=tmp_path, database_url=database_url, shared_slack=first.slack)
     try:
         wait_for(
             lambda: second.frontdesk.services.resets.get(request_id).status == ResetStatus.SENT
@@ -49,6 +51,7 @@ def test_restart_between_ack_and_vendor_call(database_url: str, tmp_path: Path) 
         wait_for(lambda: "Reset sent" in message_text(second, DM, confirmation["ts"]))
     finally:
         second.stop()
+        slack.stop()
 
 
 def test_abandoned_mid_call_becomes_unknown_never_resent(database_url: str, tmp_path: Path) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -21,6 +20,7 @@ from bot.slack.ids import (
     TriageAction,
     TriageView,
 )
+from bot.workflows.outbox import Audience
 from bot.workflows.resets import ResetStatus
 from bot.workflows.roles import Role
 from bot.workflows.sales import SaleStatus
@@ -89,8 +89,12 @@ def test_front_desk_home_lists_their_requests_and_pages(stack: Stack) -> None:
     second = stack.slack.homes["UFRONT"]
     assert sale_id not in home_text(second)
     # A change elsewhere refreshes the home on the page its viewer is on.
-    stack.frontdesk.home_publisher.refresh_viewers()
-    time.sleep(1.0)
+    published = stack.slack.homes["UFRONT"]["id"]
+    asked = stack.frontdesk.services.home.fan_out(
+        [Audience(location_id="sparkle", org_id="T0001", user_id="UFRONT")]
+    )
+    assert [a.user_id for a in asked] == ["UFRONT"]
+    wait_for(lambda: stack.slack.homes["UFRONT"]["id"] != published)
     assert resets_shown() == 2
 
 
@@ -244,9 +248,12 @@ def test_resolve_from_the_triage_channel(stack: Stack) -> None:
 
 
 def history(stack: Stack, user: str, query: str) -> str:
-    before = len(stack.slack.calls_to(f"commands/{user}"))
-    stack.driver.command(user, Command.FRONTDESK, f"history {query}")
-    return str(wait_for(lambda: stack.slack.calls_to(f"commands/{user}")[before:])[0].args["text"])
+    """The answer to ``/frontdesk history``: in the acknowledgement itself."""
+    response = stack.driver.command(user, Command.FRONTDESK, f"history {query}")
+    assert response.status_code == 200
+    answer = response.json()
+    assert answer["response_type"] == "ephemeral"
+    return str(answer["text"])
 
 
 def test_member_history_for_support_and_managers(stack: Stack) -> None:

@@ -1,0 +1,244 @@
+"""The notifier: drains the outbox into Slack, one notice at a time per lane.
+
+It is a queue of the worker (:class:`bot.worker.Worker` runs it on threads of its
+own, woken when a transaction records a notice, in this process or another):
+
+- **claim**: the outbox's compare-and-set under ``FOR UPDATE SKIP LOCKED``; only the
+  first notice of each lane, so one message's notices apply in order;
+- **render** the subject as it is now (:mod:`bot.notices.render`) and make the call;
+- **retry**: a 429 waits as long as its ``Retry-After`` says (and holds that method
+  in this process meanwhile); other failures back off exponentially (1 s doubling,
+  up to ``max_backoff``); while Slack cannot be reached every notice backs off, and
+  the first delivery that succeeds again releases them all at once;
+- **idempotence of posts**: a post whose answer may have been lost is looked for by
+  its key (message metadata) before it is posted again; updates and Home publishes
+  are idempotent by nature; an ephemeral reply whose answer was lost is not repeated
+  (it may have been shown; it is at most once);
+- **expiry**: a notice past its ``expires_at``, or refused for good by Slack, is
+  abandoned: counted (``frontdesk_notices_abandoned_total``) and shown on the admins'
+  App Home;
+- **Home publishes** spend tokens of a bucket shared by every process
+  (``views.publish`` stays under the budget); a change's fan-out to the Homes that
+  show it absorbs every change waiting at that moment, and one pending publish per
+  viewer coalesces the rest.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+
+from bot.clock import Clock
+from bot.notices.render import (
+    RENDERERS,
+    Context,
+    Delivery,
+    Message,
+    Nothing,
+    Post,
+    Publish,
+    Reply,
+)
+from bot.notices.slack import UNREACHABLE, Failure, SlackCalls
+from bot.observability import Metrics
+from bot.workflows.outbox import Audience, NoticeKind, NoticeStatus, Outbox
+from storage.models import Notice
+
+log = logging.getLogger("frontdesk.notices")
+
+PUBLISH_BUDGET = "views.publish"
+
+
+class Notifier:
+    """The outbox as one of the worker's queues (:class:`bot.worker.WorkQueue`)."""
+
+    name = "notices"
+
+    def __init__(
+        self,
+        *,
+        outbox: Outbox,
+        calls: SlackCalls,
+        context: Context,
+        clock: Clock,
+        metrics: Metrics | None = None,
+        publishes_per_minute: float = 60.0,
+        publish_burst: float = 10.0,
+        base_backoff: float = 1.0,
+        max_backoff: float = 30.0,
+    ) -> None:
+        self.outbox = outbox
+        self.calls = calls
+        self.context = context
+        self.clock = clock
+        self.metrics = metrics
+        self.publish_rate = publishes_per_minute / 60.0
+        self.publish_burst = publish_burst
+        self.base_backoff = base_backoff
+        self.max_backoff = max_backoff
+        self._lock = threading.Lock()
+        #: Slack method → monotonic time until which a 429 holds it (this process).
+        self._held: dict[str, float] = {}
+        #: Until when the shared publish budget is known to be spent (this process).
+        self._budget_spent_until = 0.0
+        self._unreachable = False
+
+    # -- bot.worker.WorkQueue ---------------------------------------------------------
+    def claim_next(self, worker_id: str) -> str | None:
+        skip = (NoticeKind.HOME,) if time.monotonic() < self._budget_spent_until else ()
+        ids = self.outbox.claim(worker_id, 1, skip_kinds=skip)
+        return str(ids[0]) if ids else None
+
+    def recover(self) -> None:
+        recovered = self.outbox.recover()
+        if recovered:
+            log.warning(
+                "notices left by a stopped process are due again", extra={"count": recovered}
+            )
+
+    def process(self, item_id: str, worker_id: str) -> None:
+        notice = self.outbox.get(int(item_id))
+        if notice is None or notice.status != NoticeStatus.SENDING or notice.worker_id != worker_id:
+            return
+        if notice.expires_at <= self.clock.now():
+            self._abandon(notice, worker_id, f"expired ({notice.last_error or 'never delivered'})")
+            return
+        try:
+            self._deliver(notice, worker_id)
+        except Failure as failure:
+            self._failed(notice, worker_id, failure)
+        except Exception:
+            log.exception("a notice could not be rendered", extra={"notice": notice.id})
+            self._failed(notice, worker_id, Failure("internal error"))
+        else:
+            self._count(notice, "delivered")
+            if self._unreachable:
+                self._unreachable = False
+                released = self.outbox.release(UNREACHABLE)
+                log.info("Slack answers again", extra={"released": released})
+
+    # -- delivering -------------------------------------------------------------------
+    def _deliver(self, notice: Notice, worker_id: str) -> None:
+        kind = NoticeKind(notice.kind)
+        if kind is NoticeKind.HOMES:
+            self._fan_out(notice, worker_id)
+            return
+        delivery: Delivery = RENDERERS[kind](notice, self.context)
+        if isinstance(delivery, Nothing):
+            self.outbox.done(notice, worker_id, note=delivery.why)
+        elif isinstance(delivery, Message):
+            self._message(notice, worker_id, delivery)
+        elif isinstance(delivery, Post):
+            self._hold_check(notice, worker_id, "chat.postMessage")
+            channel, ts = self.calls.post(
+                channel=delivery.channel,
+                text=delivery.text,
+                blocks=delivery.blocks,
+                key=f"notice:{notice.id}",
+                thread_ts=delivery.thread_ts,
+                uncertain_since=notice.uncertain_since,
+            )
+            self.outbox.done(notice, worker_id, channel_id=channel, ts=ts)
+        elif isinstance(delivery, Reply):
+            if notice.uncertain_since is not None:
+                # It may have been shown already; an ephemeral reply is at most once.
+                self.outbox.done(notice, worker_id, note="not repeated after a lost answer")
+                return
+            self.calls.respond(response_url=delivery.response_url, text=delivery.text)
+            self.outbox.done(notice, worker_id)
+        elif isinstance(delivery, Publish):
+            self._hold_check(notice, worker_id, "views.publish")
+            wait = self.outbox.take_token(
+                PUBLISH_BUDGET, rate=self.publish_rate, burst=self.publish_burst
+            )
+            if wait > 0:
+                self._budget_spent_until = time.monotonic() + wait
+                self.outbox.later(notice, worker_id, delay=wait, error="budget", attempt=False)
+                return
+            self.calls.publish(user_id=delivery.user_id, view=delivery.view)
+            self.outbox.done(notice, worker_id)
+
+    def _message(self, notice: Notice, worker_id: str, message: Message) -> None:
+        key = notice.slot or f"notice:{notice.id}"
+        ts, channel = message.ts, message.posted_in
+        if ts is None and notice.uncertain_since is not None:
+            found = self.calls.find(message.channel, key, since=notice.uncertain_since)
+            if found is not None:
+                channel, ts = found
+                self._hold_check(notice, worker_id, "chat.update")
+                self.calls.update(channel=channel, ts=ts, text=message.text, blocks=message.blocks)
+                self.outbox.done(notice, worker_id, channel_id=channel, ts=ts)
+                return
+        if ts is not None and channel is not None:
+            self._hold_check(notice, worker_id, "chat.update")
+            self.calls.update(channel=channel, ts=ts, text=message.text, blocks=message.blocks)
+            self.outbox.done(notice, worker_id)
+            return
+        self._hold_check(notice, worker_id, "chat.postMessage")
+        channel, ts = self.calls.post(
+            channel=message.channel, text=message.text, blocks=message.blocks, key=key
+        )
+        self.outbox.done(notice, worker_id, channel_id=channel, ts=ts)
+
+    def _fan_out(self, notice: Notice, worker_id: str) -> None:
+        """Whose Homes show these changes: one publish asked for per viewer."""
+        batch = [notice, *self.outbox.take_pending(NoticeKind.HOMES, worker_id)]
+        audiences = [Audience(**n.payload) for n in batch]
+        viewers = self.context.home.fan_out(audiences)
+        self.outbox.done_quietly(batch, worker_id, note=f"{len(viewers)} homes")
+
+    # -- failing ----------------------------------------------------------------------
+    def _hold_check(self, notice: Notice, worker_id: str, method: str) -> None:
+        with self._lock:
+            until = self._held.get(method, 0.0)
+        wait = until - time.monotonic()
+        if wait > 0:
+            raise Failure("ratelimited", retry_after=wait, method=method)
+
+    def _failed(self, notice: Notice, worker_id: str, failure: Failure) -> None:
+        if failure.permanent:
+            log.error(
+                "Slack refused a notice for good",
+                extra={"notice": notice.id, "kind": notice.kind, "reason": failure.reason},
+            )
+            self._abandon(notice, worker_id, failure.reason)
+            return
+        if failure.retry_after is not None:
+            delay = failure.retry_after
+            if failure.reason == "ratelimited" and failure.method:
+                method = failure.method
+                with self._lock:
+                    self._held[method] = max(self._held.get(method, 0.0), time.monotonic() + delay)
+        else:
+            delay = min(self.max_backoff, self.base_backoff * 2 ** min(notice.attempts, 16))
+            delay *= random.uniform(0.8, 1.2)
+        if failure.reason.startswith(UNREACHABLE):
+            self._unreachable = True
+        log.warning(
+            "a notice will be retried",
+            extra={
+                "notice": notice.id,
+                "kind": notice.kind,
+                "reason": failure.reason,
+                "in_seconds": round(delay, 2),
+            },
+        )
+        self.outbox.later(
+            notice, worker_id, delay=delay, error=failure.reason, uncertain=failure.uncertain
+        )
+        self._count(notice, "retried")
+
+    def _abandon(self, notice: Notice, worker_id: str, reason: str) -> None:
+        if self.outbox.abandon(notice, worker_id, reason):
+            log.error(
+                "a notice was abandoned",
+                extra={"notice": notice.id, "kind": notice.kind, "reason": reason},
+            )
+            if self.metrics is not None:
+                self.metrics.notice_abandoned(notice.kind, reason.split(":")[0].split(" (")[0])
+
+    def _count(self, notice: Notice, result: str) -> None:
+        if self.metrics is not None:
+            self.metrics.notice_delivery(notice.kind, result)

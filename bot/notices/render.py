@@ -1,0 +1,237 @@
+"""From a notice to one Slack call: each kind renders its subject *as it is now*, with
+the ``bot/slack`` builders.
+
+A renderer returns what to do, never does it: a :class:`Message` (a slot: posted
+the first time, updated afterwards), a :class:`Post` (a message of its own,
+possibly in a thread), a :class:`Reply` (ephemeral, through a response_url), a
+:class:`Publish` (a Home), or :class:`Nothing` (the message has no reason to exist:
+no approvals channel, not a failure, the subject gone). Add a kind here with its
+renderer in :data:`RENDERERS` (see :mod:`bot.workflows.outbox` for the other steps).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from bot.config import ClubReadyLocation, Location
+from bot.slack import home_views, sale_views, views
+from bot.workflows.home import HomeService
+from bot.workflows.outbox import NoticeKind
+from bot.workflows.resets import NEEDS_TRIAGE as RESET_TRIAGE_STATUSES
+from bot.workflows.resets import ResetService, ResetStatus, RetryResult
+from bot.workflows.roles import Actor
+from bot.workflows.sales import NEEDS_TRIAGE as SALE_TRIAGE_STATUSES
+from bot.workflows.sales import SaleService, SaleStatus, asks_approvers
+from storage.models import Notice
+
+
+@dataclass(frozen=True)
+class Message:
+    """A slot's message: posted in ``channel`` the first time, then updated at
+    (``posted_in``, ``ts``)."""
+
+    channel: str
+    text: str
+    blocks: list[dict[str, Any]]
+    ts: str | None
+    posted_in: str | None
+
+
+@dataclass(frozen=True)
+class Post:
+    channel: str
+    text: str
+    blocks: list[dict[str, Any]] | None = None
+    thread_ts: str | None = None
+
+
+@dataclass(frozen=True)
+class Reply:
+    response_url: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Publish:
+    user_id: str
+    view: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Nothing:
+    why: str
+
+
+Delivery = Message | Post | Reply | Publish | Nothing
+
+
+@dataclass(frozen=True)
+class Context:
+    """What renderers read: the rows as they are now, and the locations."""
+
+    resets: ResetService
+    sales: SaleService
+    home: HomeService
+    locations: dict[str, Location]
+
+
+Renderer = Callable[[Notice, Context], Delivery]
+
+
+def _reset_confirmation(notice: Notice, ctx: Context) -> Delivery:
+    request = ctx.resets.get(str(notice.subject_id))
+    if request is None:
+        return Nothing("the reset is gone")
+    location = ctx.locations.get(request.location_id)
+    if request.status == ResetStatus.DRAFT:
+        limited = notice.payload.get("limited")
+        if limited:
+            blocks = views.rate_limited(
+                request, location, int(limited), bool(notice.payload.get("override"))
+            )
+            text = "Reset limit reached"
+        else:
+            blocks, text = views.confirmation(request, location), "Confirm the password reset"
+    else:
+        text, blocks = views.status_message(request, location)
+    return Message(request.user_id, text, blocks, request.message_ts, request.channel_id)
+
+
+def _reset_triage(notice: Notice, ctx: Context) -> Delivery:
+    request = ctx.resets.get(str(notice.subject_id))
+    if request is None:
+        return Nothing("the reset is gone")
+    location = ctx.locations.get(request.location_id)
+    if location is None:
+        return Nothing("the location is no longer configured")
+    if not request.triage_ts and (
+        ResetStatus(request.status) not in RESET_TRIAGE_STATUSES or request.retry_of
+    ):
+        return Nothing("not a failure with a triage post of its own")
+    text, blocks = views.triage_post(request, location)
+    return Message(
+        location.triage_channel, text, blocks, request.triage_ts, request.triage_channel_id
+    )
+
+
+def _reset_retry_note(notice: Notice, ctx: Context) -> Delivery:
+    retry = ctx.resets.get(str(notice.subject_id))
+    original = ctx.resets.get(str(notice.payload.get("retry_of")))
+    if retry is None or original is None:
+        return Nothing("the reset is gone")
+    location = ctx.locations.get(retry.location_id)
+    text, _ = views.status_message(retry, location)
+    if original.triage_ts and original.triage_channel_id:
+        return Post(
+            original.triage_channel_id,
+            f"Retry by <@{retry.user_id}>: {text}",
+            thread_ts=original.triage_ts,
+        )
+    if location is None:
+        return Nothing("the location is no longer configured")
+    # The first one's triage post never came (it was given up): stand on its own.
+    if ResetStatus(retry.status) in RESET_TRIAGE_STATUSES:
+        triage_text, blocks = views.triage_post(retry, location)
+        return Post(location.triage_channel, triage_text, blocks)
+    return Post(location.triage_channel, f"Retry by <@{retry.user_id}>: {text}")
+
+
+def _sale_approval(notice: Notice, ctx: Context) -> Delivery:
+    sale = ctx.sales.get(str(notice.subject_id))
+    if sale is None:
+        return Nothing("the sale is gone")
+    location = ctx.locations.get(sale.location_id)
+    if not isinstance(location, ClubReadyLocation) or not location.approvals_channel:
+        return Nothing("no approvals channel")
+    if not sale.approval_ts and not asks_approvers(sale):
+        return Nothing("nothing for approvers to decide")
+    text, blocks = sale_views.approval_message(sale, location, ctx.sales.approvals(sale))
+    return Message(
+        location.approvals_channel, text, blocks, sale.approval_ts, sale.approval_channel_id
+    )
+
+
+def _sale_dm(notice: Notice, ctx: Context) -> Delivery:
+    sale = ctx.sales.get(str(notice.subject_id))
+    if sale is None:
+        return Nothing("the sale is gone")
+    if not sale.dm_ts and sale.submitted_at is None:
+        return Nothing("a draft: nothing to tell yet")
+    text, blocks = sale_views.requester_message(sale, ctx.locations.get(sale.location_id))
+    return Message(sale.user_id, text, blocks, sale.dm_ts, sale.dm_channel_id)
+
+
+def _sale_triage(notice: Notice, ctx: Context) -> Delivery:
+    sale = ctx.sales.get(str(notice.subject_id))
+    if sale is None:
+        return Nothing("the sale is gone")
+    location = ctx.locations.get(sale.location_id)
+    if location is None:
+        return Nothing("the location is no longer configured")
+    if not sale.triage_ts and SaleStatus(sale.status) not in SALE_TRIAGE_STATUSES:
+        return Nothing("not a failure")
+    text, blocks = sale_views.triage_post(sale, location, sale.claimed_by)
+    return Message(location.triage_channel, text, blocks, sale.triage_ts, sale.triage_channel_id)
+
+
+SALE_NOTES = {
+    "changed": ":pencil2: <@{by}> changed this sale: earlier approvals no longer count. "
+    "Review it again.",
+    "withdrawn": "Withdrawn by <@{by}>.",
+    "approved_once": "<@{by}> approved; one more manager must.",
+}
+
+
+def _sale_note(notice: Notice, ctx: Context) -> Delivery:
+    sale = ctx.sales.get(str(notice.subject_id))
+    if sale is None or not sale.approval_ts or not sale.approval_channel_id:
+        return Nothing("no approval message to note on")
+    words = SALE_NOTES[str(notice.payload["note"])].format(by=notice.payload.get("by"))
+    return Post(sale.approval_channel_id, words, thread_ts=sale.approval_ts)
+
+
+def _sale_tell(notice: Notice, ctx: Context) -> Delivery:
+    sale = ctx.sales.get(str(notice.subject_id))
+    if sale is None:
+        return Nothing("the sale is gone")
+    words = sale_views.outcome_words(sale, notice.payload.get("status"))
+    summary = sale_views.sale_summary(sale, ctx.locations.get(sale.location_id))
+    return Post(sale.dm_channel_id or sale.user_id, words, views.plain(f"{words}\n{summary}"))
+
+
+def _reply(notice: Notice, ctx: Context) -> Delivery:
+    payload = notice.payload
+    url = payload.get("response_url")
+    if not url:
+        return Nothing("no response_url")
+    what = payload.get("what")
+    if what == "claim_lost":
+        text = f"<@{payload.get('holder')}> has already claimed this one."
+    elif what == "retry":
+        text = views.retry_words(RetryResult.from_notice(payload))
+    else:
+        text = str(payload.get("text") or "")
+    return Reply(str(url), text)
+
+
+def _home(notice: Notice, ctx: Context) -> Delivery:
+    org_id, user_id = str(notice.payload["org_id"]), str(notice.payload["user_id"])
+    actor = Actor(team_id=org_id, user_id=user_id)
+    home = ctx.home.home(actor, ctx.home.cursors(org_id, user_id))
+    return Publish(user_id, home_views.home_view(home, ctx.locations))
+
+
+RENDERERS: dict[NoticeKind, Renderer] = {
+    NoticeKind.RESET_CONFIRMATION: _reset_confirmation,
+    NoticeKind.RESET_TRIAGE: _reset_triage,
+    NoticeKind.RESET_RETRY_NOTE: _reset_retry_note,
+    NoticeKind.SALE_APPROVAL: _sale_approval,
+    NoticeKind.SALE_DM: _sale_dm,
+    NoticeKind.SALE_TRIAGE: _sale_triage,
+    NoticeKind.SALE_NOTE: _sale_note,
+    NoticeKind.SALE_TELL: _sale_tell,
+    NoticeKind.REPLY: _reply,
+    NoticeKind.HOME: _home,
+}
