@@ -49,6 +49,8 @@ class FakeSlack:
         self.homes: dict[str, dict[str, Any]] = {}
         #: usergroup id → member user ids, as ``usergroups.users.list`` answers.
         self.usergroups: dict[str, list[str]] = {}
+        #: Channels that do not exist (posting there is ``channel_not_found``).
+        self.unknown_channels: set[str] = set()
         self._lock = threading.Lock()
         self._rate_limits: dict[str, tuple[int, int]] = {}
         self._limited_until = 0.0
@@ -59,6 +61,7 @@ class FakeSlack:
         #: Calls acted on whose answer was dropped.
         self.dropped: list[str] = []
         self._ts = itertools.count(1)
+        self._last_ts = 0
         self._server = _Server((host, port), _handler(self))
         self._address = self._server.server_address[:2]
         self._running = False
@@ -215,7 +218,9 @@ class FakeSlack:
             return {"ok": True, "view": stored}
         if method in ("chat.postMessage", "chat.postEphemeral"):
             channel = _dm(str(args.get("channel")))
-            ts = f"{1700000000 + next(self._ts)}.000100"
+            if channel in self.unknown_channels:
+                return {"ok": False, "error": "channel_not_found"}
+            ts = self._message_ts()
             message = {
                 "channel": channel,
                 "ts": ts,
@@ -247,6 +252,13 @@ class FakeSlack:
         if method == "conversations.open":
             return {"ok": True, "channel": {"id": _dm(str(args.get("users", "UX")))}}
         return {"ok": True}
+
+    def _message_ts(self) -> str:
+        """Like Slack's: the time of posting, in microseconds, unique in the workspace."""
+        with self._lock:
+            self._last_ts = max(round(time.time() * 1_000_000), self._last_ts + 1)
+            stamp = self._last_ts
+        return f"{stamp // 1_000_000}.{stamp % 1_000_000:06d}"
 
     def _history(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
         channel = str(args.get("channel"))

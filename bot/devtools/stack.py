@@ -111,6 +111,8 @@ class Stack:
     secrets: dict[str, str] = field(default_factory=lambda: dict(DEMO_SECRETS))
     #: The Slack stand-in of an earlier stack (a restart keeps the same workspace).
     shared_slack: FakeSlack | None = None
+    #: Any other settings (``Settings`` field → value).
+    overrides: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.sandbox = Sandbox().start()
@@ -135,6 +137,7 @@ class Stack:
             payment_token_keys=SecretStr(PAYMENT_TOKEN_KEY),
             sale_approval_hours=self.approval_hours,
             worker_poll_seconds=0.2,
+            **self.overrides,
         )
         upgrade(self.database_url)
         self.frontdesk: Frontdesk = build(self.settings, clock=self.clock)

@@ -181,6 +181,29 @@ def home_view(home: Home, locations: dict[str, Location]) -> dict[str, Any]:
             blocks.append(
                 SectionBlock(text=MarkdownTextObject(text=f"*Recent sales*\n{lines}"[:3000]))
             )
+    if home.abandoned is not None:
+        total, latest = home.abandoned
+        blocks += [DividerBlock(), HeaderBlock(text="Slack notices given up")]
+        if not total:
+            blocks.append(
+                SectionBlock(text=MarkdownTextObject(text="None in the last week. :tada:"))
+            )
+        else:
+            given_up = [
+                f"`{escape(n.kind)}` · {escape(n.subject_type or '')} "
+                f"`{escape(n.subject_id or '-')}` · {escape(n.reason or '')[:120]} · {_when(n.at)}"
+                for n in latest
+            ]
+            blocks.append(
+                SectionBlock(
+                    text=MarkdownTextObject(
+                        text=(
+                            f"*{total}* in the last week (never delivered to Slack; what "
+                            "they reported is stored):\n" + "\n".join(given_up)
+                        )[:3000]
+                    )
+                )
+            )
     if home.recent is not None:
         blocks += [DividerBlock(), HeaderBlock(text="Your recent requests")]
         for item in home.recent.items:

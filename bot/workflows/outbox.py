@@ -53,6 +53,7 @@ from typing import Any
 from sqlalchemy import and_, case, delete, exists, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 from bot.clock import Clock
@@ -475,20 +476,32 @@ class Outbox:
         """Not delivered this time: due again after ``delay`` seconds. ``uncertain``: a
         post may have landed (its answer was lost): the next attempt looks for it."""
         now = self.clock.now()
-        with self.db.session() as session:
-            mine = session.get(Notice, notice.id, with_for_update=True)
-            if mine is None or mine.status != NoticeStatus.SENDING or mine.worker_id != worker_id:
+        for _ in range(3):
+            try:
+                with self.db.session() as session:
+                    mine = session.get(Notice, notice.id, with_for_update=True)
+                    if (
+                        mine is None
+                        or mine.status != NoticeStatus.SENDING
+                        or mine.worker_id != worker_id
+                    ):
+                        return
+                    since = mine.uncertain_since or (now if uncertain else None)
+                    if mine.slot is not None and self._merge_into_waiting(
+                        session, mine, since, error
+                    ):
+                        return
+                    mine.status = NoticeStatus.PENDING.value
+                    mine.available_at = now + timedelta(seconds=delay)
+                    mine.attempts = mine.attempts + (1 if attempt else 0)
+                    mine.last_error = error[:200]
+                    mine.uncertain_since = since
+                    mine.worker_id = None
+                    mine.lease_until = None
                 return
-            since = mine.uncertain_since or (now if uncertain else None)
-            if mine.slot is not None and self._merge_into_waiting(session, mine, since, error):
-                return
-            mine.status = NoticeStatus.PENDING.value
-            mine.available_at = now + timedelta(seconds=delay)
-            mine.attempts = mine.attempts + (1 if attempt else 0)
-            mine.last_error = error[:200]
-            mine.uncertain_since = since
-            mine.worker_id = None
-            mine.lease_until = None
+            except IntegrityError:
+                # A change recorded a new notice for this slot meanwhile: merge into it.
+                continue
 
     def _merge_into_waiting(
         self, session: Session, mine: Notice, since: datetime | None, error: str
@@ -502,11 +515,18 @@ class Outbox:
         ).first()
         if waiting is None:
             return False
+        values: dict[str, Any] = {"attempts": max(waiting.attempts, mine.attempts + 1)}
         if since is not None and (
             waiting.uncertain_since is None or since < waiting.uncertain_since
         ):
-            waiting.uncertain_since = since
-        waiting.attempts = max(waiting.attempts, mine.attempts + 1)
+            values["uncertain_since"] = since
+        taken = session.execute(
+            update(Notice)
+            .where(Notice.id == waiting.id, Notice.status == NoticeStatus.PENDING.value)
+            .values(**values)
+        ).rowcount  # type: ignore[attr-defined]
+        if not taken:
+            return False  # claimed meanwhile: this one goes back to waiting instead
         mine.status = NoticeStatus.DONE.value
         mine.finished_at = self.clock.now()
         mine.last_error = f"superseded after: {error}"[:200]
@@ -556,22 +576,26 @@ class Outbox:
                 ):
                     count += 1
                     continue
-                won = session.execute(
-                    update(Notice)
-                    .where(
-                        Notice.id == notice.id,
-                        Notice.status == NoticeStatus.SENDING.value,
-                        Notice.lease_until < now,
-                    )
-                    .values(
-                        status=NoticeStatus.PENDING.value,
-                        available_at=now,
-                        uncertain_since=since,
-                        worker_id=None,
-                        lease_until=None,
-                        last_error="abandoned by its process",
-                    )
-                ).rowcount  # type: ignore[attr-defined]
+                try:
+                    with session.begin_nested():
+                        won = session.execute(
+                            update(Notice)
+                            .where(
+                                Notice.id == notice.id,
+                                Notice.status == NoticeStatus.SENDING.value,
+                                Notice.lease_until < now,
+                            )
+                            .values(
+                                status=NoticeStatus.PENDING.value,
+                                available_at=now,
+                                uncertain_since=since,
+                                worker_id=None,
+                                lease_until=None,
+                                last_error="abandoned by its process",
+                            )
+                        ).rowcount  # type: ignore[attr-defined]
+                except IntegrityError:
+                    continue  # a newer notice of its slot appeared: the next round merges
                 count += won
             if count:
                 self.signals.queued(session, Topic.NOTICES)
