@@ -233,7 +233,9 @@ def build(
     )
     app.middleware(actor_middleware)
     errors.register(app)
-    listeners = errors.GuardedApp(app)
+    listeners = errors.GuardedApp(
+        app, ContextExecutor(max_workers=4, thread_name_prefix="frontdesk-modal")
+    )
     resets.register(listeners, services)
     sales.register(listeners, services)
     home.register(listeners, services)

@@ -38,7 +38,8 @@ class WorkQueue(Protocol):
 
     name: str
 
-    def claim_next(self, worker_id: str) -> str | None: ...
+    def claim(self, worker_id: str, limit: int) -> list[str]:
+        """Take up to ``limit`` due items for this worker (one transaction)."""
 
     def process(self, item_id: str, worker_id: str) -> None: ...
 
@@ -64,9 +65,8 @@ class LifecycleQueue(Generic[Row]):
         self.call = call
         self.metrics = metrics
 
-    def claim_next(self, worker_id: str) -> str | None:
-        ids = self.lifecycle.claim(worker_id, limit=1)
-        return ids[0] if ids else None
+    def claim(self, worker_id: str, limit: int) -> list[str]:
+        return self.lifecycle.claim(worker_id, limit=limit)
 
     def process(self, item_id: str, worker_id: str) -> None:
         settled = self.lifecycle.run(item_id, worker_id, self.call)
@@ -114,7 +114,8 @@ class Worker:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._loop: threading.Thread | None = None
-        self._busy = threading.Semaphore(threads)
+        self._lock = threading.Lock()
+        self._in_flight = 0
 
     def wake(self) -> None:
         self._wake.set()
@@ -168,9 +169,10 @@ class Worker:
         self.sweep()
         done = 0
         for queue in self.queues:
-            while (item := queue.claim_next(self.worker_id)) is not None:
-                self._process(queue, item)
-                done += 1
+            while items := queue.claim(self.worker_id, 1):
+                for item in items:
+                    self._process(queue, item)
+                    done += 1
         return done
 
     def _run(self) -> None:
@@ -184,13 +186,17 @@ class Worker:
                     self._next_housekeeping = time.monotonic() + self._housekeeping
                 claimed = 0
                 for queue in self.queues:
-                    while self._busy.acquire(blocking=False):
-                        item = queue.claim_next(self.worker_id)
-                        if item is None:
-                            self._busy.release()
-                            break
-                        claimed += 1
+                    with self._lock:
+                        free = self._threads - self._in_flight
+                    if free <= 0:
+                        break
+                    # As many as there are idle threads, in one claim (one commit).
+                    items = queue.claim(self.worker_id, free)
+                    with self._lock:
+                        self._in_flight += len(items)
+                    for item in items:
                         self._pool.submit(self._process_and_release, queue, item)
+                    claimed += len(items)
                 if claimed == 0:
                     self._wake.wait(self._poll)
                     self._wake.clear()
@@ -202,7 +208,8 @@ class Worker:
         try:
             self._process(queue, item_id)
         finally:
-            self._busy.release()
+            with self._lock:
+                self._in_flight -= 1
             self._wake.set()
 
     def _process(self, queue: WorkQueue, item_id: str) -> None:

@@ -43,7 +43,7 @@ from bot.notices.render import (
 )
 from bot.notices.slack import UNREACHABLE, Failure, SlackCalls
 from bot.observability import Metrics
-from bot.workflows.outbox import Audience, NoticeKind, NoticeStatus, Outbox
+from bot.workflows.outbox import NoticeKind, NoticeStatus, Outbox
 from storage.models import Notice
 
 log = logging.getLogger("frontdesk.notices")
@@ -84,12 +84,16 @@ class Notifier:
         #: Until when the shared publish budget is known to be spent (this process).
         self._budget_spent_until = 0.0
         self._unreachable = False
+        #: Notices claimed and not yet processed (read with the claim).
+        self._claimed: dict[str, Notice] = {}
 
     # -- bot.worker.WorkQueue ---------------------------------------------------------
-    def claim_next(self, worker_id: str) -> str | None:
+    def claim(self, worker_id: str, limit: int) -> list[str]:
         skip = (NoticeKind.HOME,) if time.monotonic() < self._budget_spent_until else ()
-        ids = self.outbox.claim(worker_id, 1, skip_kinds=skip)
-        return str(ids[0]) if ids else None
+        claimed = self.outbox.claim(worker_id, limit, skip_kinds=skip)
+        with self._lock:
+            self._claimed.update({str(n.id): n for n in claimed})
+        return [str(n.id) for n in claimed]
 
     def recover(self) -> None:
         recovered = self.outbox.recover()
@@ -99,7 +103,10 @@ class Notifier:
             )
 
     def process(self, item_id: str, worker_id: str) -> None:
-        notice = self.outbox.get(int(item_id))
+        with self._lock:
+            notice = self._claimed.pop(item_id, None)
+        if notice is None:
+            notice = self.outbox.get(int(item_id))
         if notice is None or notice.status != NoticeStatus.SENDING or notice.worker_id != worker_id:
             return
         if notice.expires_at <= self.clock.now():
@@ -184,10 +191,7 @@ class Notifier:
 
     def _fan_out(self, notice: Notice, worker_id: str) -> None:
         """Whose Homes show these changes: one publish asked for per viewer."""
-        batch = [notice, *self.outbox.take_pending(NoticeKind.HOMES, worker_id)]
-        audiences = [Audience(**n.payload) for n in batch]
-        viewers = self.context.home.fan_out(audiences)
-        self.outbox.done_quietly(batch, worker_id, note=f"{len(viewers)} homes")
+        self.outbox.fan_out(notice, worker_id, self.context.home.ask_homes)
 
     # -- failing ----------------------------------------------------------------------
     def _hold_check(self, notice: Notice, worker_id: str, method: str) -> None:

@@ -15,12 +15,14 @@ a short reference support can search for. Where the person is decides the form:
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import inspect
 import json
 import logging
 import uuid
 from collections.abc import Callable, Mapping
+from concurrent.futures import Executor
 from typing import Any
 
 from slack_bolt import App, BoltResponse
@@ -141,17 +143,74 @@ def _log(error: Exception, body: Mapping[str, Any]) -> None:
 #: What the guard needs from Bolt besides what a listener asks for.
 _GUARD_ARGS = ("ack", "body", "client", "respond")
 
+#: The request a listener is answering (for a modal call made after it returned).
+_REQUEST: contextvars.ContextVar[tuple[Mapping[str, Any], WebClient, Respond | None]] = (
+    contextvars.ContextVar("frontdesk_request")
+)
 
-def guarded(listener: Callable[..., Any]) -> Callable[..., Any]:
+
+class ModalCalls(WebClient):
+    """The Web API client listeners get: its modal calls (``views.open``, ``views.push``
+    with the click's trigger_id, ``views.update`` of the open modal) are made on a pool
+    of their own, so no listener waits for Slack on the thread that answers Slack
+    (with ``process_before_response`` the answer goes when the listener returns).
+    Their errors are told like any other (:func:`tell`); a trigger_id lives 3 seconds,
+    ample for a pool that only does this. Everything else goes straight through."""
+
+    def __init__(self, client: WebClient, pool: Executor) -> None:
+        super().__init__(
+            token=client.token,
+            base_url=client.base_url,
+            timeout=client.timeout,
+            retry_handlers=client.retry_handlers,
+            logger=client.logger,
+        )
+        self._pool = pool
+
+    def _later(self, method: str, kwargs: dict[str, Any]) -> None:
+        request = _REQUEST.get(None)
+        self._pool.submit(self._call, method, kwargs, request)
+
+    def _call(
+        self,
+        method: str,
+        kwargs: dict[str, Any],
+        request: tuple[Mapping[str, Any], WebClient, Respond | None] | None,
+    ) -> None:
+        try:
+            getattr(super(), method)(**kwargs)
+        except Exception as error:
+            body, client, respond = request or ({}, self, None)
+            _log(error, body)
+            tell(error, body, client, respond)
+
+    def views_open(self, **kwargs: Any) -> Any:  # type: ignore[override]
+        self._later("views_open", kwargs)
+
+    def views_push(self, **kwargs: Any) -> Any:  # type: ignore[override]
+        self._later("views_push", kwargs)
+
+    def views_update(self, **kwargs: Any) -> Any:  # type: ignore[override]
+        self._later("views_update", kwargs)
+
+
+def guarded(
+    listener: Callable[..., Any], modal_calls: ModalCalls | None = None
+) -> Callable[..., Any]:
     """Wrap a listener so that an error raised *after* it acknowledged is told to the
     person here, in the listener's thread (Bolt's own handler only sees errors before
     the acknowledgement reliably). Before the acknowledgement the error goes on to
-    :func:`register`'s handler, which answers Slack with it."""
+    :func:`register`'s handler, which answers Slack with it. With ``modal_calls`` the
+    listener's client makes its modal calls after it returns (:class:`ModalCalls`)."""
     wanted = inspect.getfullargspec(inspect.unwrap(listener)).args
 
     def wrapper(**kwargs: Any) -> Any:
+        given = {name: kwargs[name] for name in wanted if name in kwargs}
+        if modal_calls is not None and "client" in given:
+            given["client"] = modal_calls
+            _REQUEST.set((kwargs.get("body") or {}, kwargs["client"], kwargs.get("respond")))
         try:
-            return listener(**{name: kwargs[name] for name in wanted if name in kwargs})
+            return listener(**given)
         except Exception as error:
             ack = kwargs.get("ack")
             if ack is None or getattr(ack, "response", None) is None:
@@ -172,14 +231,16 @@ def guarded(listener: Callable[..., Any]) -> Callable[..., Any]:
 
 
 class GuardedApp:
-    """The Bolt app as feature modules register on it: every listener guarded."""
+    """The Bolt app as feature modules register on it: every listener guarded, and its
+    modal calls made off the thread that answers Slack when a pool is given."""
 
-    def __init__(self, app: App) -> None:
+    def __init__(self, app: App, modal_pool: Executor | None = None) -> None:
         self.app = app
+        self.modal_calls = ModalCalls(app.client, modal_pool) if modal_pool else None
 
     def _wrap(self, kind: str, *args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], Any]:
         register = getattr(self.app, kind)(*args, **kwargs)
-        return lambda listener: register(guarded(listener))
+        return lambda listener: register(guarded(listener, self.modal_calls))
 
     def command(self, *args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], Any]:
         return self._wrap("command", *args, **kwargs)

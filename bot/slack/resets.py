@@ -28,12 +28,11 @@ def register(app: GuardedApp, services: Services) -> None:
     ) -> None:
         ack()
         actor = actor_of(context)
-        locations = resets.locations_for(actor)
+        locations, last = resets.where_to_reset(actor)
         if not locations:
             resets.require(actor, Permission.RESET, None)  # says why, names the admins
             return
         text = (body.get("text") or "").strip()
-        last = resets.last_location(actor)
         default = next((loc for loc in locations if loc.id == last), locations[0])
         if not text:
             client.views_open(

@@ -112,11 +112,11 @@ def register(app: GuardedApp, services: Services) -> None:
                 for i in range(1, MAX_PAYMENT_METHODS + 1)
             ),
         )
-        sale = sales.add_details(actor, sale_id, details)
+        sale, can_sell_now = sales.add_details_for_review(actor, sale_id, details)
         location = services.locations.get(sale.location_id)
         ack(
             response_action="update",
-            view=sale_views.review_modal(sale, location, sales.can_sell_now(actor, sale)),
+            view=sale_views.review_modal(sale, location, can_sell_now),
         )
 
     def decide(

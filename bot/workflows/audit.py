@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
+from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
 
 from bot.clock import Clock
 from storage.models import AuditEvent
+
+#: Built once: every audit row is the same statement with other values.
+_INSERT = insert(cast(Table, AuditEvent.__table__))
 
 
 def record(
@@ -21,14 +25,15 @@ def record(
     location_id: str | None = None,
     details: dict[str, Any] | None = None,
 ) -> None:
-    session.add(
-        AuditEvent(
-            at=clock.now(),
-            actor=actor,
-            action=action,
-            subject_type=subject_type,
-            subject_id=subject_id,
-            location_id=location_id,
-            details=details or {},
-        )
+    session.execute(
+        _INSERT,
+        {
+            "at": clock.now(),
+            "actor": actor,
+            "action": action,
+            "subject_type": subject_type,
+            "subject_id": subject_id,
+            "location_id": location_id,
+            "details": details or {},
+        },
     )

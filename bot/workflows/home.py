@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from bot.clock import Clock
 from bot.config import Location
@@ -182,40 +183,43 @@ class HomeService:
             stored = (pref.home_cursors if pref else None) or {}
         return {str(k): str(v) for k, v in stored.items()}
 
-    def fan_out(self, audiences: list[Audience], limit: int = 200) -> list[Actor]:
-        """Ask for the Homes that show a change: of those who looked at theirs in the
-        last day, the requester, the location's managers (sales), support (failures,
-        counts) and admins (abandoned notices). Returns whose Homes were asked for."""
-        since = self.clock.now() - RECENT_VIEWER
+    def fan_out(self, audiences: list[Audience]) -> list[Actor]:
+        """Ask for the Homes that show these changes (:meth:`ask_homes`)."""
         with self.db.session() as session:
-            rows = session.execute(
-                select(UserPreference.org_id, UserPreference.user_id)
-                .where(UserPreference.home_opened_at >= since)
-                .order_by(UserPreference.home_opened_at.desc())
-                .limit(limit)
-            ).all()
-            viewers = [Actor(team_id=org, user_id=user) for org, user in rows]
-            needs_grants = any(a.managers or a.support or a.admins for a in audiences)
-            grants = self.roles.grants_of(session, viewers) if needs_grants else {}
-            chosen: list[Actor] = []
-            for viewer in viewers:
-                person = (viewer.org_id, viewer.user_id)
-                held = grants.get(person, [])
-                for audience in audiences:
-                    if (
-                        (audience.org_id, audience.user_id) == person
-                        or (
-                            audience.managers
-                            and allows(held, Permission.APPROVE_SALE, audience.location_id)
-                        )
-                        or (
-                            audience.support
-                            and allows(held, Permission.TRIAGE, audience.location_id)
-                        )
-                        or (audience.admins and allows(held, Permission.MANAGE_ROLES, None))
-                    ):
-                        chosen.append(viewer)
-                        break
-            for viewer in chosen:
-                self.outbox.home(session, viewer.org_id, viewer.user_id, waiting=False)
+            return self.ask_homes(session, audiences)
+
+    def ask_homes(
+        self, session: Session, audiences: list[Audience], limit: int = 200
+    ) -> list[Actor]:
+        """Record a publish of each Home that shows a change: of those who looked at
+        theirs in the last day, the requester, the location's managers (sales), support
+        (failures, counts) and admins (abandoned notices). Whose Homes were asked for."""
+        since = self.clock.now() - RECENT_VIEWER
+        rows = session.execute(
+            select(UserPreference.org_id, UserPreference.user_id)
+            .where(UserPreference.home_opened_at >= since)
+            .order_by(UserPreference.home_opened_at.desc())
+            .limit(limit)
+        ).all()
+        viewers = [Actor(team_id=org, user_id=user) for org, user in rows]
+        needs_grants = any(a.managers or a.support or a.admins for a in audiences)
+        grants = self.roles.grants_of(session, viewers) if needs_grants and viewers else {}
+        chosen: list[Actor] = []
+        for viewer in viewers:
+            person = (viewer.org_id, viewer.user_id)
+            held = grants.get(person, [])
+            for audience in audiences:
+                if (
+                    (audience.org_id, audience.user_id) == person
+                    or (
+                        audience.managers
+                        and allows(held, Permission.APPROVE_SALE, audience.location_id)
+                    )
+                    or (audience.support and allows(held, Permission.TRIAGE, audience.location_id))
+                    or (audience.admins and allows(held, Permission.MANAGE_ROLES, None))
+                ):
+                    chosen.append(viewer)
+                    break
+        for viewer in chosen:
+            self.outbox.home(session, viewer.org_id, viewer.user_id, waiting=False)
         return chosen

@@ -30,8 +30,9 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
-from sqlalchemy import ColumnElement, select, update
+from sqlalchemy import ClauseElement, ColumnElement, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from bot.clock import Clock
 from bot.workflows import audit, queue
@@ -153,12 +154,20 @@ class Lifecycle(Generic[Row]):
         model = self._model
         if "status" in values:
             values = {**values, **self.spec.on_status(str(values["status"]))}
+        values = {**values, "updated_at": self.clock.now()}
+        table = model.__table__
         won = session.execute(
-            update(model)
-            .where(model.id == row.id, expected)  # type: ignore[attr-defined]
-            .values(updated_at=self.clock.now(), **values)
+            update(table).where(table.c.id == row.id, expected).values(**values)  # type: ignore[attr-defined]
         ).rowcount  # type: ignore[attr-defined]
         if won:
+            # The row now holds what was written (no second read): plain values are
+            # set, SQL expressions (a coalesce) are read again when first used.
+            for name, value in values.items():
+                if isinstance(value, ClauseElement):
+                    if row in session:
+                        session.expire(row, [name])
+                else:
+                    set_committed_value(row, name, value)
             audit.record(
                 session,
                 self.clock,
@@ -169,8 +178,6 @@ class Lifecycle(Generic[Row]):
                 location_id=row.location_id,  # type: ignore[attr-defined]
                 details=details,
             )
-            if row in session:
-                session.refresh(row)
             status = str(values.get("status", row.status))  # type: ignore[attr-defined]
             if status == self.spec.ready:
                 self.signals.queued(session, Topic.WORK)
@@ -186,7 +193,8 @@ class Lifecycle(Generic[Row]):
         """Take up to ``limit`` due rows for this worker: the one gate before the vendor."""
         now = self.clock.now()
         spec = self.spec
-        with self.db.session() as session:
+        # Durable: once a claim may lead to a vendor call, no power loss may undo it.
+        with self.db.session(durable=True) as session:
             claimed = queue.claim_due(
                 session,
                 self._model,
@@ -310,7 +318,6 @@ class Lifecycle(Generic[Row]):
                 )
             current = session.get(spec.model, item_id)
             assert current is not None
-            session.refresh(current)
             if won:
                 self.notices.finished(session, current)
             elif kept:

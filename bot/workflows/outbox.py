@@ -45,12 +45,13 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, case, delete, exists, func, or_, select, text, update
+from sqlalchemy import Table, and_, case, delete, exists, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -59,7 +60,7 @@ from sqlalchemy.orm import Session, aliased
 from bot.clock import Clock
 from bot.workflows import queue
 from bot.workflows.signals import Signals, Topic
-from storage.db import Database
+from storage.db import Database, before_commit
 from storage.models import PENDING_NOTICE, Notice, RateBudget, ResetRequest, Sale
 
 log = logging.getLogger("frontdesk.outbox")
@@ -156,8 +157,40 @@ class Outbox:
         self.signals = signals
         self.message_lifetime = timedelta(hours=message_hours)
         self.lease = timedelta(seconds=lease_seconds)
+        self._statements: dict[tuple[str, bool], Any] = {}
 
     # -- recording (in the caller's transaction) ----------------------------------------
+    def _statement(self, dialect: str, *, upsert: bool) -> Any:
+        """The insert of a notice, built once per database kind (a slot's refreshes a
+        waiting notice of its slot instead: the newest payload, a new expiry, the most
+        urgent priority and due time)."""
+        key = (dialect, upsert)
+        statement = self._statements.get(key)
+        if statement is not None:
+            return statement
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        statement = insert(cast(Table, Notice.__table__))
+        if upsert:
+            table = Notice.__table__.c
+            statement = statement.on_conflict_do_update(
+                index_elements=["slot"],
+                index_where=text(PENDING_NOTICE),
+                set_={
+                    "payload": statement.excluded.payload,
+                    "expires_at": statement.excluded.expires_at,
+                    "priority": case(
+                        (table.priority < statement.excluded.priority, table.priority),
+                        else_=statement.excluded.priority,
+                    ),
+                    "available_at": case(
+                        (table.available_at < statement.excluded.available_at, table.available_at),
+                        else_=statement.excluded.available_at,
+                    ),
+                },
+            )
+        self._statements[key] = statement
+        return statement
+
     def _lifetime(self, kind: NoticeKind) -> timedelta:
         if kind is NoticeKind.REPLY:
             return REPLY_LIFETIME
@@ -194,32 +227,27 @@ class Outbox:
             "created_at": now,
             "expires_at": now + self._lifetime(kind),
         }
-        if slot is None:
-            session.add(Notice(**values))
+        # Gathered, and written in one statement per shape when the transaction
+        # commits (a slot recorded twice in one transaction is written once).
+        gathered: dict[Any, dict[str, Any]] = session.info.setdefault("outbox", {})
+        if slot is not None and slot in gathered:
+            gathered[slot].update(payload=payload, expires_at=values["expires_at"])
+            gathered[slot]["priority"] = min(gathered[slot]["priority"], priority)
         else:
-            postgres = session.get_bind().dialect.name == "postgresql"
-            insert = pg_insert if postgres else sqlite_insert
-            statement = insert(Notice).values(**values)
-            # One waiting notice per slot: a later change refreshes it (the newest
-            # payload, a new expiry, the most urgent priority and due time).
-            table = Notice.__table__.c
-            statement = statement.on_conflict_do_update(
-                index_elements=["slot"],
-                index_where=text(PENDING_NOTICE),
-                set_={
-                    "payload": statement.excluded.payload,
-                    "expires_at": statement.excluded.expires_at,
-                    "priority": case(
-                        (table.priority < statement.excluded.priority, table.priority),
-                        else_=statement.excluded.priority,
-                    ),
-                    "available_at": case(
-                        (table.available_at < statement.excluded.available_at, table.available_at),
-                        else_=statement.excluded.available_at,
-                    ),
-                },
-            )
-            session.execute(statement)
+            gathered[slot if slot is not None else object()] = values
+        before_commit(session, "outbox", lambda: self._write(session))
+
+    def _write(self, session: Session) -> None:
+        gathered: dict[Any, dict[str, Any]] = session.info.pop("outbox", {})
+        if not gathered:
+            return
+        dialect = session.get_bind().dialect.name
+        slots = [v for v in gathered.values() if v["slot"] is not None]
+        others = [v for v in gathered.values() if v["slot"] is None]
+        if slots:
+            session.execute(self._statement(dialect, upsert=True), slots)
+        if others:
+            session.execute(self._statement(dialect, upsert=False), others)
         self.signals.queued(session, Topic.NOTICES)
 
     def slot(
@@ -340,9 +368,10 @@ class Outbox:
     # -- the notifier's side ----------------------------------------------------------
     def claim(
         self, worker_id: str, limit: int = 1, *, skip_kinds: tuple[NoticeKind, ...] = ()
-    ) -> list[int]:
+    ) -> list[Notice]:
         """Take due notices, at most one per lane and only the first of its lane
-        (``skip_kinds``: not these now, e.g. Homes while the publish budget is spent)."""
+        (``skip_kinds``: not these now, e.g. Homes while the publish budget is spent);
+        the claimed rows, read in the same transaction."""
         now = self.clock.now()
         earlier = aliased(Notice)
         blocked = exists(
@@ -355,7 +384,7 @@ class Outbox:
             )
         )
         with self.db.session() as session:
-            return queue.claim_due(
+            ids = queue.claim_due(
                 session,
                 Notice,
                 ready=NoticeStatus.PENDING.value,
@@ -370,12 +399,25 @@ class Outbox:
                 ],
                 order_by=[Notice.priority, Notice.available_at, Notice.id],
             )
+            if not ids:
+                return []
+            return list(
+                session.scalars(select(Notice).where(Notice.id.in_(ids)).order_by(Notice.id))
+            )
 
-    def take_pending(self, kind: NoticeKind, worker_id: str, limit: int = 500) -> list[Notice]:
-        """Every due notice of ``kind`` at once, claimed (the Home fan-out absorbs them)."""
+    def fan_out(
+        self,
+        first: Notice,
+        worker_id: str,
+        ask: Callable[[Session, list[Audience]], list[Any]],
+        limit: int = 500,
+    ) -> int:
+        """Every change waiting to reach Homes (``first``, claimed, and those due now),
+        expanded by ``ask`` into one Home publish per viewer, in one transaction; how
+        many Homes were asked for."""
         now = self.clock.now()
         with self.db.session() as session:
-            ids = queue.claim_due(
+            more = queue.claim_due(
                 session,
                 Notice,
                 ready=NoticeStatus.PENDING.value,
@@ -384,12 +426,28 @@ class Outbox:
                 now=now,
                 lease_until=now + self.lease,
                 limit=limit,
-                where=[Notice.kind == kind.value],
+                where=[Notice.kind == NoticeKind.HOMES.value],
                 order_by=[Notice.id],
             )
-            if not ids:
-                return []
-            return list(session.scalars(select(Notice).where(Notice.id.in_(ids))))
+            payloads = [first.payload]
+            if more:
+                payloads += list(session.scalars(select(Notice.payload).where(Notice.id.in_(more))))
+            asked = ask(session, [Audience(**p) for p in payloads])
+            session.execute(
+                update(Notice)
+                .where(
+                    Notice.id.in_([first.id, *more]),
+                    Notice.status == NoticeStatus.SENDING.value,
+                    Notice.worker_id == worker_id,
+                )
+                .values(
+                    status=NoticeStatus.DONE.value,
+                    finished_at=now,
+                    lease_until=None,
+                    last_error=f"{len(asked)} homes",
+                )
+            )
+        return len(asked)
 
     def get(self, notice_id: int) -> Notice | None:
         with self.db.session() as session:
@@ -441,27 +499,6 @@ class Outbox:
                 "a notice was delivered after its lease ran out", extra={"notice": notice.id}
             )
         return bool(won)
-
-    def done_quietly(
-        self, notices: list[Notice], worker_id: str, *, note: str | None = None
-    ) -> None:
-        """Notices done together without a Slack call of their own (a fan-out)."""
-        now = self.clock.now()
-        with self.db.session() as session:
-            session.execute(
-                update(Notice)
-                .where(
-                    Notice.id.in_([n.id for n in notices]),
-                    Notice.status == NoticeStatus.SENDING.value,
-                    Notice.worker_id == worker_id,
-                )
-                .values(
-                    status=NoticeStatus.DONE.value,
-                    finished_at=now,
-                    lease_until=None,
-                    last_error=note,
-                )
-            )
 
     def later(
         self,

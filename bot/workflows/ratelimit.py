@@ -24,8 +24,13 @@ def hold(session: Session, clock: Clock, keys: Iterable[str]) -> None:
     the session's transaction ends."""
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     now = clock.now()
-    for key in sorted(set(keys)):
-        statement = insert(RateLock).values(key=key[:160], touched_at=now)
-        session.execute(
-            statement.on_conflict_do_update(index_elements=["key"], set_={"touched_at": now})
+    rows = [{"key": key[:160], "touched_at": now} for key in sorted(set(keys))]
+    if not rows:
+        return
+    # One statement: its rows are written (and locked) in the order given.
+    statement = insert(RateLock).values(rows)
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["key"], set_={"touched_at": statement.excluded.touched_at}
         )
+    )

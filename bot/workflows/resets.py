@@ -366,10 +366,13 @@ class ResetService:
             allowed = self.roles.allowed_locations(session, actor, Permission.RESET, self.locations)
         return [self.locations[i] for i in allowed]
 
-    def last_location(self, actor: Actor) -> str | None:
+    def where_to_reset(self, actor: Actor) -> tuple[list[Location], str | None]:
+        """The locations this person may reset at, and the one they used last (one
+        session: what ``/reset`` needs before anything is recorded)."""
         with self.db.session() as session:
+            allowed = self.roles.allowed_locations(session, actor, Permission.RESET, self.locations)
             pref = session.get(UserPreference, (actor.org_id, actor.user_id))
-            return pref.last_location_id if pref else None
+        return [self.locations[i] for i in allowed], (pref.last_location_id if pref else None)
 
     def can(self, actor: Actor, permission: Permission, location_id: str | None) -> bool:
         with self.db.session() as session:
@@ -505,28 +508,28 @@ class ResetService:
         ).all()
         return sorted(hashes) or [request.identifier_hash]
 
-    def recent_count(
-        self, session: Session, request: ResetRequest, hashes: list[str] | None = None
-    ) -> int:
+    def _member_count(self, request: ResetRequest, hashes: list[str]) -> Any:
         """Resets that may have emailed this member here in the last hour, counted by
         every identifier known for them (an email and a username count together)."""
         since = self.clock.now() - timedelta(hours=1)
-        hashes = hashes if hashes is not None else self.member_hashes(session, request)
         return (
-            session.scalar(
-                select(func.count(distinct(ResetRequest.id)))
-                .select_from(ResetRequest)
-                .join(ResetIdentifier, ResetIdentifier.request_id == ResetRequest.id)
-                .where(
-                    ResetIdentifier.location_id == request.location_id,
-                    ResetIdentifier.identifier_hash.in_(hashes),
-                    ResetRequest.confirmed_at >= since,
-                    ResetRequest.status.in_([s.value for s in COUNTS_TOWARDS_LIMIT]),
-                    ResetRequest.id != request.id,
-                )
+            select(func.count(distinct(ResetRequest.id)))
+            .select_from(ResetRequest)
+            .join(ResetIdentifier, ResetIdentifier.request_id == ResetRequest.id)
+            .where(
+                ResetIdentifier.location_id == request.location_id,
+                ResetIdentifier.identifier_hash.in_(hashes),
+                ResetRequest.confirmed_at >= since,
+                ResetRequest.status.in_([s.value for s in COUNTS_TOWARDS_LIMIT]),
+                ResetRequest.id != request.id,
             )
-            or 0
         )
+
+    def recent_count(
+        self, session: Session, request: ResetRequest, hashes: list[str] | None = None
+    ) -> int:
+        hashes = hashes if hashes is not None else self.member_hashes(session, request)
+        return session.scalar(self._member_count(request, hashes)) or 0
 
     def confirm(self, actor: Actor, request_id: str, *, override: bool = False) -> ConfirmResult:
         """Send was clicked: queue the request exactly once, within the member's limit.
@@ -545,19 +548,28 @@ class ResetService:
             hashes = self.member_hashes(session, request)
             member_keys = [f"member:{request.location_id}:{h}" for h in hashes]
             hold(session, self.clock, [*member_keys, f"person:{actor.key}"])
-            if not override and self.recent_count(session, request, hashes) >= self.limit_per_hour:
+            # The member's resets and this person's sends in the last hour, in one read.
+            sends = (
+                select(func.count())
+                .select_from(ResetRequest)
+                .where(
+                    ResetRequest.org_id == actor.org_id,
+                    ResetRequest.user_id == actor.user_id,
+                    ResetRequest.confirmed_at >= now - timedelta(hours=1),
+                    ResetRequest.status.in_([s.value for s in COUNTS_TOWARDS_LIMIT]),
+                )
+                .scalar_subquery()
+            )
+            member, sent = session.execute(
+                select(self._member_count(request, hashes).scalar_subquery(), sends)
+            ).one()
+            if not override and member >= self.limit_per_hour:
                 self.notices.confirmation(
                     session,
                     request,
                     {"limited": self.limit_per_hour, "override": can_override},
                 )
                 return ConfirmResult.RATE_LIMITED
-            sent = self._count_by(
-                session,
-                actor,
-                ResetRequest.confirmed_at >= now - timedelta(hours=1),
-                ResetRequest.status.in_([s.value for s in COUNTS_TOWARDS_LIMIT]),
-            )
             if sent >= self.sends_per_person_hour:
                 raise Conflict(
                     f"You have sent {sent} resets in the last hour, the most frontdesk sends "

@@ -47,7 +47,7 @@ from bot.workflows.errors import Conflict, InvalidInput, NotFound, SelfApproval
 from bot.workflows.lifecycle import ClaimResult, Lifecycle, NotSent, Settled, Spec
 from bot.workflows.masking import identifier_hash, mask_email, mask_phone, mask_text
 from bot.workflows.outbox import Audience, NoticeKind, Outbox
-from bot.workflows.roles import Actor, Permission, Roles
+from bot.workflows.roles import Actor, Permission, Roles, allows
 from bot.workflows.signals import Signals
 from bot.workflows.vault import TokenVault, VaultError
 from storage.db import Database
@@ -738,11 +738,22 @@ class SaleService:
 
     def add_details(self, actor: Actor, sale_id: str, raw: SaleDetails) -> Sale:
         """The second view: member and payment, sealed; the sale stays a draft."""
+        return self.add_details_for_review(actor, sale_id, raw)[0]
+
+    def add_details_for_review(
+        self, actor: Actor, sale_id: str, raw: SaleDetails
+    ) -> tuple[Sale, bool]:
+        """:meth:`add_details`, and whether this person may sell it now (a manager of
+        its location): what the review view needs, from one read of their roles."""
         vault = self._vault()
         now = self.clock.now()
         with self.db.session() as session:
             sale = self._load(session, sale_id)
-            self._require_requester(session, actor, sale)
+            if not actor.is_person(sale.org_id, sale.user_id):
+                raise Conflict("Only the person who started this sale can change it.")
+            grants = self.roles.grants(session, actor)
+            if not allows(grants, Permission.REQUEST_SALE, sale.location_id):
+                raise self.roles.refusal(session, Permission.REQUEST_SALE, sale.location_id)
             location = self._location(sale.location_id)
             member, methods = validate_details(location, Decimal(sale.amount), raw, now)
             item = location.package(sale.package_id, sale.installment_plan_id)
@@ -778,7 +789,7 @@ class SaleService:
                 details={"member": masked_member(stored_member), "methods": len(methods)},
             ):
                 raise Conflict("This sale was already submitted: it can no longer change.")
-        return sale
+        return sale, allows(grants, Permission.APPROVE_SALE, sale.location_id)
 
     def require(self, actor: Actor, permission: Permission, location_id: str | None) -> None:
         with self.db.session() as session:
@@ -793,10 +804,6 @@ class SaleService:
             if status not in (SaleStatus.DRAFT, SaleStatus.PENDING_APPROVAL):
                 raise Conflict(f"This sale is {_words(status)}: it can no longer change.")
             return sale
-
-    def can_sell_now(self, actor: Actor, sale: Sale) -> bool:
-        with self.db.session() as session:
-            return self.roles.can(session, actor, Permission.APPROVE_SALE, sale.location_id)
 
     def submit(self, actor: Actor, sale_id: str, fingerprint: str) -> SubmitResult:
         """Submit for approval the exact draft the requester reviewed."""

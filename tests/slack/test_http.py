@@ -77,7 +77,7 @@ def test_an_unexpected_error_gives_a_reference_that_finds_the_log_lines(
     def broken(actor: object) -> list:
         raise RuntimeError("the database melted\nwith a second line")
 
-    monkeypatch.setattr(stack.frontdesk.services.resets, "locations_for", broken)
+    monkeypatch.setattr(stack.frontdesk.services.resets, "where_to_reset", broken)
     try:
         stack.driver.command("UFRONT", Command.RESET, "")
         told = wait_for(lambda: stack.slack.calls_to("commands/UFRONT"))[0]

@@ -124,7 +124,10 @@ def test_a_late_vendor_answer_is_kept_beside_the_settled_reset(
             "UFRONT", ResetAction.SEND, request_id, channel="DFRONT", ts=confirmation["ts"]
         )
         resets = stack.frontdesk.services.resets
-        wait_for(lambda: resets.get(request_id).status == ResetStatus.SENDING)
+        # ClubReady has the request (claimed, and called: not merely claimed, which a
+        # recovery would rightly stop before the call).
+        wait_for(lambda: stack.sandbox.received("clubready", "password_reset"))
+        assert resets.get(request_id).status == ResetStatus.SENDING
         clock.advance(seconds=stack.settings.worker_lease_seconds + 1)
         post = new_message(stack, TRIAGE, stack.frontdesk.worker.recover)
         assert resets.get(request_id).status == ResetStatus.UNKNOWN
@@ -163,7 +166,7 @@ def test_an_unexpected_error_never_closes_a_modal_silently(
 
     start = open_sell(stack, "UFRONT")
     view = acknowledged(stack, start, submit_start(stack, start, "UFRONT"))
-    monkeypatch.setattr(services.sales, "add_details", boom)
+    monkeypatch.setattr(services.sales, "add_details_for_review", boom)
     with caplog.at_level(logging.ERROR, logger="frontdesk.slack"):
         answer = submit_details(stack, view, "UFRONT").json()
     assert answer["response_action"] == "errors"
