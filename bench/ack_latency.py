@@ -41,12 +41,12 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 from sqlalchemy import delete, text  # noqa: E402
 
-from bot.devtools.cluster import REQUESTER, Cluster, _free_port  # noqa: E402
+from bot.devtools.cluster import Cluster, _free_port  # noqa: E402
 from bot.devtools.driver import SlackDriver  # noqa: E402
-from bot.devtools.stack import SIGNING_SECRET, wait_for  # noqa: E402
+from bot.devtools.stack import SIGNING_SECRET, TEAM, wait_for  # noqa: E402
 from bot.slack.ids import SALE_FIELDS, Command, ResetAction, SaleView  # noqa: E402
 from bot.workflows.resets import ResetInput  # noqa: E402
-from bot.workflows.roles import Role  # noqa: E402
+from bot.workflows.roles import Actor, Role  # noqa: E402
 from bot.workflows.sales import SaleStart  # noqa: E402
 from storage.models import Notice  # noqa: E402
 from vendors.sandbox import Fault, Sandbox  # noqa: E402
@@ -77,29 +77,44 @@ def percentile(samples: list[float], q: float) -> float:
     return ordered[index]
 
 
+#: The people the load comes from: as many as the most concurrent users (a person's
+#: own Sends queue one after the other by design, under their hourly limit's lock).
+USERS = [f"UBENCH{n:02d}" for n in range(50)]
+
+
 class Work:
-    """Prepared drafts and pending sales, so each request acknowledges something real."""
+    """Prepared drafts and pending sales, so each request acknowledges something real;
+    consecutive items belong to different people (``USERS`` in turn)."""
 
     def __init__(self, cluster: Cluster, count: int) -> None:
         self.cluster = cluster
+        for user in USERS:
+            cluster.grant(user, Role.FRONT_DESK)
         services = cluster.local.services
         services.resets.drafts_per_person_hour = 10**9
         services.sales.drafts_per_person_hour = 10**9
         location = services.locations["downtown"]
         today = services.sales.today_at(location)
-        self.resets = [
-            services.resets.prepare(
-                REQUESTER, "downtown", ResetInput(email=f"bench{n}@example.com")
-            ).id
-            for n in range(count)
-        ]
+        self.owner: dict[str, str] = {}
+        self.resets = []
+        for n in range(count):
+            user = USERS[n % len(USERS)]
+            actor = Actor(team_id=TEAM, user_id=user)
+            request = services.resets.prepare(
+                actor, "downtown", ResetInput(email=f"bench{n}@example.com")
+            )
+            self.resets.append(request.id)
+            self.owner[request.id] = user
         self.emails = {
             request_id: f"bench{n}@example.com" for n, request_id in enumerate(self.resets)
         }
-        self.drafts = [
-            services.sales.start(REQUESTER, SaleStart("downtown", "2001:3001", today)).id
-            for _ in range(count)
-        ]
+        self.drafts = []
+        for n in range(count):
+            user = USERS[n % len(USERS)]
+            actor = Actor(team_id=TEAM, user_id=user)
+            draft = services.sales.start(actor, SaleStart("downtown", "2001:3001", today))
+            self.drafts.append(draft.id)
+            self.owner[draft.id] = user
         self.pending = [
             cluster.pending_sale(f"tok_profile_bench_{n:05d}", f"buyer{n}@example.com")
             for n in range(count)
@@ -141,17 +156,21 @@ def details_view(sale_id: str) -> dict[str, Any]:
 def operations(driver: SlackDriver, work: Work | None) -> dict[str, Callable[[], httpx.Response]]:
     """Each operation as one signed request; against the floor the ids do not matter."""
 
+    commands = itertools.count()
+
     def reset_command() -> httpx.Response:
-        return driver.command("UFRONT", Command.RESET, "")
+        return driver.command(USERS[next(commands) % len(USERS)], Command.RESET, "")
 
     def send() -> httpx.Response:
         n = work.take("resets") if work else 0
         request_id = work.resets[n % len(work.resets)] if work else "x"
-        return driver.click("UFRONT", ResetAction.SEND, request_id, channel="DFRONT", ts="1.1")
+        user = work.owner[request_id] if work else "UFRONT"
+        return driver.click(user, ResetAction.SEND, request_id, channel="DFRONT", ts="1.1")
 
     def sell_details() -> httpx.Response:
         n = work.take("drafts") if work else 0
         sale_id = work.drafts[n % len(work.drafts)] if work else "x"
+        user = work.owner[sale_id] if work else "UFRONT"
         values = {
             SALE_FIELDS["first_name"][1]: "Ann",
             SALE_FIELDS["last_name"][1]: "Lee",
@@ -159,7 +178,7 @@ def operations(driver: SlackDriver, work: Work | None) -> dict[str, Callable[[],
             SALE_FIELDS["payment1_amount"][1]: "49.00",
             SALE_FIELDS["payment1_profile_token"][1]: f"tok_profile_bench_d{n:05d}",
         }
-        return driver.submit_view("UFRONT", details_view(sale_id), values)
+        return driver.submit_view(user, details_view(sale_id), values)
 
     def approve() -> httpx.Response:
         n = work.take("pending") if work else 0
@@ -231,40 +250,58 @@ def throughput(calls: list[Callable[[], httpx.Response]], users: int, seconds: f
 
 
 def click_to_vendor(
-    sandbox: Sandbox, calls: dict[str, Callable[[], tuple[str, str, float]]], samples: int
+    sandbox: Sandbox,
+    calls: dict[str, Callable[[], tuple[str, str, float]]],
+    samples: int,
+    settle: Callable[[], object],
 ) -> dict[str, list[float]]:
-    """For each kind of click, 10 users at a time: seconds from sending the click to the
-    vendor receiving the request it asked for (one clock: the sandbox runs here)."""
-    return {kind: _to_vendor(sandbox, kind, call, samples) for kind, call in calls.items()}
+    """For each kind of click: bursts of 10 users clicking at once, each burst once the
+    last one's requests reached the vendor and the server is idle again (people who
+    click and wait for the outcome); seconds from sending a click to the vendor
+    receiving the request it asked for (one clock: the sandbox runs here)."""
+    return {kind: _to_vendor(sandbox, kind, call, samples, settle) for kind, call in calls.items()}
 
 
 def _to_vendor(
-    sandbox: Sandbox, kind: str, call: Callable[[], tuple[str, str, float]], samples: int
+    sandbox: Sandbox,
+    kind: str,
+    call: Callable[[], tuple[str, str, float]],
+    samples: int,
+    settle: Callable[[], object],
 ) -> list[float]:
-    sent: dict[str, float] = {}
-    lock = threading.Lock()
-
-    def one(_: int) -> None:
-        key, _status, at = call()
-        with lock:
-            sent[key] = at
-
-    with ThreadPoolExecutor(10) as pool:
-        for _ in range(max(1, samples // 10)):
-            list(pool.map(one, range(10)))
     operation = "password_reset" if kind == "Send" else "contract_sale"
+    field = "Email" if operation == "password_reset" else "ExternalId"
+    delays: list[float] = []
+    for _ in range(max(1, samples // 10)):
+        sent: dict[str, float] = {}
+        lock = threading.Lock()
 
-    def arrived() -> dict[str, float]:
-        found = {}
-        for received in sandbox.received("clubready", operation):
-            field = "Email" if operation == "password_reset" else "ExternalId"
-            key = str(received.json.get(field) or "")
-            if key in sent:
-                found[key] = received.at
-        return found
+        def one(_: int, sent: dict[str, float] = sent, lock: threading.Lock = lock) -> None:
+            key, _status, at = call()
+            with lock:
+                sent[key] = at
 
-    wait_for(lambda: len(arrived()) == len(sent), 120)
-    return [at - sent[key] for key, at in arrived().items()]
+        with ThreadPoolExecutor(10) as pool:
+            list(pool.map(one, range(10)))
+
+        def arrived(sent: dict[str, float] = sent) -> dict[str, float]:
+            found = {}
+            for received in sandbox.received("clubready", operation):
+                key = str(received.json.get(field) or "")
+                if key in sent:
+                    found[key] = received.at
+            return found
+
+        wait_for(lambda arrived=arrived, sent=sent: len(arrived()) == len(sent), 120)
+        delays += [at - sent[key] for key, at in arrived().items()]
+        settle()
+    return delays
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -309,7 +346,9 @@ def clicks(driver: SlackDriver, work: Work) -> dict[str, Callable[[], tuple[str,
         n = work.take("resets")
         request_id = work.resets[n % len(work.resets)]
         at = time.time()
-        status = driver.click("UFRONT", ResetAction.SEND, request_id, channel="DFRONT", ts="1.1")
+        status = driver.click(
+            work.owner[request_id], ResetAction.SEND, request_id, channel="DFRONT", ts="1.1"
+        )
         return work.emails[request_id], str(status.status_code), at
 
     def approve() -> tuple[str, str, float]:
@@ -382,8 +421,17 @@ def run_database(
                     )
             mix = [ours[op] for op in OPERATIONS]
             floor_mix = [floor_ops[op] for op in OPERATIONS]
+            # CPU of the server and of this process (load generator, fake Slack, vendor
+            # sandbox) while each runs, per answered request.
+            server_pid, here = cluster.pid("bench"), os.getpid()
+            before = (cpu_seconds(server_pid), cpu_seconds(here))
             ours_rps = throughput(mix, args.throughput_users, args.duration)
+            after = (cpu_seconds(server_pid), cpu_seconds(here))
+            floor_before = (cpu_seconds(floor.pid), cpu_seconds(here))
             floor_rps = throughput(floor_mix, args.throughput_users, args.duration)
+            floor_after = (cpu_seconds(floor.pid), cpu_seconds(here))
+            answered = ours_rps * args.duration
+            floor_answered = floor_rps * args.duration
             results.append(
                 {
                     "kind": "throughput",
@@ -393,6 +441,14 @@ def run_database(
                     "seconds": args.duration,
                     "rps": ours_rps,
                     "floor_rps": floor_rps,
+                    "server_cpu_ms_per_request": 1000 * (after[0] - before[0]) / answered,
+                    "client_cpu_ms_per_request": 1000 * (after[1] - before[1]) / answered,
+                    "floor_cpu_ms_per_request": 1000
+                    * (floor_after[0] - floor_before[0])
+                    / floor_answered,
+                    "floor_client_cpu_ms_per_request": 1000
+                    * (floor_after[1] - floor_before[1])
+                    / floor_answered,
                 }
             )
             print(
@@ -405,7 +461,10 @@ def run_database(
         cluster.sandbox.clear_faults()
         wait_for(lambda: _idle(cluster), 300)
         for kind, seconds in click_to_vendor(
-            cluster.sandbox, clicks(cluster.driver(server_url), work), args.samples
+            cluster.sandbox,
+            clicks(cluster.driver(server_url), work),
+            args.samples,
+            lambda: wait_for(lambda: _idle(cluster), 120),
         ).items():
             results.append(
                 {
@@ -528,12 +587,20 @@ def table(results: list[dict[str, Any]]) -> str:
             f"| {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['floor_p50_ms']:.1f} "
             f"| {r['floor_p99_ms']:.1f} | {r['p50_ms'] / r['floor_p50_ms']:.2f}x |"
         )
-    lines += ["", "| database | vendor | users | req/s | floor req/s | ratio |", "| --- " * 6 + "|"]
+    lines += [
+        "",
+        "| database | vendor | users | req/s | floor req/s | ratio | server CPU ms/req "
+        "| floor CPU ms/req | load+fakes CPU ms/req (floor's) |",
+        "| --- " * 9 + "|",
+    ]
     for r in results:
         if r["kind"] == "throughput":
             lines.append(
                 f"| {r['database']} | {r['vendor_latency_s']} s | {r['users']} | {r['rps']:.0f} "
-                f"| {r['floor_rps']:.0f} | {r['rps'] / r['floor_rps']:.2f}x |"
+                f"| {r['floor_rps']:.0f} | {r['rps'] / r['floor_rps']:.2f}x "
+                f"| {r['server_cpu_ms_per_request']:.2f} | {r['floor_cpu_ms_per_request']:.2f} "
+                f"| {r['client_cpu_ms_per_request']:.2f} "
+                f"({r['floor_client_cpu_ms_per_request']:.2f}) |"
             )
     lines += ["", "| database | click | users | p50 ms | p99 ms |", "| --- " * 5 + "|"]
     for r in results:

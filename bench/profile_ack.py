@@ -108,7 +108,7 @@ def main() -> None:
 
         def send(n: int) -> dict[str, Any]:
             payload = {
-                **envelope("block_actions", "UFRONT"),
+                **envelope("block_actions", work.owner[work.resets[n]]),
                 "container": {"type": "message", "channel_id": "DFRONT", "message_ts": "1.1"},
                 "channel": {"id": "DFRONT"},
                 "actions": [
@@ -146,7 +146,7 @@ def main() -> None:
                 },
             }
             payload = {
-                **envelope("view_submission", "UFRONT"),
+                **envelope("view_submission", work.owner[work.drafts[n]]),
                 "view": {**view, "state": {"values": values}},
             }
             return environ(form(payload), "application/x-www-form-urlencoded")

@@ -56,9 +56,12 @@ class Frontdesk:
     _listening: threading.Event = field(default_factory=threading.Event)
 
     def start(self) -> None:
-        """Start the vendor worker and the notifier."""
-        self.start_worker()
-        self.start_notifier()
+        """Start the vendor worker and the notifier (each unless configured with no
+        threads: a process may only answer Slack and leave the rest to others)."""
+        if self.services.settings.worker_threads > 0:
+            self.start_worker()
+        if self.services.settings.notifier_threads > 0:
+            self.start_notifier()
 
     def start_worker(self) -> None:
         self._listen()
@@ -173,7 +176,7 @@ def build(
                 metrics=metrics,
             ),
         ],
-        threads=settings.worker_threads,
+        threads=max(settings.worker_threads, 1),
         poll_seconds=settings.worker_poll_seconds,
         worker_id=worker_id or settings.worker_id,
         housekeeping_seconds=settings.worker_housekeeping_seconds,
@@ -211,8 +214,8 @@ def build(
                 publish_burst=settings.home_publish_burst,
             )
         ],
-        threads=settings.notifier_threads,
-        poll_seconds=min(settings.worker_poll_seconds, 0.5),
+        threads=max(settings.notifier_threads, 1),
+        poll_seconds=settings.worker_poll_seconds,
         worker_id=worker.worker_id,
         housekeeping_seconds=settings.worker_housekeeping_seconds,
         name="notifier",

@@ -301,7 +301,7 @@ class Settings(BaseSettings):
     #: Slack notices (the outbox): threads delivering them per process, how long a
     #: message notice is retried before it is abandoned, the Home publish budget
     #: shared by every process (Slack allows views.publish about 100+ a minute).
-    notifier_threads: int = 4
+    notifier_threads: int = Field(4, ge=0)
     notice_expiry_hours: float = 24.0
     home_publishes_per_minute: float = Field(60.0, gt=0)
     home_publish_burst: float = Field(10.0, ge=1)
@@ -331,7 +331,9 @@ class Settings(BaseSettings):
     #: Fernet key(s), comma-separated, newest first, that encrypt payment tokens
     #: while a sale awaits approval or execution. ``frontdesk keygen`` makes one.
     payment_token_keys: SecretStr = SecretStr("")
-    worker_threads: int = 4
+    #: Vendor calls in parallel per process (0: this process leaves them to others).
+    worker_threads: int = Field(4, ge=0)
+    #: Only a safety net: workers are woken when work is queued (in any process).
     worker_poll_seconds: float = 1.0
     worker_lease_seconds: float = 120.0
     #: How often each worker recovers abandoned work and runs its periodic tasks.

@@ -82,7 +82,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         return engine
     options: dict[str, Any] = {"pool_pre_ping": True, **kwargs}
     if "poolclass" not in kwargs:
-        options.update(pool_size=10, max_overflow=10)
+        options.update(pool_size=20, max_overflow=20)
     return create_engine(url, **options)
 
 

@@ -136,8 +136,7 @@ class Stack:
             reset_limit_per_hour=self.reset_limit,
             payment_token_keys=SecretStr(PAYMENT_TOKEN_KEY),
             sale_approval_hours=self.approval_hours,
-            worker_poll_seconds=0.2,
-            **self.overrides,
+            **{"worker_poll_seconds": 0.2, **self.overrides},
         )
         upgrade(self.database_url)
         self.frontdesk: Frontdesk = build(self.settings, clock=self.clock)

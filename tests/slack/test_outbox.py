@@ -243,3 +243,33 @@ def test_home_storm_200_viewers_50_changes_only_affected_homes_within_budget(
     assert "Registrar reset refused: 50" in json.dumps(stack.slack.homes["USUPPORT"])
     assert len(viewers) == 200
     assert all(resets.get(i).status == ResetStatus.REFUSED for i in ids)
+
+
+@pytest.fixture
+def polling_rarely(database_url: str, tmp_path: Path) -> Iterator[Stack]:
+    running = Stack(
+        workdir=tmp_path, database_url=database_url, overrides={"worker_poll_seconds": 30.0}
+    )
+    running.grant("UFRONT", Role.FRONT_DESK, "downtown")
+    yield running
+    running.stop()
+
+
+def test_the_worker_and_the_notifier_are_woken_not_polled(polling_rarely: Stack) -> None:
+    """Issue 15, item 3 in one process: with polling every 30 s, a click still reaches
+    the vendor, and its confirmation Slack, within moments (the commit wakes them)."""
+    stack = polling_rarely
+    time.sleep(0.5)  # past the workers' first round
+    started = time.monotonic()
+    confirmation = new_message(
+        stack, DM, lambda: stack.driver.command("UFRONT", Command.RESET, "jane@example.com")
+    )
+    posted = time.monotonic() - started
+    request_id = button_value(confirmation, ResetAction.SEND)
+    clicked = time.monotonic()
+    stack.driver.click("UFRONT", ResetAction.SEND, request_id, channel=DM, ts=confirmation["ts"])
+    wait_for(lambda: stack.sandbox.received("clubready", "password_reset"), 10)
+    reached = time.monotonic() - clicked
+    wait_for(lambda: "Reset sent" in message_text(stack, DM, confirmation["ts"]), 10)
+    told = time.monotonic() - clicked
+    assert max(posted, reached, told) < 2.0, (posted, reached, told)

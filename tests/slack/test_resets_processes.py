@@ -178,3 +178,29 @@ def test_twenty_retry_clicks_through_two_processes_send_one_reset(cluster: Clust
     time.sleep(1.5)  # anything doubled would have been sent by now
     assert len(retries()) == 1
     assert len(cluster.sandbox.received("clubready", "password_reset")) == 2
+
+
+@pytest.mark.postgres
+def test_work_queued_by_one_process_wakes_another_at_once(cluster: Cluster) -> None:
+    """Issue 15, item 3 across processes: alpha only answers Slack (no worker, no
+    notifier); beta does the rest and polls only every 30 s. What alpha records
+    reaches beta through PostgreSQL NOTIFY: the confirmation is posted, and the reset
+    reaches ClubReady, in well under a second, not at beta's next poll."""
+    alpha = cluster.driver(
+        cluster.start_server("alpha", FRONTDESK_WORKER_THREADS="0", FRONTDESK_NOTIFIER_THREADS="0")
+    )
+    cluster.start_server("beta", FRONTDESK_WORKER_POLL_SECONDS="30")
+    time.sleep(1.0)  # both listening
+    started = time.monotonic()
+    alpha.command("UFRONT", Command.RESET, "jane@example.com downtown")
+    [confirmation] = wait_for(lambda: cluster.slack.messages_in("DFRONT"), 10)
+    posted = time.monotonic() - started
+    request_id = button_value(confirmation, ResetAction.SEND)
+    clicked = time.monotonic()
+    alpha.click("UFRONT", ResetAction.SEND, request_id, channel="DFRONT", ts=confirmation["ts"])
+    wait_for(lambda: cluster.sandbox.received("clubready", "password_reset"), 10)
+    reached = time.monotonic() - clicked
+    assert posted < 2.0 and reached < 2.0, (posted, reached)
+    with cluster.local.db.session() as session:
+        row = session.get(ResetRequest, request_id)
+        assert row is not None and row.worker_id == "beta"
