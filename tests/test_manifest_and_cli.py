@@ -26,11 +26,17 @@ def test_manifest_is_valid_and_matches_the_commands() -> None:
     assert commands == {c.value for c in Command}
     assert manifest["settings"]["interactivity"]["is_enabled"] is True
     # Least privilege: DMs to a user id and channel posts need chat:write; reading the
-    # members of the user groups mapped to roles needs usergroups:read; nothing else.
+    # members of the user groups mapped to roles needs usergroups:read; looking up a
+    # post whose answer was lost needs the history of where frontdesk posts (and
+    # im:write to find a DM's channel id); nothing else.
     assert set(manifest["oauth_config"]["scopes"]["bot"]) == {
         "commands",
         "chat:write",
         "usergroups:read",
+        "channels:history",
+        "groups:history",
+        "im:history",
+        "im:write",
     }
     assert manifest["settings"]["event_subscriptions"]["bot_events"] == ["app_home_opened"]
     assert manifest["features"]["app_home"]["home_tab_enabled"] is True
