@@ -435,11 +435,13 @@ def preflight(settings: Settings) -> dict[str, Location]:
                     f"environment variable {env} {state}"
                 )
     selling = sorted(loc.id for loc in locations.values() if loc.sells)
-    if selling:
+    keys = settings.payment_token_keys.get_secret_value()
+    if selling or keys:
         try:
-            parse_fernet_keys(settings.payment_token_keys.get_secret_value())
+            parse_fernet_keys(keys)
         except ConfigurationError as exc:
-            problems.append(f"{exc} (locations {', '.join(selling)} sell contracts)")
+            why = f" (locations {', '.join(selling)} sell contracts)" if selling else ""
+            problems.append(f"{exc}{why}")
     if problems:
         raise ConfigurationError("\n".join(problems))
     return locations

@@ -196,8 +196,14 @@ def wsgi_app(frontdesk: Frontdesk, *, max_body: int = MAX_BODY_BYTES) -> WsgiApp
                 return _answer(start_response, refused.status)
             try:
                 first = frontdesk.seen_requests.first_arrival(timestamp, signature)
-            except Exception:
-                log.exception("could not record a request as seen", extra={"path": SLACK_PATH})
+            except Exception as exc:
+                # Closed, not open: a request that cannot be recorded as seen could be a
+                # replay. Nothing was done; Slack retries events, a person tries again.
+                metrics.edge_refusals.labels("503").inc()
+                log.warning(
+                    "request refused: cannot record it as seen",
+                    extra={"path": SLACK_PATH, "bytes": size, "error": type(exc).__name__},
+                )
                 return _answer(start_response, "503 Service Unavailable")
             if not first:
                 metrics.edge_refusals.labels("replay").inc()
@@ -280,7 +286,10 @@ class _Waitress:
     def stop(self) -> None:
         """Stop accepting, finish in-flight requests, close: from any thread."""
         self._stopping.set()
-        self._server.pull_trigger()
+        try:
+            self._server.pull_trigger()  # wake the loop now (it also wakes every 0.5 s)
+        except OSError:
+            pass  # the loop has already closed its trigger
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=10)
 

@@ -231,6 +231,23 @@ def test_a_replayed_retry_click_sends_nothing_new(stack: Stack) -> None:
     assert len(stack.slack.calls_to("actions/USUPPORT")) == answers_before  # not even a notice
 
 
+def test_a_request_that_cannot_be_recorded_as_seen_is_refused_not_run(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+
+    def database_down(timestamp: int, signature: str) -> bool:
+        raise ConnectionError("database restarting")
+
+    monkeypatch.setattr(stack.frontdesk.seen_requests, "first_arrival", database_down)
+    answer = stack.driver.command("UFRONT", Command.RESET, "jane@example.com downtown")
+    assert answer.status_code == 503
+    time.sleep(0.3)
+    assert stack.slack.messages_in("DFRONT") == []
+    assert any("cannot record it as seen" in r.getMessage() for r in caplog.records)
+    assert "jane@example.com" not in caplog.text
+
+
 # -- configured channels ------------------------------------------------------------------
 
 
