@@ -13,9 +13,9 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 
 from bot.clock import Clock, SystemClock
-from bot.config import ConfigurationError, Settings
+from bot.config import Settings, preflight
 from bot.observability import ContextExecutor, Metrics
-from bot.slack import admin, errors, home, resets, sales
+from bot.slack import admin, channels, errors, home, resets, sales
 from bot.slack.context import Services, actor_middleware
 from bot.slack.notifier import SlackNotifier
 from bot.slack.sale_notifier import SaleNotices
@@ -23,6 +23,7 @@ from bot.vendor_clients import VendorClients
 from bot.worker import LifecycleQueue, Worker
 from bot.workflows import retention
 from bot.workflows.home import HomeService
+from bot.workflows.replays import SeenRequests
 from bot.workflows.resets import ResetService
 from bot.workflows.roles import RoleAdmin, Roles
 from bot.workflows.sales import SaleService
@@ -45,9 +46,18 @@ class Frontdesk:
     worker: Worker
     db: Database
     clients: VendorClients
+    clock: Clock
+    seen_requests: SeenRequests
 
     def start_worker(self) -> None:
         self.worker.start()
+
+    def check_channels(self) -> list[str]:
+        """Ask Slack whether the bot can post in every configured channel; each one it
+        cannot is logged and shown on admins' App Home."""
+        problems = channels.unreachable(self.app.client, self.services.locations)
+        self.services.home.setup_problems = problems
+        return problems
 
     def close(self) -> None:
         self.home_publisher.stop()
@@ -60,7 +70,7 @@ def build(
     settings: Settings, *, clock: Clock | None = None, worker_id: str | None = None
 ) -> Frontdesk:
     clock = clock or SystemClock()
-    locations = settings.load_locations()
+    locations = preflight(settings)
     db = Database(settings.database_url)
     roles = Roles(
         clock=clock,
@@ -81,13 +91,6 @@ def build(
         drafts_per_person_hour=settings.reset_drafts_per_person_hour,
     )
     keys = settings.payment_token_keys.get_secret_value()
-    sells = any(loc.sells for loc in locations.values())
-    if sells and not keys:
-        raise ConfigurationError(
-            "locations with a catalog sell contracts, and sales need "
-            "FRONTDESK_PAYMENT_TOKEN_KEYS to encrypt payment tokens "
-            "(make one with `frontdesk keygen`)"
-        )
     sale_service = SaleService(
         db=db,
         roles=roles,
@@ -114,6 +117,9 @@ def build(
         client=client,
         listener_executor=ContextExecutor(max_workers=10, thread_name_prefix="frontdesk-listener"),
         signing_secret=settings.slack_signing_secret.get_secret_value(),
+        # bot/http.py verifies every request before anything parses or logs it, and
+        # Socket Mode needs none; Bolt's own check would log an unverified body.
+        request_verification_enabled=False,
         token_verification_enabled=False,
         logger=logging.getLogger("frontdesk.bolt"),
     )
@@ -188,6 +194,8 @@ def build(
         "purge",
         lambda: retention.purge(db, clock, settings.retention_days, audit_window_days=7),
     )
+    seen_requests = SeenRequests(db, clock)
+    worker.every(60, "seen requests", seen_requests.prune)
     app.middleware(actor_middleware)
     errors.register(app)
     listeners = errors.GuardedApp(app)
@@ -204,4 +212,6 @@ def build(
         worker=worker,
         db=db,
         clients=clients,
+        clock=clock,
+        seen_requests=seen_requests,
     )

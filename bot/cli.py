@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 import sys
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -21,17 +23,24 @@ app.add_typer(roles_app, name="roles")
 app.add_typer(audit_app, name="audit")
 
 
+def _refuse(exc: ConfigurationError) -> typer.Exit:
+    """Print every configuration problem, one a line; exit code 2."""
+    problems = str(exc).splitlines() or ["(no detail)"]
+    if len(problems) == 1:
+        typer.echo(f"configuration error: {problems[0]}", err=True)
+    else:
+        listed = "".join(f"\n  - {line}" for line in problems)
+        typer.echo(f"configuration error: {len(problems)} problems:{listed}", err=True)
+    return typer.Exit(2)
+
+
 def _settings() -> Settings:
-    from pydantic import ValidationError
+    from bot.config import load_settings
 
     try:
-        return Settings()
-    except ValidationError as exc:  # messages only: never the values (they may be secrets)
-        reasons = "; ".join(
-            str(error["msg"]).removeprefix("Value error, ") for error in exc.errors()
-        )
-        typer.echo(f"configuration error: {reasons}", err=True)
-        raise typer.Exit(2) from None
+        return load_settings()
+    except ConfigurationError as exc:
+        raise _refuse(exc) from exc
 
 
 def _logging(level: str = "INFO") -> None:
@@ -44,40 +53,82 @@ def _logging(level: str = "INFO") -> None:
 def serve(
     migrate: Annotated[bool, typer.Option(help="Apply migrations before starting.")] = True,
 ) -> None:
-    """Run the app: Socket Mode when FRONTDESK_SLACK_APP_TOKEN is set, HTTP otherwise."""
+    """Run the app: Socket Mode when FRONTDESK_SLACK_APP_TOKEN is set, HTTP otherwise.
+
+    The whole configuration is checked first (exit code 2 and every problem named,
+    before the database is touched); then migrations, the worker, the channel check
+    (in the background), the metrics listener and Slack's.
+    """
     from bot.app import build
+    from bot.config import load_settings, preflight
     from storage.db import upgrade
 
     _logging()
-    settings = _settings()
+    try:
+        settings = load_settings()
+        preflight(settings)
+    except ConfigurationError as exc:
+        raise _refuse(exc) from exc
     try:
         if migrate:
             upgrade(settings.database_url)
         frontdesk = build(settings)
     except ConfigurationError as exc:
-        typer.echo(f"configuration error: {exc}", err=True)
-        raise typer.Exit(2) from exc
-    frontdesk.start_worker()
+        raise _refuse(exc) from exc
+    from bot.http import HttpServer, MetricsServer
+
     app_token = settings.slack_app_token.get_secret_value()
+    metrics: MetricsServer | None = None
+    server: HttpServer | None = None
     try:
-        if app_token:
-            from slack_bolt.adapter.socket_mode import SocketModeHandler
-
-            typer.echo("frontdesk: Socket Mode")
-            SocketModeHandler(frontdesk.app, app_token).start()
-        else:
-            from bot.http import HttpServer
-
+        if settings.metrics_port:
+            metrics = MetricsServer(
+                frontdesk,
+                host=settings.metrics_host,
+                port=settings.metrics_port,
+                token=settings.metrics_token.get_secret_value(),
+            )
+        if not app_token:
             server = HttpServer(
                 frontdesk,
                 host=settings.http_host,
                 port=settings.http_port,
                 threads=settings.http_threads,
             )
+    except OSError as exc:
+        frontdesk.close()
+        which = "FRONTDESK_METRICS_HOST/PORT" if metrics is None else "FRONTDESK_HTTP_HOST/PORT"
+        raise _refuse(ConfigurationError(f"{which}: cannot listen there ({exc})")) from exc
+    if (
+        metrics is not None
+        and settings.metrics_host not in ("127.0.0.1", "localhost", "::1")
+        and not settings.metrics_token.get_secret_value()
+    ):
+        logging.getLogger("frontdesk").warning(
+            "metrics listen beyond loopback without FRONTDESK_METRICS_TOKEN",
+            extra={"host": settings.metrics_host},
+        )
+    frontdesk.start_worker()
+    threading.Thread(
+        target=frontdesk.check_channels, name="frontdesk-channel-check", daemon=True
+    ).start()
+    try:
+        if metrics is not None:
+            metrics.start()
+            typer.echo(f"frontdesk: metrics on {metrics.url}/metrics")
+        if server is None:
+            from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+            typer.echo("frontdesk: Socket Mode")
+            SocketModeHandler(frontdesk.app, app_token).start()
+        else:
             typer.echo(f"frontdesk: HTTP on {server.url}/slack/events")
-            signal.signal(signal.SIGTERM, lambda *_: server.stop())
+            running = server
+            signal.signal(signal.SIGTERM, lambda *_: running.stop())
             server.serve_forever()
     finally:
+        if metrics is not None:
+            metrics.stop()
         frontdesk.close()
 
 

@@ -324,3 +324,14 @@ class ResetIdentifier(Base):
     )
     identifier_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     location_id: Mapped[str] = mapped_column(String(64))
+
+
+class SeenRequest(Base):
+    """A signed Slack request already accepted, kept while its signature could still be
+    replayed (Slack's 5-minute window and a margin): a second arrival is refused."""
+
+    __tablename__ = "seen_requests"
+
+    #: SHA-256 of the request's timestamp and signature (never the signature itself).
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(index=True)

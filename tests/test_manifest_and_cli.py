@@ -12,6 +12,7 @@ import yaml
 from typer.testing import CliRunner
 
 from bot.cli import app as cli
+from bot.devtools.stack import wait_for
 from bot.slack.ids import Command
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,11 +27,15 @@ def test_manifest_is_valid_and_matches_the_commands() -> None:
     assert commands == {c.value for c in Command}
     assert manifest["settings"]["interactivity"]["is_enabled"] is True
     # Least privilege: DMs to a user id and channel posts need chat:write; reading the
-    # members of the user groups mapped to roles needs usergroups:read; nothing else.
+    # members of the user groups mapped to roles needs usergroups:read; checking at start
+    # that the bot is in each configured channel (conversations.info) needs channels:read
+    # for public and groups:read for private ones; nothing else.
     assert set(manifest["oauth_config"]["scopes"]["bot"]) == {
         "commands",
         "chat:write",
         "usergroups:read",
+        "channels:read",
+        "groups:read",
     }
     assert manifest["settings"]["event_subscriptions"]["bot_events"] == ["app_home_opened"]
     assert manifest["features"]["app_home"]["home_tab_enabled"] is True
@@ -81,7 +86,8 @@ def test_keygen_makes_a_key_the_vault_accepts() -> None:
 def test_serve_uses_socket_mode_when_an_app_token_is_set(tmp_path: Path, monkeypatch) -> None:
     import slack_bolt.adapter.socket_mode as socket_mode
 
-    from bot.devtools.stack import DEMO_SECRETS, LOCATIONS_YAML, PAYMENT_TOKEN_KEY
+    from bot.devtools.fake_slack import FakeSlack
+    from bot.devtools.stack import CHANNELS, DEMO_SECRETS, LOCATIONS_YAML, PAYMENT_TOKEN_KEY
 
     started: list[tuple[object, str]] = []
 
@@ -101,16 +107,22 @@ def test_serve_uses_socket_mode_when_an_app_token_is_set(tmp_path: Path, monkeyp
         **DEMO_SECRETS,
         "FRONTDESK_SLACK_APP_TOKEN": "xapp-test-token",
         "FRONTDESK_SLACK_BOT_TOKEN": "bot-token",
+        "FRONTDESK_METRICS_PORT": "0",
         "FRONTDESK_DATABASE_URL": f"sqlite:///{tmp_path / 'fd.sqlite3'}",
         "FRONTDESK_LOCATIONS_FILE": str(locations),
         "FRONTDESK_PAYMENT_TOKEN_KEYS": PAYMENT_TOKEN_KEY,
     }.items():
         monkeypatch.setenv(key, value)
-    result = CliRunner().invoke(cli, ["serve"])
-    assert result.exit_code == 0, result.output
-    assert "Socket Mode" in result.output
-    [(app, token)] = started
-    assert token == "xapp-test-token" and type(app).__name__ == "App"
+    with FakeSlack() as slack:  # the channel check at start asks it, never slack.com
+        for channel in CHANNELS:
+            slack.add_channel(channel)
+        monkeypatch.setenv("FRONTDESK_SLACK_API_URL", slack.url)
+        result = CliRunner().invoke(cli, ["serve"])
+        assert result.exit_code == 0, result.output
+        assert "Socket Mode" in result.output
+        [(app, token)] = started
+        assert token == "xapp-test-token" and type(app).__name__ == "App"
+        wait_for(lambda: len(slack.calls_to("conversations.info")) == 2)
 
 
 def test_serve_refuses_to_start_without_a_payment_token_key(tmp_path: Path, monkeypatch) -> None:

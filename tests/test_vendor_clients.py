@@ -163,7 +163,7 @@ def paytronix_location(**fields: Any) -> dict[str, Any]:
         "release": "24.1",
         "client_id_env": "A",
         "client_secret_env": "B",
-        "triage_channel": "C1",
+        "triage_channel": "C0TRIAGE",
         **fields,
     }
 

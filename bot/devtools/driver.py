@@ -38,6 +38,8 @@ class SlackDriver:
         self.response_url_base = response_url_base
         self.clock = clock
         self.http = httpx.Client(timeout=timeout)
+        #: The last request sent (body and headers), for replaying it byte for byte.
+        self.last: tuple[bytes, dict[str, str]] | None = None
 
     def post(
         self,
@@ -57,7 +59,13 @@ class SlackDriver:
         if retry_num is not None:
             headers["X-Slack-Retry-Num"] = str(retry_num)
             headers["X-Slack-Retry-Reason"] = "http_timeout"
+        self.last = (body.encode(), headers)
         return self.http.post(self.events_url, content=body.encode(), headers=headers)
+
+    def replay(self, request: tuple[bytes, dict[str, str]]) -> httpx.Response:
+        """Send a captured request again, unchanged: what an attacker who saw it would do."""
+        body, headers = request
+        return self.http.post(self.events_url, content=body, headers=headers)
 
     def _form(self, payload: dict[str, Any], **kwargs: Any) -> httpx.Response:
         body = urlencode({"payload": json.dumps(payload)})

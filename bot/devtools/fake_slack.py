@@ -37,6 +37,9 @@ class FakeSlack:
         self.homes: dict[str, dict[str, Any]] = {}
         #: usergroup id → member user ids, as ``usergroups.users.list`` answers.
         self.usergroups: dict[str, list[str]] = {}
+        #: channel id → what ``conversations.info`` says of it (``is_member`` for the
+        #: bot, ``is_archived``, ``is_private``); an id not here is ``channel_not_found``.
+        self.channels: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
         self._rate_limits: dict[str, tuple[int, int]] = {}
         #: (method, when) of every call answered 429.
@@ -96,6 +99,22 @@ class FakeSlack:
         with self._lock:
             self.views[stored["id"]] = stored
         return stored
+
+    def add_channel(
+        self,
+        channel_id: str,
+        *,
+        is_member: bool = True,
+        is_private: bool = False,
+        is_archived: bool = False,
+    ) -> None:
+        """A channel that exists, with or without the bot in it."""
+        with self._lock:
+            self.channels[channel_id] = {
+                "is_member": is_member,
+                "is_private": is_private,
+                "is_archived": is_archived,
+            }
 
     def rate_limit(self, method: str, *, times: int = 1, retry_after: int = 1) -> None:
         """Answer the next ``times`` calls of ``method`` with HTTP 429 and Retry-After."""
@@ -169,6 +188,29 @@ class FakeSlack:
             with self._lock:
                 self.messages[(channel, ts)] = message
             return {"ok": True, "channel": channel, "ts": ts, "message": message}
+        if method == "conversations.info":
+            channel_id = str(args.get("channel") or "")
+            with self._lock:
+                known = self.channels.get(channel_id)
+            if known is None:
+                return {"ok": False, "error": "channel_not_found"}
+            return {
+                "ok": True,
+                "channel": {
+                    "id": channel_id,
+                    "name": channel_id.lower(),
+                    "is_channel": True,
+                    "is_group": False,
+                    "is_im": False,
+                    "is_mpim": False,
+                    "is_general": False,
+                    "is_shared": False,
+                    "is_org_shared": False,
+                    "is_ext_shared": False,
+                    "is_pending_ext_shared": False,
+                    **known,
+                },
+            }
         if method == "conversations.open":
             return {"ok": True, "channel": {"id": "D" + str(args.get("users", "X"))[1:]}}
         return {"ok": True}
@@ -201,6 +243,11 @@ def _handler(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
             pass
 
+        def do_GET(self) -> None:  # noqa: N802
+            # Some methods (conversations.info) come as GET with a query string.
+            raw = self.path.split("?", 1)[1] if "?" in self.path else ""
+            self._call(raw, dict(parse_qsl(raw)))
+
         def do_POST(self) -> None:  # noqa: N802
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length).decode()
@@ -208,6 +255,9 @@ def _handler(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
                 args = json.loads(raw or "{}")
             else:
                 args = dict(parse_qsl(raw))
+            self._call(raw, args)
+
+        def _call(self, raw: str, args: dict[str, Any]) -> None:
             token = (self.headers.get("Authorization") or "").removeprefix("Bearer ") or None
             method = self.path.split("/api/", 1)[-1].split("?")[0]
             retry_after = fake.take_rate_limit(method, raw)

@@ -21,7 +21,7 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.devtools.driver import SlackDriver
 from bot.devtools.fake_slack import FakeSlack
-from bot.http import HttpServer
+from bot.http import HttpServer, MetricsServer
 from bot.workflows.roles import Actor, Role
 from storage.db import upgrade
 from vendors.sandbox import Sandbox
@@ -38,6 +38,9 @@ DEMO_SECRETS = {
     "FRONTDESK_DEMO_PX_B2B_USER": "sandbox-partner",
     "FRONTDESK_DEMO_PX_B2B_PASS": "sandbox-b2b-pass",
 }
+
+#: The channels LOCATIONS_YAML names; the fake Slack has them, with the bot in each.
+CHANNELS = ("C0TRIAGE", "C0APPROVALS")
 
 LOCATIONS_YAML = """\
 usergroup_roles:
@@ -114,6 +117,8 @@ class Stack:
         self.sandbox = Sandbox().start()
         self.slack = FakeSlack().start()
         self.slack.usergroups = {"S0SUPPORT": [], "S0MANAGERS": []}
+        for channel in CHANNELS:
+            self.slack.add_channel(channel)
         os.environ.update(self.secrets)
         self.locations_file = self.workdir / "locations.yml"
         self.locations_file.write_text(textwrap.dedent(LOCATIONS_YAML))
@@ -135,10 +140,16 @@ class Stack:
         upgrade(self.database_url)
         self.frontdesk: Frontdesk = build(self.settings, clock=self.clock)
         self.http = HttpServer(self.frontdesk).start()
+        self.metrics = MetricsServer(self.frontdesk).start()
         if self.start_worker:
             self.frontdesk.start_worker()
+        app_clock = self.frontdesk.clock
         self.driver = SlackDriver(
-            app_url=self.http.url, signing_secret=SIGNING_SECRET, response_url_base=self.slack.url
+            app_url=self.http.url,
+            signing_secret=SIGNING_SECRET,
+            response_url_base=self.slack.url,
+            # Signed with the clock the app sees, as Slack's and ours agree in life.
+            clock=lambda: app_clock.now().timestamp(),
         )
 
     def grant(self, user_id: str, role: Role, location_id: str | None = None) -> None:
@@ -159,6 +170,7 @@ class Stack:
 
     def stop(self) -> None:
         self.http.stop()
+        self.metrics.stop()
         self.frontdesk.close()
         self.slack.stop()
         self.sandbox.stop()

@@ -135,6 +135,15 @@ def home_view(home: Home, locations: dict[str, Location]) -> dict[str, Any]:
                 )
             )
         )
+    if home.setup_problems:
+        lines = "\n".join(f"• {escape(line)}" for line in home.setup_problems[:20])
+        blocks.append(
+            SectionBlock(
+                text=MarkdownTextObject(
+                    text=f":warning: *The bot cannot post in these channels*\n{lines}"[:3000]
+                )
+            )
+        )
     if home.failures is not None:
         blocks += [DividerBlock(), HeaderBlock(text="Open failures, oldest first")]
         if home.counts:

@@ -45,6 +45,8 @@ class Home:
     failures: Page | None = None
     counts: dict[tuple[str, str], int] = field(default_factory=dict)
     cursors: dict[str, str] = field(default_factory=dict)
+    #: Admins: what the app found wrong with its setup at start (channels it cannot post in).
+    setup_problems: list[str] = field(default_factory=list)
 
 
 class HomeService:
@@ -64,6 +66,8 @@ class HomeService:
         self.clock = clock
         self.triage = triage
         self.page_size = page_size
+        #: Set at start by the channel check; shown to admins.
+        self.setup_problems: list[str] = []
 
     def home(self, actor: Actor, cursors: dict[str, str] | None = None) -> Home:
         cursors = dict(cursors or {})
@@ -74,6 +78,8 @@ class HomeService:
             )
         roles = {grant.role for grant in grants}
         home = Home(roles=roles, cursors=cursors)
+        if Role.ADMIN in roles:
+            home.setup_problems = list(self.setup_problems)
         if roles & {Role.FRONT_DESK, Role.MANAGER, Role.SUPPORT}:
             home.recent = self.recent_requests(actor, cursors.get("recent"))
         if approve_at:

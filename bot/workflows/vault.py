@@ -12,7 +12,7 @@ from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
-from bot.config import ConfigurationError
+from bot.config import parse_fernet_keys
 
 
 class VaultError(Exception):
@@ -21,18 +21,7 @@ class VaultError(Exception):
 
 class TokenVault:
     def __init__(self, keys: str) -> None:
-        names = [k.strip() for k in keys.split(",") if k.strip()]
-        if not names:
-            raise ConfigurationError(
-                "FRONTDESK_PAYMENT_TOKEN_KEYS is not set: sales need a key to encrypt "
-                "payment tokens (make one with `frontdesk keygen`)"
-            )
-        try:
-            self._fernet = MultiFernet([Fernet(k.encode()) for k in names])
-        except ValueError as exc:
-            raise ConfigurationError(
-                "FRONTDESK_PAYMENT_TOKEN_KEYS holds something that is not a Fernet key"
-            ) from exc
+        self._fernet = MultiFernet([Fernet(key) for key in parse_fernet_keys(keys)])
 
     @staticmethod
     def new_key() -> str:

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import base64
+import io
 import logging
 from pathlib import Path
+from urllib.parse import unquote_plus
 
+import httpx
 import pytest
 from sqlalchemy import MetaData, select
 
 from bot.devtools import sale_steps
+from bot.devtools.driver import sign
 from bot.devtools.stack import BOT_TOKEN, DEMO_SECRETS, SIGNING_SECRET, Stack
+from bot.observability import json_handler
 from bot.slack.ids import Command, ResetAction
 from bot.workflows.resets import ResetStatus
-from bot.workflows.roles import (
-    Actor,
-    Role,
-)
+from bot.workflows.roles import Actor, Role
+from storage.models import Sale
 from tests.slack.helpers import button_value, new_message, wait_for
 from vendors.sandbox import Fault
 
@@ -182,3 +185,93 @@ def test_no_payment_token_leaks(
             assert token not in text, f"payment token ({name}) leaked"
     # What people saw instead: the last four characters.
     assert "\\u202677aa" in "\n".join(slack_bodies)
+
+
+def test_requests_failing_verification_leak_nothing(
+    stack: Stack, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A genuine sale form arriving 6 minutes late, the same form tampered with, and bodies
+    that are not JSON: refused, and nothing they carried reaches any log or answer."""
+    caplog.set_level(logging.DEBUG)
+    lines = io.StringIO()
+    handler = json_handler(lines)  # the log as `frontdesk serve` writes it
+    logging.getLogger().addHandler(handler)
+    planted = {
+        "payment token": "tok_profile_PLANTED_late_5a5a",
+        "acct token": "acct_PLANTED_late_6b6b",
+        "first name": "Plantedfirstname",
+        "last name": "Plantedlastname",
+        "email": "planted.member@example.com",
+        "phone": "+1 555 019 4321",
+        "bot token": "xoxb-PLANTED-9f9f-0000",
+        "app token": "xapp-PLANTED-7e7e-1111",
+    }
+    member = {
+        "first_name": planted["first name"],
+        "last_name": planted["last name"],
+        "email": planted["email"],
+        "cell_phone": planted["phone"],
+    }
+    payments = [
+        {
+            "amount": "49.00",
+            "profile_token": planted["payment token"],
+            "acct_token": planted["acct token"],
+        }
+    ]
+    answers: list[httpx.Response] = []
+    try:
+        start = sale_steps.open_sell(stack)
+        details = sale_steps.acknowledged(stack, start, sale_steps.submit_start(stack, start))
+        late = stack.frontdesk.clock.now().timestamp() - 6 * 60
+        details = {**details, "private_metadata": planted["bot token"]}
+        values = {sale_steps.action(k): v for k, v in member.items()}
+        for key, value in payments[0].items():
+            values[sale_steps.action(f"payment1_{key}")] = value
+        values[sale_steps.action("promo_code")] = planted["app token"]
+        answers.append(stack.driver.submit_view("UFRONT", details, values, timestamp=late))
+        assert stack.driver.last is not None
+        genuine_body = stack.driver.last[0].decode()
+        assert planted["payment token"] in unquote_plus(genuine_body)  # the scan is looking right
+        url = f"{stack.http.url}/slack/events"
+        form = "application/x-www-form-urlencoded"
+
+        def signed_now(body: str) -> dict[str, str]:
+            stamp = str(int(stack.frontdesk.clock.now().timestamp()))
+            return {
+                "Content-Type": form,
+                "X-Slack-Request-Timestamp": stamp,
+                "X-Slack-Signature": sign(SIGNING_SECRET, stamp, body),
+            }
+
+        # Tampered: signed as sent, then the amount changed on the way.
+        headers = signed_now(genuine_body)
+        tampered = genuine_body.replace("49.00", "4.00")
+        assert tampered != genuine_body
+        answers.append(httpx.post(url, content=tampered.encode(), headers=headers))
+        # Signed, but not JSON: a form payload cut short, and a "JSON" event that is not.
+        cut = genuine_body[: len(genuine_body) // 2]
+        answers.append(httpx.post(url, content=cut.encode(), headers=signed_now(cut)))
+        not_json = " ".join(planted.values()) + " {not json"
+        json_headers = {**signed_now(not_json), "Content-Type": "application/json"}
+        answers.append(httpx.post(url, content=not_json.encode(), headers=json_headers))
+        # The same, unsigned and 6 minutes old.
+        answers.append(
+            stack.driver.post(not_json, "application/json", timestamp=late, secret="not-it")
+        )
+    finally:
+        logging.getLogger().removeHandler(handler)
+    assert [a.status_code for a in answers] == [401, 401, 400, 400, 401]
+    with stack.frontdesk.db.session() as session:
+        stored = "\n".join(str(tuple(row)) for row in session.execute(select(Sale.__table__)).all())
+    texts = {
+        "caplog": caplog.text,
+        "json log": lines.getvalue(),
+        "answers": "\n".join(a.text for a in answers),
+        "rows": stored,
+        "slack": "\n".join(call.raw for call in stack.slack.calls),
+    }
+    for where, text in texts.items():
+        for name, value in planted.items():
+            assert value not in text, f"{name} leaked into {where}"
+    assert "slack request refused" in lines.getvalue()
