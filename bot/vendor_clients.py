@@ -15,8 +15,9 @@ from bot.config import (
     Settings,
     secret_from_env,
 )
+from vendors import GuestPasswordEndpoint, Outcome, build
 from vendors.clubready import ClubReadyClient
-from vendors.paytronix import AuthStyle, PaytronixClient
+from vendors.paytronix import AuthStyle, PaytronixClient, ResetGuestPassword
 from vendors.registrar import RegistrarClient
 
 
@@ -37,6 +38,16 @@ class VendorClients:
                 client = self._build(self._locations[location_id])
                 self._clients[location_id] = client
             return client
+
+    def guest_passwords(self, location_id: str) -> GuestPasswordEndpoint:
+        """Where a guest sets a new password with the code from their email (Paytronix,
+        a third party holding the account of record); LookupError elsewhere."""
+        location = self._locations.get(location_id)
+        if not isinstance(location, PaytronixLocation) or location.account_of_record != (
+            "third_party"
+        ):
+            raise LookupError(f"location {location_id} takes no guest passwords")
+        return _PaytronixGuestPasswords(self.for_location(location_id), location.merchant_id)
 
     def _build(self, location: Location) -> Any:
         settings = self._settings
@@ -72,3 +83,25 @@ class VendorClients:
             for client in self._clients.values():
                 client.close()
             self._clients.clear()
+
+
+class _PaytronixGuestPasswords:
+    """A thin GuestPasswordEndpoint over today's PaytronixClient (replaced by the adapter
+    per location in vendors/_adapters.py when that lands)."""
+
+    vendor = "paytronix"
+    operation = "resetGuestPassword"
+
+    def __init__(self, client: PaytronixClient, merchant_id: int) -> None:
+        self._client = client
+        self._merchant_id = merchant_id
+
+    def set_password(self, *, reset_code: str, new_password: str) -> Outcome:
+        return self._client.reset_guest_password(
+            build(
+                ResetGuestPassword,
+                merchantId=self._merchant_id,
+                resetPasswordCode=reset_code,
+                newPassword=new_password,
+            )
+        )

@@ -9,6 +9,7 @@ the one :class:`Outcome` every call returns, the exception hierarchy and
 from vendors._adapters import (
     IDENTIFIER_FIELDS,
     ContractSaleEndpoint,
+    GuestPasswordEndpoint,
     MemberIdentity,
     NewMemberSale,
     PaymentInstruction,
@@ -22,6 +23,7 @@ from vendors._transport import DEFAULT_TIMEOUT, RetryPolicy
 __all__ = [
     "IDENTIFIER_FIELDS",
     "ContractSaleEndpoint",
+    "GuestPasswordEndpoint",
     "MemberIdentity",
     "NewMemberSale",
     "PaymentInstruction",

@@ -113,3 +113,16 @@ class ContractSaleEndpoint(Protocol):
         """Sell once. SUCCEEDED only when the vendor says so; ``Outcome.vendor_user_id``
         holds the member's id at the vendor when it says one. A partial outcome (the
         member was created but nothing was sold) is REFUSED with ``partial=True``."""
+
+
+class GuestPasswordEndpoint(Protocol):
+    """Completing a guest's own reset with the code from their email (Paytronix, where a
+    third party holds the account of record). Built per location, like the others."""
+
+    vendor: str
+    operation: str
+
+    def set_password(self, *, reset_code: str, new_password: str) -> Outcome:
+        """Set the guest's password: sent exactly as given. SUCCEEDED only when the vendor
+        says so; a refusal's ``message`` is the vendor's own words (safe to show the guest).
+        Raises a VendorError only before anything may have been sent."""

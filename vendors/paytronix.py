@@ -16,7 +16,7 @@ from enum import StrEnum
 from typing import Any
 
 import httpx
-from pydantic import Field, SecretStr, model_validator
+from pydantic import ConfigDict, Field, SecretStr, model_validator
 
 from vendors._errors import VendorConfigurationError
 from vendors._outcome import Outcome, OutcomeKind
@@ -71,9 +71,14 @@ class SendResetCode(GuestIdentity):
 
 
 class ResetGuestPassword(WireModel):
+    """The guest's new password goes exactly as typed: never stripped, no local length
+    or character rules (the merchant's program decides, and its failure says why)."""
+
+    model_config = ConfigDict(str_strip_whitespace=False)  # merged with WireModel's
+
     merchant_id: PositiveId = Field(alias="merchantId")
     reset_password_code: SecretStr = Field(alias="resetPasswordCode", min_length=1)
-    new_password: SecretStr = Field(alias="newPassword", min_length=8)
+    new_password: SecretStr = Field(alias="newPassword")
 
 
 def new_reset_code() -> str:

@@ -190,13 +190,13 @@ def test_paytronix_flows(sandbox: Sandbox) -> None:
     ).succeeded
     done = b2b.reset_guest_password(
         build(
-            ResetGuestPassword, merchantId=5678, resetPasswordCode=code, newPassword="a-long-pass"
+            ResetGuestPassword, merchantId=5678, resetPasswordCode=code, newPassword="a-long-pass-1"
         )
     )
     assert done.succeeded
     again = b2b.reset_guest_password(
         build(
-            ResetGuestPassword, merchantId=5678, resetPasswordCode=code, newPassword="a-long-pass"
+            ResetGuestPassword, merchantId=5678, resetPasswordCode=code, newPassword="a-long-pass-1"
         )
     )
     assert (again.kind, again.code) == (OutcomeKind.REFUSED, "resetCode.invalid")
@@ -255,3 +255,37 @@ def test_control_endpoints_over_http(sandbox: Sandbox) -> None:
     client.reset_customer_password(build(ResetCustomerPassword, Email="jane@example.com"))
     recorded = httpx.get(f"{sandbox.url}/_sandbox/requests").json()
     assert [r["operation"] for r in recorded] == ["password_reset", "password_reset"]
+
+
+def test_paytronix_reset_guest_password_is_strict(sandbox: Sandbox) -> None:
+    """Only codes the sandbox was sent, for that merchant, once; its own password rule
+    refuses without spending the code; the password is kept exactly as sent."""
+    b2b = paytronix(sandbox, AuthStyle.B2B)
+
+    def reset(code: str, password: str, merchant: int = 5678) -> tuple[OutcomeKind, str | None]:
+        outcome = b2b.reset_guest_password(
+            build(
+                ResetGuestPassword,
+                merchantId=merchant,
+                resetPasswordCode=code,
+                newPassword=password,
+            )
+        )
+        return outcome.kind, outcome.code
+
+    never_sent = new_reset_code()
+    assert reset(never_sent, "s3cret-enough") == (OutcomeKind.REFUSED, "resetCode.invalid")
+    code = new_reset_code()
+    assert b2b.send_reset_code(
+        build(SendResetCode, merchantId=5678, accountId=7001, resetCode=code)
+    ).succeeded
+    assert reset(code, "s3cret-enough", merchant=1234) == (
+        OutcomeKind.REFUSED,
+        "resetCode.invalid",
+    )
+    assert reset(code, "no-digits-here") == (OutcomeKind.REFUSED, "password.tooWeak")
+    assert reset(code, "sh0rt") == (OutcomeKind.REFUSED, "password.tooWeak")
+    assert reset(code, "  s3cret enough ") == (OutcomeKind.SUCCEEDED, None)
+    guest = next(g for g in sandbox.vendors["paytronix"].state.guests if g.account_id == 7001)
+    assert guest.password == "  s3cret enough "
+    assert reset(code, "an0ther-one") == (OutcomeKind.REFUSED, "resetCode.invalid")
