@@ -13,7 +13,13 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 
 from bot.clock import Clock, SystemClock
-from bot.config import ClubReadyLocation, ConfigurationError, Settings
+from bot.config import (
+    ClubReadyLocation,
+    ConfigurationError,
+    Location,
+    PaytronixLocation,
+    Settings,
+)
 from bot.observability import ContextExecutor, Metrics
 from bot.slack import admin, errors, home, resets, sales
 from bot.slack.context import Services
@@ -22,6 +28,8 @@ from bot.slack.sale_notifier import SaleNotices
 from bot.vendor_clients import VendorClients
 from bot.worker import ResetQueue, SaleQueue, Worker
 from bot.workflows import retention
+from bot.workflows.guest_codes import GuestCodes, GuestKeys
+from bot.workflows.guest_resets import GuestResets
 from bot.workflows.home import HomeService
 from bot.workflows.resets import ResetService
 from bot.workflows.roles import Roles
@@ -45,6 +53,8 @@ class Frontdesk:
     worker: Worker
     db: Database
     clients: VendorClients
+    #: The guest reset page's workflow, where a Paytronix location needs it.
+    guest_resets: GuestResets | None = None
 
     def start_worker(self) -> None:
         self.worker.start()
@@ -52,6 +62,8 @@ class Frontdesk:
     def close(self) -> None:
         self.home_publisher.stop()
         self.worker.stop()
+        if self.guest_resets is not None:
+            self.guest_resets.close()
         self.clients.close()
         self.db.dispose()
 
@@ -68,7 +80,9 @@ def build(
         usergroup_roles=settings.load_usergroup_roles(),
     )
     clients = VendorClients(settings, locations)
+    guest_codes = _guest_codes(settings, locations, db, clock)
     reset_service = ResetService(
+        guest_codes=guest_codes,
         db=db,
         roles=roles,
         clients=clients,
@@ -153,6 +167,20 @@ def build(
                 sale_notices.triage(sale)
 
     services.after_resolve = after_resolve
+    guest_resets = None
+    if guest_codes is not None:
+        guest_resets = GuestResets(
+            db=db,
+            codes=guest_codes,
+            clients=clients,
+            locations=locations,
+            clock=clock,
+            attempts_per_address=settings.guest_page_attempts_per_address,
+            lease_seconds=settings.worker_lease_seconds,
+        )
+        guest_resets.on_failure = notifier.reset_finished
+        guest_resets.on_resolved = notifier.triage_updated
+        worker.every(60, "guest reset page", guest_resets.housekeeping)
     sync = admin.UsergroupSync(client=client, db=db, roles=roles, mappings=roles.usergroup_roles)
     if roles.usergroup_roles:
         worker.every(settings.usergroup_refresh_minutes * 60, "user groups", sync.refresh)
@@ -175,4 +203,23 @@ def build(
         worker=worker,
         db=db,
         clients=clients,
+        guest_resets=guest_resets,
+    )
+
+
+def _guest_codes(
+    settings: Settings, locations: dict[str, Location], db: Database, clock: Clock
+) -> GuestCodes | None:
+    """The code store, where a Paytronix location's account of record is a third party
+    (frontdesk issues the codes there); its keys are required then."""
+    if not any(
+        isinstance(loc, PaytronixLocation) and loc.serves_guest_page for loc in locations.values()
+    ):
+        return None
+    return GuestCodes(
+        db=db,
+        clock=clock,
+        keys=GuestKeys(settings.guest_code_keys.get_secret_value()),
+        ttl_hours=settings.guest_code_hours,
+        tries_per_code=settings.guest_page_tries_per_code,
     )

@@ -117,6 +117,19 @@ class PaytronixLocation(LocationBase):
     b2b_username_env: str | None = None
     b2b_password_env: str | None = None
     account_of_record: Literal["paytronix", "third_party"] = "paytronix"
+    #: The merchant's name as its guests know it, on the guest reset page (default: name).
+    display_name: str = ""
+
+    @model_validator(mode="after")
+    def _display_name(self) -> PaytronixLocation:
+        if not self.display_name.strip():
+            self.display_name = self.name
+        return self
+
+    @property
+    def serves_guest_page(self) -> bool:
+        """frontdesk issues the reset codes here, so its guest reset page answers them."""
+        return self.account_of_record == "third_party"
 
     @field_validator("release")
     @classmethod
@@ -191,10 +204,39 @@ class Settings(BaseSettings):
     #: WSGI threads answering Slack per process.
     http_threads: int = 8
 
+    #: The guest reset page (Paytronix, where a third party holds the account of record):
+    #: HMAC keys, comma-separated, newest first. Only keyed hashes of the reset codes
+    #: frontdesk issues are stored, and the page's forms are signed with the newest key.
+    #: Required when such a location is configured; 32 characters or more each.
+    guest_code_keys: SecretStr = SecretStr("")
+    #: How long a guest's reset code works.
+    guest_code_hours: float = 24.0
+    #: Where ``frontdesk serve`` answers the link in the guest's email, and the query
+    #: parameter Paytronix adds the code as.
+    guest_page_path: str = "/guest/reset"
+    guest_page_code_parameter: str = "resetCode"
+    #: Tries that reach Paytronix per code; then the link is locked (support resends).
+    guest_page_tries_per_code: int = 5
+    #: Submissions and lookups of unusable codes per client address per hour.
+    guest_page_attempts_per_address: int = 20
+    #: Guest submissions calling Paytronix at once per process; the rest are told to try
+    #: again, so guests never hold the threads that acknowledge Slack.
+    guest_page_concurrency: int = 2
+    #: Read the client's scheme and address from X-Forwarded-Proto / X-Forwarded-For (the
+    #: last hop): only behind a load balancer that sets them.
+    trust_forwarded_headers: bool = False
+
     #: Member data older than this is purged (the audit trail stays, without it).
     retention_days: int = 365
     #: How often the members of mapped Slack user groups are read again.
     usergroup_refresh_minutes: float = 15.0
+
+    @field_validator("guest_page_path")
+    @classmethod
+    def _page_path(cls, value: str) -> str:
+        if not value.startswith("/") or value in ("/slack/events", "/healthz", "/metrics"):
+            raise ValueError("the guest page path starts with / and is not one of the app's own")
+        return value
 
     def load_locations(self) -> dict[str, Location]:
         return load_locations(self.locations_file)

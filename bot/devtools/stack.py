@@ -37,6 +37,8 @@ DEMO_SECRETS = {
     "FRONTDESK_DEMO_PX_CLIENT_SECRET": "sandbox-secret",
     "FRONTDESK_DEMO_PX_B2B_USER": "sandbox-partner",
     "FRONTDESK_DEMO_PX_B2B_PASS": "sandbox-b2b-pass",
+    #: The guest reset page's HMAC key (a fixed demo value, never a production key).
+    "FRONTDESK_GUEST_CODE_KEYS": "frontdesk-demo-only-guest-code-key-0123456789",
 }
 
 LOCATIONS_YAML = """\
@@ -82,6 +84,7 @@ locations:
     b2b_username_env: FRONTDESK_DEMO_PX_B2B_USER
     b2b_password_env: FRONTDESK_DEMO_PX_B2B_PASS
     account_of_record: third_party
+    display_name: Partner Bistro Rewards
     triage_channel: C0TRIAGE
 """
 

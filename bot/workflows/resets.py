@@ -28,13 +28,21 @@ from bot.clock import Clock
 from bot.config import ClubReadyLocation, Location, PaytronixLocation, RegistrarLocation
 from bot.vendor_clients import VendorClients
 from bot.workflows import audit, preferences, queue
+from bot.workflows.guest_codes import GuestCodes
 from bot.workflows.masking import identifier_hash, mask_email, mask_identifier
 from bot.workflows.roles import Actor, Permission, Roles
 from storage.db import Database
 from storage.models import ResetRequest, UserPreference, VendorAttempt
-from vendors import InvalidVendorRequest, Outcome, OutcomeKind, VendorError, build
+from vendors import (
+    InvalidVendorRequest,
+    Outcome,
+    OutcomeKind,
+    VendorConfigurationError,
+    VendorError,
+    build,
+)
 from vendors.clubready import PasswordReset
-from vendors.paytronix import GuestIdentity, SendResetCode, new_reset_code
+from vendors.paytronix import GuestIdentity, SendResetCode
 from vendors.registrar import ResetCustomerPassword
 
 
@@ -190,8 +198,11 @@ class ResetService:
         clock: Clock,
         limit_per_hour: int = 3,
         lease_seconds: float = 120.0,
+        guest_codes: GuestCodes | None = None,
     ) -> None:
         self.db = db
+        #: Where the codes of third-party Paytronix resets are issued and kept.
+        self.guest_codes = guest_codes
         self.roles = roles
         self.clients = clients
         self.locations = locations
@@ -439,9 +450,10 @@ class ResetService:
                 "printedCardNumber": identity.get("card"),
             }
             if location.account_of_record == "third_party":
-                return client.send_reset_code(
-                    build(SendResetCode, **fields, resetCode=new_reset_code())
-                )
+                if self.guest_codes is None:
+                    raise VendorConfigurationError("no store for guest reset codes")
+                code = self.guest_codes.issue(request.location_id, request.id)
+                return client.send_reset_code(build(SendResetCode, **fields, resetCode=code))
             return client.generate_and_send_reset_code(build(GuestIdentity, **fields))
         except (InvalidVendorRequest, VendorError, LookupError, ValueError) as exc:
             # Nothing was sent: the request could not even be formed.
