@@ -66,6 +66,8 @@ def serve(
                 threads=settings.http_threads,
             )
             typer.echo(f"frontdesk: HTTP on {server.url}/slack/events")
+            if frontdesk.guest_resets is not None:
+                typer.echo(f"frontdesk: guest reset page on {server.url}{settings.guest_page_path}")
             signal.signal(signal.SIGTERM, lambda *_: server.stop())
             server.serve_forever()
     finally:

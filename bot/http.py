@@ -22,6 +22,7 @@ from waitress.server import create_server
 
 from bot.app import Frontdesk
 from bot.observability import bound, new_request_id
+from bot.web.guest import guest_page
 
 log = logging.getLogger("frontdesk.http")
 
@@ -30,6 +31,7 @@ StartResponse = Callable[..., Any]
 
 def wsgi_app(frontdesk: Frontdesk) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
     slack = SlackRequestHandler(frontdesk.app)
+    guest = guest_page(frontdesk)
 
     def application(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -48,6 +50,8 @@ def wsgi_app(frontdesk: Frontdesk) -> Callable[[dict[str, Any], StartResponse], 
             return [frontdesk.metrics.render()]
         if path == "/slack/events":
             return slack_request(environ, start_response)
+        if guest is not None and path == guest.path:
+            return guest(environ, start_response)
         start_response("404 Not Found", [("Content-Type", "text/plain")])
         return [b"not found"]
 

@@ -138,6 +138,12 @@ class GuestResets:
             return location.display_name
         return location.name if location is not None else None
 
+    def merchant_of(self, code: str) -> str | None:
+        """The display name for a code's page, recording nothing."""
+        with self.db.session() as session:
+            row = self.codes.row(session, code)
+            return self.merchant(row.location_id if row else None)
+
     def address_key(self, address: str) -> str:
         return self.codes.keys.digest("address", address or "-")[:32]
 
