@@ -222,9 +222,10 @@ class Settings(BaseSettings):
     #: Guest submissions calling Paytronix at once per process; the rest are told to try
     #: again, so guests never hold the threads that acknowledge Slack.
     guest_page_concurrency: int = 2
-    #: Read the client's scheme and address from X-Forwarded-Proto / X-Forwarded-For (the
-    #: last hop): only behind a load balancer that sets them.
-    trust_forwarded_headers: bool = False
+    #: The load balancer in front (its address, or * for any peer): its X-Forwarded-For
+    #: (last hop) and X-Forwarded-Proto then give the client's address and scheme (the
+    #: guest page's per-address limit and HSTS). Unset: those headers are dropped.
+    trusted_proxy: str | None = None
 
     #: Member data older than this is purged (the audit trail stays, without it).
     retention_days: int = 365

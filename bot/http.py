@@ -102,8 +102,20 @@ class HttpServer:
     def __init__(
         self, frontdesk: Frontdesk, *, host: str = "127.0.0.1", port: int = 0, threads: int = 8
     ) -> None:
+        # Behind a trusted load balancer waitress itself sets the client's address and
+        # scheme from its last X-Forwarded-For hop and X-Forwarded-Proto.
+        proxy = frontdesk.services.settings.trusted_proxy
+        trusted: dict[str, Any] = (
+            {
+                "trusted_proxy": proxy,
+                "trusted_proxy_count": 1,
+                "trusted_proxy_headers": {"x-forwarded-for", "x-forwarded-proto"},
+            }
+            if proxy
+            else {}
+        )
         self._server: Any = create_server(
-            wsgi_app(frontdesk), host=host, port=port, threads=threads
+            wsgi_app(frontdesk), host=host, port=port, threads=threads, **trusted
         )
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()

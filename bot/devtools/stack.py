@@ -110,6 +110,8 @@ class Stack:
     approval_hours: float = 24.0
     start_worker: bool = True
     secrets: dict[str, str] = field(default_factory=lambda: dict(DEMO_SECRETS))
+    #: Further settings (by field name) for this stack.
+    overrides: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.sandbox = Sandbox().start()
@@ -132,6 +134,7 @@ class Stack:
             payment_token_keys=SecretStr(PAYMENT_TOKEN_KEY),
             sale_approval_hours=self.approval_hours,
             worker_poll_seconds=0.2,
+            **self.overrides,
         )
         upgrade(self.database_url)
         self.frontdesk: Frontdesk = build(self.settings, clock=self.clock)

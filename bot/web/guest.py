@@ -12,7 +12,8 @@ guest_resets.py``) decides, this module only reads requests and writes pages.
   an HMAC of the code and that nonce. No server session: any process can check it.
   Cross-site fetch metadata (``Sec-Fetch-Site``) or a foreign ``Origin`` is refused too.
 - Headers: a strict Content-Security-Policy (nothing from anywhere but the page's
-  own hashed style and script), no referrer, no store, no framing; HSTS over HTTPS.
+  own hashed style and script), no referrer, no store, no framing; HSTS over HTTPS
+  (``wsgi.url_scheme``: waitress sets it from a trusted load balancer's header).
 - Logs: method, status, verdict and time only: never the query string or the body.
 """
 
@@ -138,7 +139,6 @@ class GuestPage:
         keys: GuestKeys,
         path: str = "/guest/reset",
         code_parameter: str = "resetCode",
-        trust_forwarded: bool = False,
         concurrency: int = 2,
         code_hours: float = 24.0,
     ) -> None:
@@ -146,7 +146,6 @@ class GuestPage:
         self.keys = keys
         self.path = path
         self.code_parameter = code_parameter
-        self.trust_forwarded = trust_forwarded
         self.code_hours = code_hours
         self._calls = threading.BoundedSemaphore(max(1, concurrency))
 
@@ -154,7 +153,7 @@ class GuestPage:
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         started = time.perf_counter()
         with bound(request_id=new_request_id()):
-            request = _Request(environ, self.trust_forwarded)
+            request = _Request(environ)
             status, body, extra = self._answer(request)
             headers = [
                 ("Content-Type", "text/html; charset=utf-8"),
@@ -340,7 +339,7 @@ class GuestPage:
             ]
         if verdict is Verdict.FORGED:
             return "This form could not be accepted", [
-                "It was not sent from this page, or the page was open for too long.",
+                "It was not sent from this page, or your browser did not keep this page's cookie.",
                 "Open the link from your email again (this page needs cookies).",
             ]
         return "This link does not work", [
@@ -399,7 +398,11 @@ def _form(token: str, invalid: str | None, show: bool) -> str:
             described.append(f"{name}-error")
             error = (
                 f'<p class="field-error" id="{name}-error">'
-                + ("Not accepted: see above." if name == "password" else "Not the same as above.")
+                + (
+                    "Not accepted: see above."
+                    if name == "password"
+                    else "Not the same as the new password."
+                )
                 + "</p>"
             )
         return (
@@ -454,21 +457,15 @@ def _cookie_name(https: bool) -> str:
 class _Request:
     """What the page reads of a request (never logged)."""
 
-    def __init__(self, environ: dict[str, Any], trust_forwarded: bool) -> None:
+    def __init__(self, environ: dict[str, Any]) -> None:
         self.environ = environ
         self.method = str(environ.get("REQUEST_METHOD", "GET")).upper()
         self.content_type = str(environ.get("CONTENT_TYPE", "")).lower()
         self.verdict = ""
-        forwarded_proto = _last(environ.get("HTTP_X_FORWARDED_PROTO"))
-        forwarded_for = _last(environ.get("HTTP_X_FORWARDED_FOR"))
-        if trust_forwarded and forwarded_proto:
-            self.https = forwarded_proto.lower() == "https"
-        else:
-            self.https = environ.get("wsgi.url_scheme") == "https"
-        if trust_forwarded and forwarded_for:
-            self.address = forwarded_for
-        else:
-            self.address = str(environ.get("REMOTE_ADDR", ""))
+        # Behind a trusted load balancer waitress has already put the client's own here
+        # (FRONTDESK_TRUSTED_PROXY); otherwise the forwarded headers were dropped.
+        self.https = environ.get("wsgi.url_scheme") == "https"
+        self.address = str(environ.get("REMOTE_ADDR", ""))
 
     def code(self, parameter: str) -> str:
         query = parse_qs(
@@ -514,13 +511,6 @@ class _Request:
         return True
 
 
-def _last(header: Any) -> str:
-    """The last value of a comma-separated header: what our own load balancer added."""
-    if not header:
-        return ""
-    return str(header).split(",")[-1].strip()
-
-
 def guest_page(frontdesk: Frontdesk) -> GuestPage | None:
     """The page, where a location needs it (see ``bot.app``)."""
     guests = frontdesk.guest_resets
@@ -532,7 +522,6 @@ def guest_page(frontdesk: Frontdesk) -> GuestPage | None:
         keys=guests.codes.keys,
         path=settings.guest_page_path,
         code_parameter=settings.guest_page_code_parameter,
-        trust_forwarded=settings.trust_forwarded_headers,
         concurrency=settings.guest_page_concurrency,
         code_hours=settings.guest_code_hours,
     )
