@@ -79,7 +79,8 @@ def keygen() -> None:
     """Print a new key for FRONTDESK_PAYMENT_TOKEN_KEYS (payment tokens at rest).
 
     To rotate: put the new key first and keep the old one after a comma until no
-    sale awaiting approval was sealed with it (24 hours by default).
+    sale awaiting approval was sealed with it (24 hours by default). It serves as a
+    FRONTDESK_GUEST_CODE_KEYS key too (keep the old one as long as codes live).
     """
     from bot.workflows.vault import TokenVault
 

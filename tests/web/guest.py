@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import re
-from html import unescape
-
+from bot.devtools.guest import visible_text
 from bot.devtools.stack import Stack
 from tests.slack.helpers import reset
 
@@ -34,8 +32,4 @@ def password_calls(stack: Stack) -> int:
     return len(stack.sandbox.received("paytronix", "resetGuestPassword"))
 
 
-def visible_text(page_html: str) -> str:
-    """The page as the guest reads it (no style, no script)."""
-    body = re.sub(r"(?s)<(style|script)>.*?</\1>", " ", page_html)
-    body = re.sub(r"<[^>]+>", " ", body)
-    return re.sub(r"\s+", " ", unescape(body)).strip()
+__all__ = ["visible_text", "issue_code", "page_url", "guest_password", "password_calls"]
