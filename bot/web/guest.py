@@ -468,9 +468,14 @@ class _Request:
         self.address = str(environ.get("REMOTE_ADDR", ""))
 
     def code(self, parameter: str) -> str:
-        query = parse_qs(
-            str(self.environ.get("QUERY_STRING", "")), keep_blank_values=True, max_num_fields=20
-        )
+        try:
+            query = parse_qs(
+                str(self.environ.get("QUERY_STRING", "")),
+                keep_blank_values=True,
+                max_num_fields=20,
+            )
+        except ValueError:  # more fields than any link of ours has
+            return ""
         values = query.get(parameter) or [""]
         return values[0]
 

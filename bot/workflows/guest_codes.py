@@ -157,7 +157,9 @@ class GuestCodes:
             return CodeState.USED
         if status is CodeStatus.UNKNOWN:
             return CodeState.CLOSED
-        if status is CodeStatus.LOCKED:
+        if status is CodeStatus.LOCKED or (
+            status is CodeStatus.OPEN and row.tries >= self.tries_per_code  # limit lowered
+        ):
             return CodeState.LOCKED
         if row.expires_at <= self.clock.now():
             return CodeState.EXPIRED

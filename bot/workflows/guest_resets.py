@@ -251,10 +251,10 @@ class GuestResets:
                     return claim_id, None
                 row = session.get(GuestResetCode, code_id)
                 state = self._state(session, row, notices)
-                if state is not CodeState.USABLE and (
-                    state is not CodeState.BUSY or time.monotonic() >= deadline
-                ):
-                    return None, self._refuse(session, row, _FOR_STATE[state], merchant, address)
+                waiting = state in (CodeState.BUSY, CodeState.USABLE)  # USABLE: lost a race
+                if not waiting or time.monotonic() >= deadline:
+                    verdict = _FOR_STATE.get(state, Verdict.BUSY)
+                    return None, self._refuse(session, row, verdict, merchant, address)
             self._dispatch(notices)
             time.sleep(0.2)
 

@@ -321,3 +321,15 @@ def test_the_app_refuses_to_start_without_the_key(
         build_app(settings)
     with pytest.raises(ConfigurationError, match="32 characters"):
         build_app(settings.model_copy(update={"guest_code_keys": SecretStr("short")}))
+
+
+def test_a_lowered_try_limit_locks_codes_already_past_it(world: World) -> None:
+    _, code = world.reset()
+    world.guests.choose_password(code, "weak", "weak", ADDRESS)
+    world.guests.choose_password(code, "weak", "weak", ADDRESS)
+    world.codes.tries_per_code = 2  # the setting was lowered meanwhile
+    assert world.guests.open(code, ADDRESS).verdict is Verdict.LOCKED
+    assert world.guests.choose_password(code, PASSWORD, PASSWORD, ADDRESS).verdict is (
+        Verdict.LOCKED
+    )
+    assert world.calls() == 2
