@@ -13,7 +13,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 
 from bot.clock import Clock, SystemClock
-from bot.config import Settings, preflight
+from bot.config import Location, PaytronixLocation, Settings, preflight
 from bot.observability import ContextExecutor, Metrics
 from bot.slack import admin, channels, errors, home, resets, sales
 from bot.slack.context import Services, actor_middleware
@@ -22,6 +22,8 @@ from bot.slack.sale_notifier import SaleNotices
 from bot.vendor_clients import VendorClients
 from bot.worker import LifecycleQueue, Worker
 from bot.workflows import retention
+from bot.workflows.guest_codes import GuestCodes, GuestKeys
+from bot.workflows.guest_resets import GuestResets
 from bot.workflows.home import HomeService
 from bot.workflows.replays import SeenRequests
 from bot.workflows.resets import ResetService
@@ -48,6 +50,8 @@ class Frontdesk:
     clients: VendorClients
     clock: Clock
     seen_requests: SeenRequests
+    #: The guest reset page's workflow, where a Paytronix location needs it.
+    guest_resets: GuestResets | None = None
 
     def start_worker(self) -> None:
         self.worker.start()
@@ -62,6 +66,8 @@ class Frontdesk:
     def close(self) -> None:
         self.home_publisher.stop()
         self.worker.stop()
+        if self.guest_resets is not None:
+            self.guest_resets.close()
         self.clients.close()
         self.db.dispose()
 
@@ -79,7 +85,9 @@ def build(
         location_names={location.id: location.name for location in locations.values()},
     )
     clients = VendorClients(settings, locations)
+    guest_codes = _guest_codes(settings, locations, db, clock)
     reset_service = ResetService(
+        guest_codes=guest_codes,
         db=db,
         roles=roles,
         clients=clients,
@@ -177,6 +185,20 @@ def build(
                 sale_notices.triage(sale)
 
     services.after_resolve = after_resolve
+    guest_resets = None
+    if guest_codes is not None:
+        guest_resets = GuestResets(
+            db=db,
+            codes=guest_codes,
+            clients=clients,
+            locations=locations,
+            clock=clock,
+            attempts_per_address=settings.guest_page_attempts_per_address,
+            lease_seconds=settings.worker_lease_seconds,
+        )
+        guest_resets.on_failure = notifier.reset_finished
+        guest_resets.on_resolved = notifier.triage_updated
+        worker.every(60, "guest reset page", guest_resets.housekeeping)
     sync = admin.UsergroupSync(client=client, admin=services.admin, mappings=roles.usergroup_roles)
 
     def expire_sales() -> None:
@@ -214,4 +236,23 @@ def build(
         clients=clients,
         clock=clock,
         seen_requests=seen_requests,
+        guest_resets=guest_resets,
+    )
+
+
+def _guest_codes(
+    settings: Settings, locations: dict[str, Location], db: Database, clock: Clock
+) -> GuestCodes | None:
+    """The code store, where a Paytronix location's account of record is a third party
+    (frontdesk issues the codes there); its keys are required then."""
+    if not any(
+        isinstance(loc, PaytronixLocation) and loc.serves_guest_page for loc in locations.values()
+    ):
+        return None
+    return GuestCodes(
+        db=db,
+        clock=clock,
+        keys=GuestKeys(settings.guest_code_keys.get_secret_value()),
+        ttl_hours=settings.guest_code_hours,
+        tries_per_code=settings.guest_page_tries_per_code,
     )

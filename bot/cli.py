@@ -123,6 +123,8 @@ def serve(
             SocketModeHandler(frontdesk.app, app_token).start()
         else:
             typer.echo(f"frontdesk: HTTP on {server.url}/slack/events")
+            if frontdesk.guest_resets is not None:
+                typer.echo(f"frontdesk: guest reset page on {server.url}{settings.guest_page_path}")
             running = server
             signal.signal(signal.SIGTERM, lambda *_: running.stop())
             server.serve_forever()
@@ -137,7 +139,8 @@ def keygen() -> None:
     """Print a new key for FRONTDESK_PAYMENT_TOKEN_KEYS (payment tokens at rest).
 
     To rotate: put the new key first and keep the old one after a comma until no
-    sale awaiting approval was sealed with it (24 hours by default).
+    sale awaiting approval was sealed with it (24 hours by default). It serves as a
+    FRONTDESK_GUEST_CODE_KEYS key too (keep the old one as long as codes live).
     """
     from bot.workflows.vault import TokenVault
 

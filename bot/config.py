@@ -266,6 +266,19 @@ class PaytronixLocation(LocationBase):
     #: Basic keeps the integration's pair.
     b2b_body_members: B2BBodyMemberNames | None = None
     account_of_record: Literal["paytronix", "third_party"] = "paytronix"
+    #: The merchant's name as its guests know it, on the guest reset page (default: name).
+    display_name: str = ""
+
+    @model_validator(mode="after")
+    def _display_name(self) -> PaytronixLocation:
+        if not self.display_name.strip():
+            self.display_name = self.name
+        return self
+
+    @property
+    def serves_guest_page(self) -> bool:
+        """frontdesk issues the reset codes here, so its guest reset page answers them."""
+        return self.account_of_record == "third_party"
 
     @field_validator("release")
     @classmethod
@@ -414,6 +427,29 @@ class Settings(BaseSettings):
     #: When set, a scrape must send ``Authorization: Bearer <token>``.
     metrics_token: SecretStr = SecretStr("")
 
+    #: The guest reset page (Paytronix, where a third party holds the account of record):
+    #: HMAC keys, comma-separated, newest first. Only keyed hashes of the reset codes
+    #: frontdesk issues are stored, and the page's forms are signed with the newest key.
+    #: Required when such a location is configured; 32 characters or more each.
+    guest_code_keys: SecretStr = SecretStr("")
+    #: How long a guest's reset code works.
+    guest_code_hours: float = 24.0
+    #: Where ``frontdesk serve`` answers the link in the guest's email, and the query
+    #: parameter Paytronix adds the code as.
+    guest_page_path: str = "/guest/reset"
+    guest_page_code_parameter: str = "resetCode"
+    #: Tries that reach Paytronix per code; then the link is locked (support resends).
+    guest_page_tries_per_code: int = 5
+    #: Submissions and lookups of unusable codes per client address per hour.
+    guest_page_attempts_per_address: int = 20
+    #: Guest submissions calling Paytronix at once per process; the rest are told to try
+    #: again, so guests never hold the threads that acknowledge Slack.
+    guest_page_concurrency: int = 2
+    #: The load balancer in front (its address, or * for any peer): its X-Forwarded-For
+    #: (last hop) and X-Forwarded-Proto then give the client's address and scheme (the
+    #: guest page's per-address limit and HSTS). Unset: those headers are dropped.
+    trusted_proxy: str | None = None
+
     #: Member data older than this is purged (the audit trail stays, without it).
     retention_days: int = 365
     #: How often the members of mapped Slack user groups are read again.
@@ -433,6 +469,13 @@ class Settings(BaseSettings):
     def vendor_timeout(self) -> httpx.Timeout:
         """Each connect, read, write and pool wait of a vendor call."""
         return httpx.Timeout(self.vendor_read_timeout, connect=self.vendor_connect_timeout)
+
+    @field_validator("guest_page_path")
+    @classmethod
+    def _page_path(cls, value: str) -> str:
+        if not value.startswith("/") or value in ("/slack/events", "/healthz", "/metrics"):
+            raise ValueError("the guest page path starts with / and is not one of the app's own")
+        return value
 
     def load_locations(self) -> dict[str, Location]:
         return load_locations(self.locations_file)
@@ -558,6 +601,26 @@ def parse_fernet_keys(keys: str) -> list[bytes]:
     return names
 
 
+#: The shortest key accepted for the guest page's keyed hashes.
+GUEST_KEY_MIN_LENGTH = 32
+
+
+def parse_guest_code_keys(keys: str) -> list[bytes]:
+    """FRONTDESK_GUEST_CODE_KEYS: comma-separated HMAC keys, newest first."""
+    names = [k.strip().encode() for k in keys.split(",") if k.strip()]
+    if not names:
+        raise ConfigurationError(
+            "environment variable FRONTDESK_GUEST_CODE_KEYS is not set: frontdesk issues "
+            "Paytronix reset codes for a location whose account of record a third party holds, "
+            "and keeps only keyed hashes of them (make a key with `frontdesk keygen`)"
+        )
+    if any(len(k) < GUEST_KEY_MIN_LENGTH for k in names):
+        raise ConfigurationError(
+            f"each FRONTDESK_GUEST_CODE_KEYS key must be {GUEST_KEY_MIN_LENGTH} characters or more"
+        )
+    return names
+
+
 def preflight(settings: Settings) -> dict[str, Location]:
     """Check the whole configuration; raise ConfigurationError naming every problem
     and where it is (file, location, field, environment variable). Touches nothing
@@ -599,6 +662,14 @@ def preflight(settings: Settings) -> dict[str, Location]:
         except ConfigurationError as exc:
             why = f" (locations {', '.join(selling)} sell contracts)" if selling else ""
             problems.append(f"{exc}{why}")
+    guest_pages = sorted(
+        loc.id for loc in locations.values() if getattr(loc, "serves_guest_page", False)
+    )
+    if guest_pages:
+        try:
+            parse_guest_code_keys(settings.guest_code_keys.get_secret_value())
+        except ConfigurationError as exc:
+            problems.append(f"{exc} (locations {', '.join(guest_pages)})")
     if problems:
         raise ConfigurationError("\n".join(problems))
     return locations

@@ -34,6 +34,7 @@ from waitress.server import create_server
 
 from bot.app import Frontdesk
 from bot.observability import bound, new_request_id
+from bot.web.guest import guest_page
 from bot.workflows.replays import SIGNATURE_WINDOW
 
 log = logging.getLogger("frontdesk.http")
@@ -156,6 +157,7 @@ def wsgi_app(frontdesk: Frontdesk, *, max_body: int = MAX_BODY_BYTES) -> WsgiApp
     slack = SlackRequestHandler(frontdesk.app)
     secret = frontdesk.services.settings.slack_signing_secret.get_secret_value().encode()
     metrics = frontdesk.metrics
+    guest = guest_page(frontdesk)
 
     def application(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -171,6 +173,8 @@ def wsgi_app(frontdesk: Frontdesk, *, max_body: int = MAX_BODY_BYTES) -> WsgiApp
             return [json.dumps(body).encode()]
         if path == SLACK_PATH:
             return slack_request(environ, start_response)
+        if guest is not None and path == guest.path:
+            return guest(environ, start_response)
         return _answer(start_response, "404 Not Found", b"not found")
 
     def slack_request(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -262,11 +266,36 @@ def metrics_app(frontdesk: Frontdesk, token: str = "") -> WsgiApp:
 class _Waitress:
     """waitress on a thread (tests, demo, metrics) or in the foreground (serve)."""
 
-    def __init__(self, app: WsgiApp, *, host: str, port: int, threads: int, max_body: int) -> None:
+    def __init__(
+        self,
+        app: WsgiApp,
+        *,
+        host: str,
+        port: int,
+        threads: int,
+        max_body: int,
+        trusted_proxy: str | None = None,
+    ) -> None:
+        # Behind a trusted load balancer waitress itself sets the client's address and
+        # scheme from its last X-Forwarded-For hop and X-Forwarded-Proto.
+        trusted: dict[str, Any] = (
+            {
+                "trusted_proxy": trusted_proxy,
+                "trusted_proxy_count": 1,
+                "trusted_proxy_headers": {"x-forwarded-for", "x-forwarded-proto"},
+            }
+            if trusted_proxy
+            else {}
+        )
         # waitress refuses a body of max_request_body_size or more itself (413, unread
         # when declared, and it stops buffering a chunked one there).
         self._server: Any = create_server(
-            app, host=host, port=port, threads=threads, max_request_body_size=max_body + 1
+            app,
+            host=host,
+            port=port,
+            threads=threads,
+            max_request_body_size=max_body + 1,
+            **trusted,
         )
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -325,6 +354,7 @@ class HttpServer(_Waitress):
             port=port,
             threads=threads,
             max_body=max_body,
+            trusted_proxy=frontdesk.services.settings.trusted_proxy,
         )
 
     def start(self) -> HttpServer:

@@ -335,3 +335,48 @@ class SeenRequest(Base):
     #: SHA-256 of the request's timestamp and signature (never the signature itself).
     digest: Mapped[str] = mapped_column(String(64), primary_key=True)
     expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class GuestResetCode(Base):
+    """A reset code frontdesk issued for a guest (Paytronix, a third party holding the
+    account of record): only its keyed hash, where it works, and whether it was used.
+
+    ``status``: open → checking (one submission at Paytronix, leased) → used, or back to
+    open (refused, unreachable), or locked (too many refused tries), or unknown (the
+    answer never came: the code is closed, support resends). Expiry is ``expires_at``.
+    """
+
+    __tablename__ = "guest_reset_codes"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    location_id: Mapped[str] = mapped_column(String(64))
+    reset_request_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("reset_requests.id"), index=True
+    )
+    status: Mapped[str] = mapped_column(String(16))
+    #: Submissions that reached (or may have reached) Paytronix.
+    tries: Mapped[int] = mapped_column(Integer, default=0)
+    #: Who holds the code while it is ``checking``, and until when.
+    claim_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(nullable=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    updated_at: Mapped[datetime]
+
+
+class GuestPageAttempt(Base):
+    """One submission on the guest reset page, or one lookup of an unusable code: what the
+    per-address limit counts. The address is a keyed hash; no password, no code."""
+
+    __tablename__ = "guest_page_attempts"
+    __table_args__ = (Index("ix_guest_attempt_address", "address_hash", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    address_hash: Mapped[str] = mapped_column(String(64))
+    code_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    outcome: Mapped[str] = mapped_column(String(24))
+    #: The reset row this attempt put in support's triage, if it did.
+    triage_request_id: Mapped[str | None] = mapped_column(String(36), nullable=True)

@@ -48,6 +48,10 @@ def test_demo_runs_and_leaves_its_database(tmp_path: Path) -> None:
     assert "Sold (ClubReady user" in result.output
     assert "Reconciled by" in result.output
     assert "ClubReady received 2 sale requests in all" in result.output
+    # The b2b story ends with the guest choosing a new password on frontdesk's page.
+    guest = result.output.split("Story 6")[1]
+    assert "did not accept this password" in guest and "Your new password is set" in guest
+    assert "the guest's password is now the one they chose: True" in guest
     assert (tmp_path / "demo" / "frontdesk.sqlite3").exists()
 
 

@@ -68,6 +68,7 @@ class Cluster:
             "FRONTDESK_DATABASE_URL": database_url,
             "FRONTDESK_LOCATIONS_FILE": str(self.locations_file),
             "FRONTDESK_CLUBREADY_URL": self.sandbox.base_url("clubready"),
+            "FRONTDESK_PAYTRONIX_URL": self.sandbox.base_url("paytronix"),
             "FRONTDESK_PAYMENT_TOKEN_KEYS": PAYMENT_TOKEN_KEY,
             "FRONTDESK_VENDOR_READ_TIMEOUT": "30",
             "FRONTDESK_WORKER_LEASE_SECONDS": str(lease_seconds),

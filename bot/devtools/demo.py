@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.devtools import sale_steps as steps
+from bot.devtools.guest import GuestVisitor, visible_text
 from bot.devtools.stack import Stack, wait_for
 from bot.slack.ids import Command, ResetAction, SaleAction, TriageAction
 from bot.workflows.resets import ResetStatus
@@ -136,6 +137,37 @@ class Demo:
         self.sees(FRAN, stack.slack.messages_in("D" + FRAN[1:])[-1])
 
 
+def guest_story(demo: Demo, stack: Stack) -> None:
+    """At the b2b location frontdesk makes the reset code; the guest's email links to
+    frontdesk's own page, where the guest chooses the new password."""
+    demo.reset("7001 partner-bistro")
+    sent = stack.sandbox.received("paytronix", "sendGuestResetPasswordCode")[-1]
+    link = f"{stack.http.url}{stack.settings.guest_page_path}?resetCode={sent.json['resetCode']}"
+    print(
+        "  Paytronix emails the guest a link to frontdesk's page: "
+        f"{stack.http.url}{stack.settings.guest_page_path}?resetCode=…"
+    )
+    guest = GuestVisitor()
+    try:
+        print("\n▶ The guest opens the link on their phone")
+        print(f"  The guest sees: {visible_text(guest.open(link))}")
+        print("\n▶ The guest types “tulips” twice and taps Save")
+        print(f"  The guest sees: {visible_text(guest.choose(link, 'tulips'))}")
+        print("\n▶ The guest types “Tulips in May 2026” twice and taps Save")
+        print(f"  The guest sees: {visible_text(guest.choose(link, 'Tulips in May 2026'))}")
+        print("\n▶ Later, the guest taps the link in the email again")
+        print(f"  The guest sees: {visible_text(guest.open(link))}")
+    finally:
+        guest.close()
+    state = stack.sandbox.vendors["paytronix"].state
+    password = next(g.password for g in state.guests if g.account_id == 7001)
+    calls = len(stack.sandbox.received("paytronix", "resetGuestPassword"))
+    print(
+        f"  Paytronix got {calls} resetGuestPassword calls; the guest's password is now the one"
+        f" they chose: {password == 'Tulips in May 2026'}"
+    )
+
+
 def run(directory: Path) -> int:
     logging.basicConfig(level=logging.WARNING)
     if directory.exists():
@@ -215,6 +247,10 @@ def run(directory: Path) -> int:
             f"  ClubReady received {len(stack.sandbox.received('clubready', 'contract_sale'))}"
             " sale requests in all: the uncertain one was never resent."
         )
+        print(
+            "\n═══ Story 6: a Partner Bistro guest chooses a new password on frontdesk's page ═══"
+        )
+        guest_story(demo, stack)
         print(f"\nDatabase left for inspection: {database}")
         print(
             f"  sqlite3 {database} "  # noqa: S608 - a hint printed for the user, not a query we run

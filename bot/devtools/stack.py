@@ -37,6 +37,8 @@ DEMO_SECRETS = {
     "FRONTDESK_DEMO_PX_CLIENT_SECRET": "sandbox-secret",
     "FRONTDESK_DEMO_PX_B2B_USER": "sandbox-partner",
     "FRONTDESK_DEMO_PX_B2B_PASS": "sandbox-b2b-pass",
+    #: The guest reset page's HMAC key (a fixed demo value, never a production key).
+    "FRONTDESK_GUEST_CODE_KEYS": "frontdesk-demo-only-guest-code-key-0123456789",
 }
 
 #: The channels LOCATIONS_YAML names; the fake Slack has them, with the bot in each.
@@ -87,6 +89,7 @@ locations:
     b2b_username_env: FRONTDESK_DEMO_PX_B2B_USER
     b2b_password_env: FRONTDESK_DEMO_PX_B2B_PASS
     account_of_record: third_party
+    display_name: Partner Bistro Rewards
     triage_channel: C0TRIAGE
 """
 
@@ -112,6 +115,8 @@ class Stack:
     approval_hours: float = 24.0
     start_worker: bool = True
     secrets: dict[str, str] = field(default_factory=lambda: dict(DEMO_SECRETS))
+    #: Further settings (by field name) for this stack.
+    overrides: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.sandbox = Sandbox().start()
@@ -136,6 +141,7 @@ class Stack:
             payment_token_keys=SecretStr(PAYMENT_TOKEN_KEY),
             sale_approval_hours=self.approval_hours,
             worker_poll_seconds=0.2,
+            **self.overrides,
         )
         upgrade(self.database_url)
         self.frontdesk: Frontdesk = build(self.settings, clock=self.clock)

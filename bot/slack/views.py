@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -274,9 +275,12 @@ def claimed_block(claimed_by: str) -> ContextBlock:
 
 
 def resolved_block(resolved_by: str | None, note: str | None) -> SectionBlock:
+    # A person is mentioned; frontdesk itself (a guest finished later) is named.
+    who = resolved_by or "frontdesk"
+    who = f"<@{who}>" if re.fullmatch(r"[UW][A-Z0-9]+", who) else escape(who)
     return SectionBlock(
         text=MarkdownTextObject(
-            text=f":white_check_mark: Resolved by <@{resolved_by}>: {escape(note or '')[:1000]}"
+            text=f":white_check_mark: Resolved by {who}: {escape(note or '')[:1000]}"
         )
     )
 

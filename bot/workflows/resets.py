@@ -19,9 +19,7 @@ a lock on that member, so concurrent Sends cannot pass the hourly limit together
 from __future__ import annotations
 
 import re
-import secrets
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -36,6 +34,7 @@ from bot.config import Location
 from bot.vendor_clients import VendorClients
 from bot.workflows import audit, preferences
 from bot.workflows.errors import Conflict, InvalidInput, NotFound
+from bot.workflows.guest_codes import GuestCodes
 from bot.workflows.lifecycle import Lifecycle, NotSent, Settled, Spec
 from bot.workflows.masking import identifier_hash, mask_email, mask_identifier
 from bot.workflows.ratelimit import hold
@@ -233,9 +232,11 @@ class ResetService:
         lease_seconds: float = 120.0,
         sends_per_person_hour: int = 30,
         drafts_per_person_hour: int = 60,
-        issue_code: Callable[[ResetRequest], str] | None = None,
+        guest_codes: GuestCodes | None = None,
     ) -> None:
         self.db = db
+        #: Where the codes of third-party Paytronix resets are issued and kept.
+        self.guest_codes = guest_codes
         self.roles = roles
         self.clients = clients
         self.locations = locations
@@ -243,8 +244,6 @@ class ResetService:
         self.limit_per_hour = limit_per_hour
         self.sends_per_person_hour = sends_per_person_hour
         self.drafts_per_person_hour = drafts_per_person_hour
-        #: Makes (and keeps the means to check) a reset code where frontdesk issues its own.
-        self.issue_code = issue_code or (lambda request: secrets.token_urlsafe(32))
         self.lifecycle: Lifecycle[ResetRequest] = Lifecycle(
             db=db, clock=clock, spec=SPEC, lease_seconds=lease_seconds
         )
@@ -516,7 +515,13 @@ class ResetService:
         if not request.identity:
             raise NotSent("the member's data is gone")
         adapter = self.clients.resetter(request.location_id)
-        code = self.issue_code(request) if adapter.issues_own_code else None
+        code = None
+        if adapter.issues_own_code:
+            # The guest's email links to frontdesk's page with this code: its keyed hash
+            # is stored (committed) before the code can leave.
+            if self.guest_codes is None:
+                raise NotSent("no guest reset page is configured to issue reset codes")
+            code = self.guest_codes.issue(request.location_id, request.id)
         return adapter.reset(member_identity(request), reset_code=code)
 
     def recover_abandoned(self) -> list[ResetRequest]:
