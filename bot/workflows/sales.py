@@ -471,6 +471,8 @@ class SaleService:
         whenever the new status is one that must not hold them."""
         if "status" in values and SaleStatus(values["status"]) not in HOLDS_TOKENS:
             values = {**values, "sealed_tokens": None}
+        if "sealed_tokens" in values and sale.sealed_tokens is not None:
+            self.db.note_wipe(session)  # the old bytes leave the files too: storage/scrub.py
         won = session.execute(
             update(Sale)
             .where(Sale.id == sale.id, expected)
