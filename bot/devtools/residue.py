@@ -158,7 +158,7 @@ def postgres_files(url: str) -> dict[str, bytes]:
 
 
 def _read_server_file(connection: Connection, path: str) -> bytes | None:
-    chunk, parts = 1 << 26, []
+    chunk, parts = 1 << 26, list[bytes]()
     while True:
         part = connection.scalar(
             text("SELECT pg_read_binary_file(:p, :o, :n, true)"),
