@@ -69,7 +69,7 @@ class Scrubber:
         tables: Sequence[str] = TABLES,
         attempts: int = 5,
         pause_seconds: float = 0.2,
-        lock_timeout_ms: int = 1000,
+        lock_timeout_ms: int = 250,
     ) -> None:
         self.db = db
         self.tables = tuple(tables)

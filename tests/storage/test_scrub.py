@@ -25,6 +25,9 @@ from storage.scrub import Scrubber
 
 KEY = Fernet.generate_key().decode()
 NOW = datetime(2026, 11, 23, 15, tzinfo=UTC)
+#: One kind of database only (the ``database_url`` fixture's parameter).
+SQLITE = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+POSTGRES = pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 
 
 def _sealed(name: str, size: int) -> str:
@@ -121,13 +124,12 @@ def test_a_wipe_leaves_nothing_in_any_file_after_the_scrub(db: Database, size: i
     assert not _recoverable(after), after.report()
 
 
+@SQLITE
 def test_sqlite_zeroes_freed_space_even_where_the_build_defaults_to_off(
     database_url: str,
 ) -> None:
     """Debian's SQLite defaults to secure_delete=ON, others to OFF (or FAST, which
     leaves freelist pages as they were): the app's own pragma must not depend on it."""
-    if not database_url.startswith("sqlite"):
-        pytest.skip("an SQLite pragma")
     db = Database(database_url)
     event.listen(
         db.engine,
@@ -148,11 +150,10 @@ def test_sqlite_zeroes_freed_space_even_where_the_build_defaults_to_off(
         db.dispose()
 
 
+@SQLITE
 def test_sqlite_checkpoint_waits_for_an_old_snapshot_and_retries(
     database_url: str, tmp_path: Any
 ) -> None:
-    if not database_url.startswith("sqlite"):
-        pytest.skip("the SQLite write-ahead log")
     db = Database(database_url)
     planted = _plant(db, 10)
     # Another connection reading from before the wipe holds the WAL's old frames.
@@ -192,11 +193,10 @@ def test_the_scrub_runs_at_start_then_only_after_a_committed_wipe(db: Database) 
     assert scrubber.after_wipes() is None
 
 
+@POSTGRES
 def test_postgres_plain_vacuum_leaves_wiped_values_in_the_pages(db: Database) -> None:
     """Why the scrub rewrites the table: VACUUM frees a dead row's space without
     overwriting it (measured here, so that a PostgreSQL that changes this shows)."""
-    if not db.is_postgres:
-        pytest.skip("PostgreSQL's VACUUM")
     planted = _plant(db, 60, 300)
     _wipe(db, list(planted))
     with db.engine.connect() as connection:
@@ -207,9 +207,8 @@ def test_postgres_plain_vacuum_leaves_wiped_values_in_the_pages(db: Database) ->
     assert not _recoverable(_scan(db, planted))
 
 
+@POSTGRES
 def test_postgres_rewrite_postponed_while_the_table_is_busy(database_url: str) -> None:
-    if not database_url.startswith("postgresql"):
-        pytest.skip("PostgreSQL's table locks")
     db = Database(database_url)
     holder = make_engine(database_url)
     try:
