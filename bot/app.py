@@ -32,6 +32,7 @@ from bot.workflows.sales import SaleService
 from bot.workflows.triage import Item, Kind, TriageService
 from bot.workflows.vault import TokenVault
 from storage.db import Database
+from storage.scrub import Scrubber
 
 log = logging.getLogger("frontdesk")
 
@@ -216,6 +217,7 @@ def build(
         "purge",
         lambda: retention.purge(db, clock, settings.retention_days, audit_window_days=7),
     )
+    worker.every(5, "scrub wiped values", Scrubber(db).after_wipes)
     seen_requests = SeenRequests(db, clock)
     worker.every(60, "seen requests", seen_requests.prune)
     app.middleware(actor_middleware)

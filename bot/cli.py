@@ -1,4 +1,4 @@
-"""``frontdesk``: the command line (serve, sandbox, demo, roles, db, keygen, audit, purge)."""
+"""``frontdesk``: the command line (serve, sandbox, demo, roles, db, keygen, keys, audit, purge)."""
 
 from __future__ import annotations
 
@@ -8,19 +8,25 @@ import sys
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from bot.config import ConfigurationError, Settings
 
+if TYPE_CHECKING:
+    from bot.workflows.vault import KeyUse, TokenVault
+    from storage.db import Database
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
 roles_app = typer.Typer(no_args_is_help=True, help="Grant, revoke and list roles.")
 audit_app = typer.Typer(no_args_is_help=True, help="The audit trail.")
+keys_app = typer.Typer(no_args_is_help=True, help="Payment-token keys: rotate, then retire.")
 app.add_typer(db_app, name="db")
 app.add_typer(roles_app, name="roles")
 app.add_typer(audit_app, name="audit")
+app.add_typer(keys_app, name="keys")
 
 
 def _refuse(exc: ConfigurationError) -> typer.Exit:
@@ -138,13 +144,95 @@ def serve(
 def keygen() -> None:
     """Print a new key for FRONTDESK_PAYMENT_TOKEN_KEYS (payment tokens at rest).
 
-    To rotate: put the new key first and keep the old one after a comma until no
-    sale awaiting approval was sealed with it (24 hours by default). It serves as a
-    FRONTDESK_GUEST_CODE_KEYS key too (keep the old one as long as codes live).
+    To rotate: put the new key first, the old one after a comma, restart, then
+    `frontdesk keys rotate`; remove the old key once `frontdesk keys check` agrees.
+    The same kind of key serves FRONTDESK_GUEST_CODE_KEYS (keep an old one there as
+    long as the codes made with it live).
     """
     from bot.workflows.vault import TokenVault
 
     typer.echo(TokenVault.new_key())
+
+
+def _vault_and_db() -> tuple[TokenVault, Database]:
+    from bot.workflows.vault import TokenVault
+    from storage.db import Database
+
+    settings = _settings()
+    try:
+        vault = TokenVault(settings.payment_token_keys.get_secret_value())
+    except ConfigurationError as exc:
+        typer.echo(f"configuration error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    return vault, Database(settings.database_url)
+
+
+def _key_use_verdict(use: KeyUse) -> int:
+    """Print which keys the sealed values need; 0 when only the newest one is."""
+    for index, count in enumerate(use.by_key):
+        name = "key 1 (newest)" if index == 0 else f"key {index + 1}"
+        typer.echo(f"{name}: {count} sealed payment token sets")
+    if use.unreadable:
+        typer.echo(
+            f"{use.unreadable} sealed payment token sets open with none of these keys: "
+            "a process seals with a key missing here, or a key was removed too early "
+            "(put it back, then `frontdesk keys rotate`)."
+        )
+    if use.older:
+        typer.echo(
+            f"{use.older} still need an older key: run `frontdesk keys rotate` before removing it."
+        )
+    if use.retirable:
+        typer.echo(
+            "no sealed value needs an older key: remove every key but the first from "
+            "FRONTDESK_PAYMENT_TOKEN_KEYS and destroy them."
+            if len(use.by_key) > 1
+            else "every sealed value opens with the one configured key."
+        )
+        return 0
+    return 1
+
+
+@keys_app.command("rotate")
+def keys_rotate() -> None:
+    """Re-seal every payment token still held under the first (newest) key of
+    FRONTDESK_PAYMENT_TOKEN_KEYS, scrub the old ciphertexts from the database files,
+    then check as `keys check` does (exit 0 when the older keys can be removed).
+
+    One compare-and-set per sale: a sale that ends or changes meanwhile keeps its
+    new state. Safe to run while `serve` runs, and to run again.
+    """
+    from bot.clock import SystemClock
+    from bot.workflows.vault import key_use, rotate
+    from storage.scrub import Scrubber
+
+    vault, db = _vault_and_db()
+    try:
+        report = rotate(db, vault, SystemClock())
+        scrubbed = Scrubber(db).scrub()
+        typer.echo(
+            f"re-sealed {report.resealed}, already under the newest key {report.current}, "
+            f"ended meanwhile {report.ended}, unreadable {report.unreadable}"
+        )
+        typer.echo(f"database files: {scrubbed.detail}")
+        code = _key_use_verdict(key_use(db, vault))
+    finally:
+        db.dispose()
+    raise typer.Exit(code)
+
+
+@keys_app.command("check")
+def keys_check() -> None:
+    """Count the sealed payment tokens by the key of FRONTDESK_PAYMENT_TOKEN_KEYS that
+    opens them; exit 0 only when none needs a key but the first (newest)."""
+    from bot.workflows.vault import key_use
+
+    vault, db = _vault_and_db()
+    try:
+        code = _key_use_verdict(key_use(db, vault))
+    finally:
+        db.dispose()
+    raise typer.Exit(code)
 
 
 @app.command()

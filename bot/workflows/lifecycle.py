@@ -66,6 +66,10 @@ class Spec(Generic[Row]):
     #: Extra columns written whenever a row enters a status (a sale wipes its
     #: payment tokens on leaving the states that may hold them).
     on_status: Callable[[str], dict[str, Any]] = field(default=lambda status: {})
+    #: A column holding a secret (a sale's sealed payment tokens): when a transition
+    #: clears or replaces a value there, the database is told, so the old bytes are
+    #: scrubbed from its files too (storage/scrub.py).
+    secret_column: str | None = None
     #: Extra columns from a vendor's answer (where a reset was sent, a sale's user id).
     from_outcome: Callable[[Row, Outcome], dict[str, Any]] = field(default=lambda row, outcome: {})
 
@@ -106,6 +110,9 @@ class Lifecycle(Generic[Row]):
         model = self._model
         if "status" in values:
             values = {**values, **self.spec.on_status(str(values["status"]))}
+        secret = self.spec.secret_column
+        if secret and secret in values and getattr(row, secret, None) is not None:
+            self.db.note_wipe(session)  # counted only if this transaction commits
         won = session.execute(
             update(model)
             .where(model.id == row.id, expected)  # type: ignore[attr-defined]

@@ -454,6 +454,7 @@ SPEC = Spec(
     ),
     vendor_of=lambda sale: "clubready",
     on_status=_wipe_tokens,
+    secret_column="sealed_tokens",
     from_outcome=_vendor_user,
 )
 
