@@ -84,6 +84,14 @@ class CatalogItem(_Strict):
     #: package (amount 0) is paid in full: nothing is charged, now or later.
     paid_in_full: bool = False
 
+    @field_validator("amount")
+    @classmethod
+    def _money(cls, value: Decimal) -> Decimal:
+        exponent = value.as_tuple().exponent
+        if not value.is_finite() or value < 0 or not isinstance(exponent, int) or exponent < -2:
+            raise ValueError("an amount is zero or more, with at most two decimals (49.00)")
+        return value
+
     @model_validator(mode="after")
     def _free_is_paid(self) -> CatalogItem:
         if self.amount == 0:
@@ -379,51 +387,61 @@ class Settings(BaseSettings):
     slack_app_token: SecretStr = SecretStr("")
     slack_api_url: str = "https://slack.com/api/"
     #: How many times a Web API call answered 429 is retried after its Retry-After.
-    slack_rate_limit_retries: int = 3
+    slack_rate_limit_retries: int = Field(3, ge=0, le=10)
 
     database_url: str = "sqlite:///frontdesk.sqlite3"
+
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, value: str) -> str:
+        if not value.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:", "postgres:")):
+            raise ValueError(
+                "frontdesk runs on SQLite (sqlite:///…) or PostgreSQL (postgresql://…)"
+            )
+        return value
+
     locations_file: Path = Path("locations.yml")
 
     clubready_url: str = "https://www.clubready.com/api/current"
     registrar_url: str = "https://regapi.pumpalarm.com"
     paytronix_url: str = "https://api.paytronix.com"
-    vendor_connect_timeout: float = 3.0
-    vendor_read_timeout: float = 15.0
+    vendor_connect_timeout: float = Field(3.0, gt=0)
+    vendor_read_timeout: float = Field(15.0, gt=0)
     #: The most one vendor call may take, all attempts, retry waits, connects, reads
     #: and writes included. Under half the worker lease, so a call always ends (its
     #: outcome recorded) before its claim could be taken for abandoned.
     vendor_deadline_seconds: float = Field(30.0, gt=0)
 
-    reset_limit_per_hour: int = 3
+    reset_limit_per_hour: int = Field(3, ge=1)
     #: Most resets one person may send, and start, per hour (one account cannot
     #: flood a vendor or the queue).
-    resets_per_person_hour: int = 30
-    reset_drafts_per_person_hour: int = 60
+    resets_per_person_hour: int = Field(30, ge=1)
+    reset_drafts_per_person_hour: int = Field(60, ge=1)
     #: Most sales one person may start per hour.
-    sale_drafts_per_person_hour: int = 20
+    sale_drafts_per_person_hour: int = Field(20, ge=1)
     #: How long a sale waits for approval before it expires.
-    sale_approval_hours: float = 24.0
+    sale_approval_hours: float = Field(24.0, gt=0)
     #: Fernet key(s), comma-separated, newest first, that encrypt payment tokens
     #: while a sale awaits approval or execution. ``frontdesk keygen`` makes one.
     payment_token_keys: SecretStr = SecretStr("")
-    worker_threads: int = 4
-    worker_poll_seconds: float = 1.0
-    worker_lease_seconds: float = 120.0
+    worker_threads: int = Field(4, ge=1)
+    worker_poll_seconds: float = Field(1.0, gt=0)
+    worker_lease_seconds: float = Field(120.0, ge=2)
     #: How often each worker recovers abandoned work and runs its periodic tasks.
-    worker_housekeeping_seconds: float = 5.0
+    worker_housekeeping_seconds: float = Field(5.0, gt=0)
     #: Names this process in claimed work (default: random); a host name helps operators.
     worker_id: str | None = None
     #: Slack user ids (``T123:U456`` or ``U456``) who are admins from the start.
     bootstrap_admins: list[str] = []
 
     http_host: str = "127.0.0.1"
-    http_port: int = 3000
+    http_port: int = Field(3000, ge=0, le=65535)
     #: WSGI threads answering Slack per process.
-    http_threads: int = 8
+    http_threads: int = Field(8, ge=1)
     #: ``/metrics`` has its own listener, never Slack's: loopback by default.
     metrics_host: str = "127.0.0.1"
     #: 0 turns the metrics listener off.
-    metrics_port: int = 9464
+    metrics_port: int = Field(9464, ge=0, le=65535)
     #: When set, a scrape must send ``Authorization: Bearer <token>``.
     metrics_token: SecretStr = SecretStr("")
 
@@ -433,27 +451,27 @@ class Settings(BaseSettings):
     #: Required when such a location is configured; 32 characters or more each.
     guest_code_keys: SecretStr = SecretStr("")
     #: How long a guest's reset code works.
-    guest_code_hours: float = 24.0
+    guest_code_hours: float = Field(24.0, gt=0)
     #: Where ``frontdesk serve`` answers the link in the guest's email, and the query
     #: parameter Paytronix adds the code as.
     guest_page_path: str = "/guest/reset"
     guest_page_code_parameter: str = "resetCode"
     #: Tries that reach Paytronix per code; then the link is locked (support resends).
-    guest_page_tries_per_code: int = 5
+    guest_page_tries_per_code: int = Field(5, ge=1)
     #: Submissions and lookups of unusable codes per client address per hour.
-    guest_page_attempts_per_address: int = 20
+    guest_page_attempts_per_address: int = Field(20, ge=1)
     #: Guest submissions calling Paytronix at once per process; the rest are told to try
     #: again, so guests never hold the threads that acknowledge Slack.
-    guest_page_concurrency: int = 2
+    guest_page_concurrency: int = Field(2, ge=1)
     #: The load balancer in front (its address, or * for any peer): its X-Forwarded-For
     #: (last hop) and X-Forwarded-Proto then give the client's address and scheme (the
     #: guest page's per-address limit and HSTS). Unset: those headers are dropped.
     trusted_proxy: str | None = None
 
     #: Member data older than this is purged (the audit trail stays, without it).
-    retention_days: int = 365
+    retention_days: int = Field(365, ge=1)
     #: How often the members of mapped Slack user groups are read again.
-    usergroup_refresh_minutes: float = 15.0
+    usergroup_refresh_minutes: float = Field(15.0, gt=0)
 
     @model_validator(mode="after")
     def _deadline_within_lease(self) -> Settings:

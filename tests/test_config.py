@@ -132,6 +132,27 @@ CASES = {
         {"FRONTDESK_HTTP_PORT": "eighty"},
         "environment variable FRONTDESK_HTTP_PORT: Input should be a valid integer",
     ),
+    "zero worker threads": (
+        {"FRONTDESK_WORKER_THREADS": "0"},
+        "environment variable FRONTDESK_WORKER_THREADS: Input should be greater than or equal",
+    ),
+    "negative reset limit": (
+        {"FRONTDESK_RESET_LIMIT_PER_HOUR": "-1"},
+        "environment variable FRONTDESK_RESET_LIMIT_PER_HOUR: Input should be greater than",
+    ),
+    "approval window": (
+        {"FRONTDESK_SALE_APPROVAL_HOURS": "-5"},
+        "environment variable FRONTDESK_SALE_APPROVAL_HOURS: Input should be greater than 0",
+    ),
+    "database kind": (
+        {"FRONTDESK_DATABASE_URL": "mysql://db/frontdesk"},
+        "environment variable FRONTDESK_DATABASE_URL: frontdesk runs on SQLite",
+    ),
+    "catalog price": (
+        {"locations": _replace('amount: "49.00"', 'amount: "49.001"')},
+        "location 'downtown', field 'catalog[0].amount': an amount is zero or more, with at "
+        "most two decimals",
+    ),
     "missing file": (
         {"FRONTDESK_LOCATIONS_FILE": "/nonexistent/locations.yml"},
         "/nonexistent/locations.yml: the locations file does not exist",

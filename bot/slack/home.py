@@ -159,9 +159,12 @@ def register(app: GuardedApp, services: Services, publisher: HomePublisher) -> N
         publisher.refresh_viewers()
 
     @app.action(TriageAction.RESOLVE)
-    def resolve_from_channel(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+    def resolve_from_channel(
+        ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext
+    ) -> None:
         ack()
         kind_text, item_id = body["actions"][0]["value"].split(":", 1)
+        triage.require_resolver(actor_of(context), Kind(kind_text), item_id)
         client.views_open(
             trigger_id=body["trigger_id"],
             view=home_views.resolve_modal(Kind(kind_text), item_id, f"{kind_text} `{item_id}`"),

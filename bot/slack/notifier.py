@@ -30,7 +30,14 @@ class SlackNotifier:
         self.reset_finished(request)
 
     def late(self, request: ResetRequest) -> None:
+        """The answer that came after the row was settled: on the triage post and on
+        the requester's confirmation."""
         self.triage_updated(request)
+        if request.message_ts and request.channel_id:
+            text, blocks = views.status_message(request, self._locations.get(request.location_id))
+            self._client.chat_update(
+                channel=request.channel_id, ts=request.message_ts, text=text, blocks=blocks
+            )
 
     def reset_started(self, request: ResetRequest) -> None:
         if request.message_ts and request.channel_id:

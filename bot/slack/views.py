@@ -191,6 +191,11 @@ def status_message(
         ResetStatus.CANCELLED: f"Cancelled: no reset sent for {summary}.",
         ResetStatus.DRAFT: f"Reset the password of {summary}?",
     }[status]
+    if status is ResetStatus.UNKNOWN and request.late_outcome_kind == "succeeded":
+        text = (
+            f":white_check_mark: The vendor answered late, but it did send the reset for "
+            f"{summary}. Support will confirm; no need to send it again."
+        )
     return text, as_blocks([SectionBlock(text=MarkdownTextObject(text=text))])
 
 
@@ -233,9 +238,12 @@ def triage_post(
         blocks.append(resolved_block(request.resolved_by, request.resolution_note))
         return text, as_blocks(blocks)
     buttons = [
-        ButtonElement(action_id=TriageAction.RETRY, text="Retry", value=request.id),
         ButtonElement(action_id=TriageAction.RESOLVE, text="Resolve", value=f"reset:{request.id}"),
     ]
+    if request.late_outcome_kind != "succeeded":  # the vendor said, late, that it was sent
+        buttons.insert(
+            0, ButtonElement(action_id=TriageAction.RETRY, text="Retry", value=request.id)
+        )
     if claimed_by:
         blocks.append(claimed_block(claimed_by))
     else:

@@ -172,7 +172,26 @@ class Lifecycle(Generic[Row]):
         row: Any = self.get(item_id)
         if row is None or row.status != self.spec.in_flight or row.worker_id != worker_id:
             return None
+        if not self._hold(item_id, worker_id):
+            return None  # recovered meanwhile (this worker stalled past its lease): not sent
         return self.settle(row, self._call(row, call), worker_id)
+
+    def _hold(self, item_id: str, worker_id: str) -> bool:
+        """Renew this worker's lease just before the call, so that recovery cannot call
+        it abandoned while it goes out (whatever delayed the worker since its claim)."""
+        model = self._model
+        with self.db.session() as session:
+            return bool(
+                session.execute(
+                    update(model)
+                    .where(
+                        model.id == item_id,
+                        model.status == self.spec.in_flight,
+                        model.worker_id == worker_id,
+                    )
+                    .values(lease_until=self.clock.now() + self.lease)
+                ).rowcount  # type: ignore[attr-defined]
+            )
 
     def _call(self, row: Row, call: Callable[[Row], Outcome]) -> Outcome:
         try:

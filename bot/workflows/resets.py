@@ -309,6 +309,7 @@ class ResetService:
         now = self.clock.now()
         with self.db.session() as session:
             self.roles.require(session, actor, Permission.RESET, location_id)
+            hold(session, self.clock, [f"person:{actor.key}"])  # count, then add, alone
             drafts = self._count_by(
                 session, actor, ResetRequest.created_at >= now - timedelta(hours=1)
             )
@@ -460,11 +461,9 @@ class ResetService:
             hold(session, self.clock, [*member_keys, f"person:{actor.key}"])
             if not override and self.recent_count(session, request, hashes) >= self.limit_per_hour:
                 return ConfirmResult.RATE_LIMITED
+            # Every send reached (or may have reached) the vendor, a refusal included.
             sent = self._count_by(
-                session,
-                actor,
-                ResetRequest.confirmed_at >= now - timedelta(hours=1),
-                ResetRequest.status.in_([s.value for s in COUNTS_TOWARDS_LIMIT]),
+                session, actor, ResetRequest.confirmed_at >= now - timedelta(hours=1)
             )
             if sent >= self.sends_per_person_hour:
                 raise Conflict(
@@ -563,6 +562,11 @@ class ResetService:
                 )
             if original.status not in NEEDS_TRIAGE:
                 raise Conflict("Only a failed or uncertain reset can be retried.")
+            if original.resolved_at is not None:
+                raise Conflict(
+                    f"<@{original.resolved_by}> already resolved this one: nothing was sent. "
+                    "If the member still needs a reset, start a new one."
+                )
             if original.identity is None:
                 raise Conflict("This reset's member data has been purged: start a new one.")
             retry_id = str(uuid.uuid4())
@@ -570,17 +574,16 @@ class ResetService:
                 session,
                 original,
                 expected=ResetRequest.retried_at.is_(None)
+                & ResetRequest.resolved_at.is_(None)
                 & ResetRequest.status.in_([s.value for s in NEEDS_TRIAGE]),
                 values={
                     "retried_by": actor.user_id,
                     "retried_at": now,
                     "retry_id": retry_id,
                     # The retry carries the failure on: the original leaves the open list.
-                    "resolved_by": func.coalesce(ResetRequest.resolved_by, actor.user_id),
-                    "resolved_at": func.coalesce(ResetRequest.resolved_at, now),
-                    "resolution_note": func.coalesce(
-                        ResetRequest.resolution_note, f"retried as {retry_id}"
-                    ),
+                    "resolved_by": actor.user_id,
+                    "resolved_at": now,
+                    "resolution_note": f"retried as {retry_id}",
                 },
                 actor=actor.key,
                 action="reset.retry",
@@ -588,6 +591,10 @@ class ResetService:
             )
             if not won:
                 session.refresh(original)
+                if original.retried_at is None:  # resolved meanwhile, not retried
+                    raise Conflict(
+                        f"<@{original.resolved_by}> resolved this one meanwhile: nothing was sent."
+                    )
                 return RetryResult(
                     False, original.retry_id, original.retried_by, original.retried_at
                 )

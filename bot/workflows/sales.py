@@ -82,6 +82,8 @@ _STATUS_FOR = {
     OutcomeKind.UNKNOWN: SaleStatus.UNKNOWN,
 }
 MAX_PAYMENT_METHODS = 2
+#: No membership costs this much: a larger amount is a typo.
+MAX_AMOUNT = Decimal("100000")
 MEMBER_FIELDS = (
     "first_name",
     "last_name",
@@ -210,16 +212,31 @@ def validate_start(location: ClubReadyLocation, raw: SaleStart, now: datetime) -
     return item
 
 
+_AMOUNT = re.compile(r"^\$?\s*(\d{1,3}(?:,\d{3})+|\d+)(\.\d{1,2})?$")
+_DECIMAL_COMMA = re.compile(r"^\$?\s*\d+,\d{1,2}$")
+
+
 def _parse_amount(text: str | None) -> Decimal | None:
-    """A positive amount with at most two decimals ("49", "49.00", "$1,049.50")."""
+    """A positive amount with at most two decimals ("49", "49.00", "$1,049.50"). A comma
+    is only ever a thousands separator in groups of three: "49,00" is refused, never
+    read as 4900."""
+    cleaned = _clean(text) or ""
+    match = _AMOUNT.match(cleaned)
+    if match is None:
+        return None
     try:
-        amount = Decimal((_clean(text) or "").replace("$", "").replace(",", ""))
+        amount = Decimal(match.group(1).replace(",", "") + (match.group(2) or ""))
     except InvalidOperation:
         return None
-    exponent = amount.as_tuple().exponent
-    if not amount.is_finite() or amount <= 0 or not isinstance(exponent, int) or exponent < -2:
+    if not amount.is_finite() or amount <= 0 or amount > MAX_AMOUNT:
         return None
     return amount
+
+
+def _amount_error(text: str | None) -> str:
+    if _DECIMAL_COMMA.match(_clean(text) or ""):
+        return "Use a dot for the cents, like 49.00 (a comma only separates thousands)."
+    return "An amount like 49.00 (more than zero, two decimals)."
 
 
 _PHONE = re.compile(r"^\+?[0-9 ().-]{7,25}$")
@@ -279,7 +296,12 @@ def validate_details(
         prefix = f"payment{index}_"
         amount = _parse_amount(payment.amount)
         if amount is None:
-            errors[prefix + "amount"] = "An amount like 49.00 (more than zero, two decimals)."
+            errors[prefix + "amount"] = _amount_error(payment.amount)
+        elif price > 0 and amount > price:
+            errors[prefix + "amount"] = (
+                f"At most the package's price, {money(price)}: this is the most "
+                "ClubReady will try to charge this method."
+            )
         profile, acct = _clean(payment.profile_token), _clean(payment.acct_token)
         if profile and acct:
             errors[prefix + "acct_token"] = (

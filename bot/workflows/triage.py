@@ -193,6 +193,24 @@ class TriageService:
                 counts[("clubready", f"sale {status}")] += count
         return dict(counts)
 
+    def _resolvable(self, session: Session, actor: Actor, kind: Kind, item_id: str) -> Any:
+        """The row, for someone who may resolve it (support; a sale's managers too)."""
+        model: Any = ResetRequest if kind is Kind.RESET else Sale
+        row = session.get(model, item_id)
+        if row is None:
+            raise NotFound(f"That {kind.value} no longer exists.")
+        if not self.roles.can(session, actor, Permission.TRIAGE, row.location_id) and not (
+            kind is Kind.SALE
+            and self.roles.can(session, actor, Permission.APPROVE_SALE, row.location_id)
+        ):
+            raise self.roles.refusal(session, Permission.TRIAGE, row.location_id)
+        return row
+
+    def require_resolver(self, actor: Actor, kind: Kind, item_id: str) -> None:
+        """Refuse, before its modal opens, whoever may not resolve this."""
+        with self.db.session() as session:
+            self._resolvable(session, actor, kind, item_id)
+
     def resolve(self, actor: Actor, kind: Kind, item_id: str, note: str) -> Item:
         """Support (or, for a sale, a manager of its location) closes a failure with a note."""
         note = (note or "").strip()
@@ -202,14 +220,7 @@ class TriageService:
         model: Any = ResetRequest if kind is Kind.RESET else Sale
         failures = RESET_FAILURES if kind is Kind.RESET else SALE_FAILURES
         with self.db.session() as session:
-            row = session.get(model, item_id)
-            if row is None:
-                raise NotFound(f"That {kind.value} no longer exists.")
-            if not self.roles.can(session, actor, Permission.TRIAGE, row.location_id) and not (
-                kind is Kind.SALE
-                and self.roles.can(session, actor, Permission.APPROVE_SALE, row.location_id)
-            ):
-                raise self.roles.refusal(session, Permission.TRIAGE, row.location_id)
+            row = self._resolvable(session, actor, kind, item_id)
             won = session.execute(
                 update(model)
                 .where(
