@@ -15,7 +15,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 from bot.clock import Clock, SystemClock
 from bot.config import ConfigurationError, Settings
 from bot.observability import ContextExecutor, Metrics
-from bot.slack import admin, errors, home, resets, sales
+from bot.slack import admin, errors, home, resets, sale_drafts, sales
 from bot.slack.context import Services, actor_middleware
 from bot.slack.notifier import SlackNotifier
 from bot.slack.sale_notifier import SaleNotices
@@ -195,6 +195,7 @@ def build(
     sales.register(listeners, services)
     home.register(listeners, services, publisher)
     admin.register(listeners, services, sync)
+    sale_drafts.register(listeners, services)
     return Frontdesk(
         app=app,
         services=services,

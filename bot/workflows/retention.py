@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from bot.clock import Clock
 from storage.db import Database
-from storage.models import AuditEvent, ResetRequest, Sale, VendorAttempt
+from storage.models import AuditEvent, ResetRequest, Sale, SaleSeen, VendorAttempt
 
 PURGED = "(purged)"
 AUDIT_FIELDS = [
@@ -85,6 +85,12 @@ def purge(
                 resolution_note=None,
             )
         ).rowcount  # type: ignore[attr-defined]
+        # What approvers saw of those sales (masked member fields): not kept either.
+        session.execute(
+            delete(SaleSeen).where(
+                SaleSeen.sale_id.in_(select(Sale.id).where(Sale.created_at < cutoff))
+            )
+        )
         attempts = session.execute(
             update(VendorAttempt)
             .where(VendorAttempt.created_at < cutoff, VendorAttempt.message != PURGED)
