@@ -49,11 +49,18 @@ def workflow_user(event: dict[str, Any]) -> str | None:
     the input the step declares as a user context, as Slack sends it."""
     function = event.get("function") if isinstance(event.get("function"), dict) else {}
     inputs = event.get("inputs") if isinstance(event.get("inputs"), dict) else {}
-    for parameter in (function or {}).get("input_parameters") or []:
-        if isinstance(parameter, dict) and parameter.get("type") == USER_CONTEXT:
-            value = (inputs or {}).get(parameter.get("name"))
-            if isinstance(value, dict) and isinstance(value.get("id"), str):
-                return str(value["id"])
+    declared = [
+        parameter.get("name")
+        for parameter in (function or {}).get("input_parameters") or []
+        if isinstance(parameter, dict) and str(parameter.get("type", "")).endswith("user_context")
+    ]
+    for name, value in (inputs or {}).items():
+        if not isinstance(value, dict) or not isinstance(value.get("id"), str):
+            continue
+        # A user context is an object with the user's id and Slack's secret for it: no
+        # input a workflow's builder can type in has that shape.
+        if (name in declared or isinstance(value.get("secret"), str)) and value["id"]:
+            return str(value["id"])
     return None
 
 

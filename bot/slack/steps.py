@@ -16,7 +16,7 @@ with the app's own bot token: the just-in-time token of an event is never kept.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Protocol
 
 from slack_bolt import Ack, BoltContext
 from slack_sdk import WebClient
@@ -27,7 +27,6 @@ from bot.slack import sale_views
 from bot.slack.context import Services, actor_of
 from bot.slack.errors import GuardedApp
 from bot.slack.ids import SaleAction, Step
-from bot.worker import Notices
 from bot.workflows.errors import InvalidInput
 from bot.workflows.roles import Actor
 from bot.workflows.steps import StepEnd, StepKind, StepService
@@ -94,10 +93,20 @@ class StepCompleter:
                 )
 
 
+class _Notices(Protocol):
+    """What the worker tells people as a vendor call goes (``bot.worker.Notices``)."""
+
+    def started(self, row: Any) -> None: ...
+
+    def finished(self, row: Any) -> None: ...
+
+    def late(self, row: Any) -> None: ...
+
+
 class StepNotices:
     """A queue's notices, then the end of the step that started the row, if any."""
 
-    def __init__(self, inner: Notices[Any], completer: StepCompleter, kind: StepKind) -> None:
+    def __init__(self, inner: _Notices, completer: StepCompleter, kind: StepKind) -> None:
         self._inner = inner
         self._completer = completer
         self._kind = kind

@@ -307,15 +307,44 @@ class StepService:
         return None
 
     def due(self, limit: int = 100) -> list[StepEnd]:
-        """Runs whose end is known and not yet told to Slack, oldest first."""
+        """Runs whose end is known and not yet told to Slack, oldest first. Chosen in the
+        database, so runs still waiting (a sale awaiting its approval for a day) never
+        hold back those that are due."""
+        interrupted = self.clock.now() - INTERRUPTED_AFTER
+        reset_over = [s.value for s in (*FINISHED, ResetStatus.CANCELLED)]
+        sale_over = [s.value for s in (*SALE_ENDS, SaleStatus.CANCELLED)]
+        open_run = StepRun.completed_at.is_(None)
         with self.db.session() as session:
-            runs = session.scalars(
+            queries = [
                 select(StepRun)
-                .where(StepRun.completed_at.is_(None))
-                .order_by(StepRun.created_at)
-                .limit(limit)
-            ).all()
-            return [end for run in runs if (end := self._end(session, run)) is not None]
+                .join(ResetRequest, ResetRequest.id == StepRun.subject_id)
+                .where(
+                    open_run,
+                    StepRun.subject_type == StepKind.RESET.value,
+                    ResetRequest.status.in_(reset_over)
+                    | (
+                        (ResetRequest.status == ResetStatus.DRAFT.value)
+                        & (ResetRequest.created_at <= interrupted)
+                    ),
+                ),
+                select(StepRun)
+                .join(Sale, Sale.id == StepRun.subject_id)
+                .where(
+                    open_run,
+                    StepRun.subject_type == StepKind.SALE.value,
+                    Sale.status.in_(sale_over),
+                ),
+                select(StepRun).where(
+                    open_run, StepRun.subject_type.is_(None), StepRun.created_at <= interrupted
+                ),
+            ]
+            runs = [
+                run
+                for query in queries
+                for run in session.scalars(query.order_by(StepRun.created_at).limit(limit))
+            ]
+            runs.sort(key=lambda run: run.created_at)
+            return [end for run in runs[:limit] if (end := self._end(session, run)) is not None]
 
     def end_of(self, kind: StepKind, subject_id: str) -> StepEnd | None:
         """The end of the run that started this reset or sale, if it has one to tell."""
