@@ -6,14 +6,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+from slack_sdk.errors import SlackApiError
 from sqlalchemy import func, select
 
 from bot.devtools import sale_steps
 from bot.devtools.stack import BOT_TOKEN, Stack
 from bot.slack.ids import Command, ResetAction, SaleAction, Step
+from bot.slack.steps import StepCompleter
 from bot.workflows.resets import ResetStatus
 from bot.workflows.roles import Actor, Role
 from bot.workflows.sales import SaleStatus
+from bot.workflows.steps import StepEnd, StepService
 from storage.models import AuditEvent, ResetRequest, Sale, StepRun
 from tests.slack.helpers import button_value, new_message, reset, wait_for
 from vendors.sandbox import Fault
@@ -364,3 +368,41 @@ def test_reset_step_beside_a_typed_reset(stack: Stack) -> None:
     assert ended(stack, execution_id).outputs["outcome"] == "sent"
     items = stack.frontdesk.services.triage.history(Actor("T0001", "USUPPORT"), "jane@example.com")
     assert len(items) == 2
+
+
+def test_step_ends_are_checked_as_slack_checks_them(stack: Stack) -> None:
+    """The fake Slack holds outputs to the manifest; the app ends a run whose outputs
+    Slack refused with an error instead of leaving it running."""
+    client = stack.frontdesk.app.client
+    stack.slack.start_execution("FxCHECK", Step.RESET)
+    for outputs, problem in (
+        ({"reference": "r"}, "outcome: required"),
+        ({"outcome": 5, "reference": "r"}, "outcome: not a string"),
+        ({"outcome": "sent", "reference": "r", "extra": "x"}, "extra: not an output"),
+    ):
+        with pytest.raises(SlackApiError) as refused:
+            client.functions_completeSuccess(function_execution_id="FxCHECK", outputs=outputs)
+        assert refused.value.response["error"] == "parameter_validation_failed"
+        assert any(problem in p for p in refused.value.response["errors"])
+    with pytest.raises(SlackApiError) as unknown:
+        client.functions_completeError(function_execution_id="FxNEVER", error="x")
+    assert unknown.value.response["error"] == "function_execution_not_found"
+
+    services = stack.frontdesk.services
+    steps = StepService(
+        db=stack.frontdesk.db,
+        clock=services.sales.clock,
+        resets=services.resets,
+        sales=services.sales,
+        locations=services.locations,
+    )
+    completer = StepCompleter(client=client, steps=steps)
+    completer.tell(StepEnd("FxCHECK", Step.RESET, outputs={"outcome": 5, "reference": "r"}))
+    execution = stack.slack.execution("FxCHECK")
+    assert execution.state == "failed" and "could not report its outcome" in execution.error
+    with pytest.raises(SlackApiError) as again:
+        client.functions_completeSuccess(
+            function_execution_id="FxCHECK", outputs={"outcome": "sent", "reference": "r"}
+        )
+    assert again.value.response["error"] == "execution_not_in_running_state"
+    stack.slack.invalid.clear()  # the refusals above were the point
