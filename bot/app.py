@@ -15,7 +15,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 from bot.clock import Clock, SystemClock
 from bot.config import Location, PaytronixLocation, Settings, preflight
 from bot.observability import ContextExecutor, Metrics
-from bot.slack import admin, channels, errors, home, resets, sales
+from bot.slack import admin, channels, errors, home, resets, sale_drafts, sales, shortcuts, steps
 from bot.slack.context import Services, actor_middleware
 from bot.slack.notifier import SlackNotifier
 from bot.slack.sale_notifier import SaleNotices
@@ -29,6 +29,7 @@ from bot.workflows.replays import SeenRequests
 from bot.workflows.resets import ResetService
 from bot.workflows.roles import RoleAdmin, Roles
 from bot.workflows.sales import SaleService
+from bot.workflows.steps import StepKind, StepService
 from bot.workflows.triage import Item, Kind, TriageService
 from bot.workflows.vault import TokenVault
 from storage.db import Database
@@ -134,20 +135,25 @@ def build(
     )
     notifier = SlackNotifier(client=client, resets=reset_service, locations=locations)
     sale_notices = SaleNotices(client=client, sales=sale_service, locations=locations)
+    step_service = StepService(
+        db=db, clock=clock, resets=reset_service, sales=sale_service, locations=locations
+    )
+    # Workflow Builder steps end from the worker's side, once their outcome is recorded.
+    step_ends = steps.StepCompleter(client=client, steps=step_service)
     worker = Worker(
         queues=[
             LifecycleQueue(
                 name="resets",
                 lifecycle=reset_service.lifecycle,
                 call=reset_service.call_vendor,
-                notices=notifier,
+                notices=steps.StepNotices(notifier, step_ends, StepKind.RESET),
                 metrics=metrics,
             ),
             LifecycleQueue(
                 name="sales",
                 lifecycle=sale_service.lifecycle,
                 call=sale_service.call_vendor,
-                notices=sale_notices,
+                notices=steps.StepNotices(sale_notices, step_ends, StepKind.SALE),
                 metrics=metrics,
             ),
         ],
@@ -210,6 +216,7 @@ def build(
                 log.exception("could not tell Slack: sale expired", extra={"subject": sale.id})
 
     worker.on_housekeeping("sale expiry", expire_sales)
+    worker.on_housekeeping("workflow steps", step_ends.tell_due)
     if roles.usergroup_roles:
         worker.every(settings.usergroup_refresh_minutes * 60, "user groups", sync.refresh)
     worker.every(
@@ -227,6 +234,9 @@ def build(
     sales.register(listeners, services)
     home.register(listeners, services, publisher)
     admin.register(listeners, services, sync)
+    shortcuts.register(listeners, services)
+    sale_drafts.register(listeners, services)
+    steps.register(listeners, services, step_service, step_ends)
     return Frontdesk(
         app=app,
         services=services,

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from bot.cli import app as cli
 from bot.devtools.stack import wait_for
-from bot.slack.ids import Command
+from bot.slack.ids import Command, Shortcut, Step
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT.parent / "shared" / "slack-manifest-schema" / "manifest.schema.2.0.0.json"
@@ -37,8 +37,23 @@ def test_manifest_is_valid_and_matches_the_commands() -> None:
         "channels:read",
         "groups:read",
     }
-    assert manifest["settings"]["event_subscriptions"]["bot_events"] == ["app_home_opened"]
+    # Shortcuts need only `commands`; Workflow Builder steps (function_executed, and
+    # functions.completeSuccess / completeError) need no scope at all.
+    assert manifest["settings"]["event_subscriptions"]["bot_events"] == [
+        "app_home_opened",
+        "function_executed",
+    ]
     assert manifest["features"]["app_home"]["home_tab_enabled"] is True
+    shortcuts = {s["callback_id"] for s in manifest["features"]["shortcuts"]}
+    assert shortcuts == {s.value for s in Shortcut}
+    # Steps run here (not on Slack's infrastructure), in an org-ready app.
+    assert manifest["settings"]["function_runtime"] == "remote"
+    assert manifest["settings"]["org_deploy_enabled"] is True
+    assert set(manifest["functions"]) == {s.value for s in Step}
+    # Every scope the manifest asks for is named, with why, in the README.
+    readme = (ROOT / "README.md").read_text()
+    for scope in manifest["oauth_config"]["scopes"]["bot"]:
+        assert f"`{scope}`" in readme, scope
 
 
 def test_demo_runs_and_leaves_its_database(tmp_path: Path) -> None:
@@ -49,9 +64,13 @@ def test_demo_runs_and_leaves_its_database(tmp_path: Path) -> None:
     assert "Reconciled by" in result.output
     assert "ClubReady received 2 sale requests in all" in result.output
     # The b2b story ends with the guest choosing a new password on frontdesk's page.
-    guest = result.output.split("Story 6")[1]
+    guest = result.output.split("Story 6")[1].split("Story 7")[0]
     assert "did not accept this password" in guest and "Your new password is set" in guest
     assert "the guest's password is now the one they chose: True" in guest
+    # A message shortcut fills the reset modal with the member the message names, and a
+    # Workflow Builder step completes with the vendor's outcome.
+    assert "filled in: Member email: jane@example.com" in result.output
+    assert "The step completed with outputs {'outcome': 'sent'" in result.output
     assert (tmp_path / "demo" / "frontdesk.sqlite3").exists()
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
 from pydantic import SecretStr
 
 from bot.app import Frontdesk, build
@@ -26,6 +27,8 @@ from bot.workflows.roles import Actor, Role
 from storage.db import upgrade
 from vendors.sandbox import Sandbox
 
+#: The app's manifest: the fake Slack and the driver know its functions from it.
+MANIFEST = Path(__file__).resolve().parents[2] / "manifest.yml"
 TEAM = "T0001"
 SIGNING_SECRET = "fake-signing-secret-0123456789"
 BOT_TOKEN = "fake-bot-token-for-the-local-slack-stand-in"
@@ -157,6 +160,9 @@ class Stack:
             # Signed with the clock the app sees, as Slack's and ours agree in life.
             clock=lambda: app_clock.now().timestamp(),
         )
+        if MANIFEST.exists():
+            functions = yaml.safe_load(MANIFEST.read_text()).get("functions") or {}
+            self.slack.functions = self.driver.functions = functions
 
     def grant(self, user_id: str, role: Role, location_id: str | None = None) -> None:
         with self.frontdesk.db.session() as session:
@@ -167,6 +173,26 @@ class Stack:
                 role=role,
                 location_id=location_id,
             )
+
+    def run_step(
+        self, callback_id: str, user_id: str, inputs: dict[str, Any], **kwargs: Any
+    ) -> str:
+        """A workflow runs one of the app's steps for ``user_id`` (Workflow Builder fills
+        the step's user context input with them); its function_execution_id."""
+        execution_id = f"Fx{time.monotonic_ns()}"
+        self.slack.start_execution(execution_id, callback_id)
+        declared = self.slack.functions[callback_id]["input_parameters"]["properties"]
+        person = next(n for n, p in declared.items() if p["type"] == "slack#/types/user_context")
+        context = {"id": user_id, "secret": f"user-context-secret-{execution_id}"}
+        response = self.driver.function_executed(
+            callback_id,
+            {person: context, **inputs},
+            function_execution_id=execution_id,
+            bot_access_token=f"workflow-token-{execution_id}",
+            **kwargs,
+        )
+        assert response.status_code == 200, response.text
+        return execution_id
 
     def new_message(self, channel: str, action: Callable[[], Any]) -> dict[str, Any]:
         """Run ``action`` and wait for the message it posts in ``channel``."""

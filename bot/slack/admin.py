@@ -72,15 +72,8 @@ def register(app: GuardedApp, services: Services, sync: UsergroupSync) -> None:
         rest = words[1] if len(words) > 1 else ""
         if verb == "history":
             items = services.triage.history(actor, rest)
-            if not items:
-                respond(
-                    "Nothing found for that member at your locations.", response_type="ephemeral"
-                )
-                return
-            lines = [home_views.item_line(item, services.locations) for item in items]
             respond(
-                text="Member history, newest first:\n" + "\n".join(lines),
-                response_type="ephemeral",
+                text=home_views.history_text(items, services.locations), response_type="ephemeral"
             )
             return
         if verb == "roles":

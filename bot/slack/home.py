@@ -115,12 +115,10 @@ def register(app: GuardedApp, services: Services, publisher: HomePublisher) -> N
     @app.action(HomeAction.REVIEW)
     def review(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
         ack()
-        sale = services.sales.review(actor_of(context), body["actions"][0]["value"])
+        sheet = services.sales.open_review(actor_of(context), body["actions"][0]["value"])
         client.views_open(
             trigger_id=body["trigger_id"],
-            view=sale_views.approval_modal(
-                sale, services.locations.get(sale.location_id), services.sales.approvals(sale)
-            ),
+            view=sale_views.approval_modal(sheet, services.locations.get(sheet.sale.location_id)),
         )
 
     @app.action(HomeAction.FAILURE_MENU)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime
 from typing import Any
@@ -64,8 +65,29 @@ def location_option(location: Location) -> Option:
     return Option(value=location.id, text=label[:75])
 
 
-def reset_modal(locations: list[Location], selected: Location) -> dict[str, Any]:
-    """The /reset modal: location first, then the identifier fields of its vendor."""
+def reset_prefill(view: dict[str, Any]) -> dict[str, str]:
+    """The member a reset modal was opened for (a message shortcut), kept in the view."""
+    try:
+        data = json.loads(view.get("private_metadata") or "{}")
+    except ValueError:
+        return {}
+    prefill = data.get("prefill") if isinstance(data, dict) else None
+    if not isinstance(prefill, dict):
+        return {}
+    return {k: str(v) for k, v in prefill.items() if k in FIELD_LABELS and v}
+
+
+def reset_modal(
+    locations: list[Location],
+    selected: Location,
+    *,
+    prefill: dict[str, str] | None = None,
+    note: str | None = None,
+) -> dict[str, Any]:
+    """The /reset modal: location first, then the identifier fields of its vendor.
+    ``prefill`` fills the fields it names (the member a message shortcut found); it is
+    kept in the view, so that choosing another location keeps it."""
+    prefill = prefill or {}
     blocks: list[Any] = [
         InputBlock(
             block_id=ResetView.LOCATION_BLOCK,
@@ -88,7 +110,10 @@ def reset_modal(locations: list[Location], selected: Location) -> dict[str, Any]
                 label=label,
                 optional=True,
                 element=PlainTextInputElement(
-                    action_id=action_id, placeholder=placeholder, max_length=320
+                    action_id=action_id,
+                    placeholder=placeholder,
+                    max_length=320,
+                    initial_value=prefill.get(field) or None,
                 ),
             )
         )
@@ -112,6 +137,12 @@ def reset_modal(locations: list[Location], selected: Location) -> dict[str, Any]
         if len(fields) == 1
         else f"Give one or more: {names}."
     )
+    missing = [f for f in prefill if f not in fields]
+    if missing:
+        label = FIELD_LABELS[missing[0]][0].lower()
+        hint = f"{selected.name} does not take a {label}: choose another location. {hint}"
+    if note:
+        hint = f"{note} {hint}"
     blocks.append(ContextBlock(elements=[MarkdownTextObject(text=hint)]))
     view = View(
         type="modal",
@@ -120,6 +151,7 @@ def reset_modal(locations: list[Location], selected: Location) -> dict[str, Any]
         submit=PlainTextObject(text="Review"),
         close=PlainTextObject(text="Cancel"),
         blocks=blocks,
+        private_metadata=json.dumps({"prefill": prefill}) if prefill else None,
     )
     view.validate_json()
     return view.to_dict()

@@ -18,7 +18,14 @@ from sqlalchemy import delete, select, update
 
 from bot.clock import Clock
 from storage.db import Database
-from storage.models import AuditEvent, ResetIdentifier, ResetRequest, Sale, VendorAttempt
+from storage.models import (
+    AuditEvent,
+    ResetIdentifier,
+    ResetRequest,
+    Sale,
+    SaleSeen,
+    VendorAttempt,
+)
 
 PURGED = "(purged)"
 AUDIT_FIELDS = [
@@ -95,6 +102,12 @@ def purge(
                 late_outcome_message=None,
             )
         ).rowcount  # type: ignore[attr-defined]
+        # What approvers saw of those sales (masked member fields): not kept either.
+        session.execute(
+            delete(SaleSeen).where(
+                SaleSeen.sale_id.in_(select(Sale.id).where(Sale.created_at < cutoff))
+            )
+        )
         attempts = session.execute(
             update(VendorAttempt)
             .where(VendorAttempt.created_at < cutoff, VendorAttempt.message != PURGED)

@@ -251,6 +251,21 @@ class TriageService:
             return reset_item(row) if kind is Kind.RESET else sale_item(row)
 
     # -- history ----------------------------------------------------------------------
+    def _history_scope(self, session: Session, actor: Actor) -> list[str]:
+        """Where the actor may read members' history; refuses someone who may nowhere."""
+        where = sorted(
+            set(self._scope(session, actor, Permission.TRIAGE))
+            | set(self._scope(session, actor, Permission.APPROVE_SALE))
+        )
+        if not where:
+            raise self.roles.refusal(session, Permission.TRIAGE, None)
+        return where
+
+    def require_history(self, actor: Actor) -> None:
+        """Refuses, in plain words, someone who may read no member's history."""
+        with self.db.session() as session:
+            self._history_scope(session, actor)
+
     def history(self, actor: Actor, text: str, *, limit: int = 25) -> list[Item]:
         """One member's resets and sales, masked, newest first (support; managers at their
         locations)."""
@@ -261,12 +276,7 @@ class TriageService:
                 {"member": "Give an email, a username, an account id or a card number."}
             )
         with self.db.session() as session:
-            where = sorted(
-                set(self._scope(session, actor, Permission.TRIAGE))
-                | set(self._scope(session, actor, Permission.APPROVE_SALE))
-            )
-            if not where:
-                raise self.roles.refusal(session, Permission.TRIAGE, None)
+            where = self._history_scope(session, actor)
             digest = identifier_hash(kind, value)
             resets = session.scalars(
                 select(ResetRequest)

@@ -187,7 +187,7 @@ def test_an_unexpected_error_never_closes_a_modal_silently(
     assert "reference" in json.dumps(answer["errors"])
 
     # A button on App Home: a notice modal with the reference.
-    monkeypatch.setattr(services.sales, "review", boom)
+    monkeypatch.setattr(services.sales, "open_review", boom)
     before = len(stack.slack.calls_to("views.open"))
     stack.driver.click_in_view(
         "UMANAGER", {"id": "VHOME", "type": "home", "blocks": []}, HomeAction.REVIEW, "sale-1"
