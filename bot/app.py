@@ -14,25 +14,30 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 
 from bot.clock import Clock, SystemClock
-from bot.config import ConfigurationError, Settings
+from bot.config import Location, PaytronixLocation, Settings, preflight
 from bot.notices.notifier import Notifier
 from bot.notices.render import Context
 from bot.notices.slack import SlackCalls
 from bot.observability import ContextExecutor, Metrics
-from bot.slack import admin, errors, home, resets, sales
+from bot.slack import admin, channels, errors, home, resets, sale_drafts, sales, shortcuts, steps
 from bot.slack.context import Services, actor_middleware
 from bot.vendor_clients import VendorClients
 from bot.worker import LifecycleQueue, Worker
 from bot.workflows import retention
+from bot.workflows.guest_codes import GuestCodes, GuestKeys
+from bot.workflows.guest_resets import GuestResets
 from bot.workflows.home import HomeService
 from bot.workflows.outbox import Outbox
+from bot.workflows.replays import SeenRequests
 from bot.workflows.resets import ResetService
 from bot.workflows.roles import RoleAdmin, Roles
 from bot.workflows.sales import SaleService
 from bot.workflows.signals import CHANNEL, Signals, Topic
+from bot.workflows.steps import StepKind, StepService
 from bot.workflows.triage import TriageService
 from bot.workflows.vault import TokenVault
 from storage.db import Database
+from storage.scrub import Scrubber
 
 log = logging.getLogger("frontdesk")
 
@@ -52,6 +57,10 @@ class Frontdesk:
     signals: Signals
     db: Database
     clients: VendorClients
+    clock: Clock
+    seen_requests: SeenRequests
+    #: The guest reset page's workflow, where a Paytronix location needs it.
+    guest_resets: GuestResets | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
     _listening: threading.Event = field(default_factory=threading.Event)
 
@@ -82,10 +91,19 @@ class Frontdesk:
                 daemon=True,
             ).start()
 
+    def check_channels(self) -> list[str]:
+        """Ask Slack whether the bot can post in every configured channel; each one it
+        cannot is logged and shown on admins' App Home."""
+        problems = channels.unreachable(self.app.client, self.services.locations)
+        self.services.home.setup_problems = problems
+        return problems
+
     def close(self) -> None:
         self._stop.set()
         self.worker.stop()
         self.notifier.stop()
+        if self.guest_resets is not None:
+            self.guest_resets.close()
         self.clients.close()
         self.db.dispose()
 
@@ -94,7 +112,7 @@ def build(
     settings: Settings, *, clock: Clock | None = None, worker_id: str | None = None
 ) -> Frontdesk:
     clock = clock or SystemClock()
-    locations = settings.load_locations()
+    locations = preflight(settings)
     db = Database(settings.database_url)
     signals = Signals()
     outbox = Outbox(
@@ -110,7 +128,9 @@ def build(
         location_names={location.id: location.name for location in locations.values()},
     )
     clients = VendorClients(settings, locations)
+    guest_codes = _guest_codes(settings, locations, db, clock)
     reset_service = ResetService(
+        guest_codes=guest_codes,
         db=db,
         roles=roles,
         clients=clients,
@@ -123,13 +143,6 @@ def build(
         outbox=outbox,
     )
     keys = settings.payment_token_keys.get_secret_value()
-    sells = any(loc.sells for loc in locations.values())
-    if sells and not keys:
-        raise ConfigurationError(
-            "locations with a catalog sell contracts, and sales need "
-            "FRONTDESK_PAYMENT_TOKEN_KEYS to encrypt payment tokens "
-            "(make one with `frontdesk keygen`)"
-        )
     sale_service = SaleService(
         db=db,
         roles=roles,
@@ -157,10 +170,18 @@ def build(
         client=client,
         listener_executor=ContextExecutor(max_workers=10, thread_name_prefix="frontdesk-listener"),
         signing_secret=settings.slack_signing_secret.get_secret_value(),
+        # bot/http.py verifies every request before anything parses or logs it, and
+        # Socket Mode needs none; Bolt's own check would log an unverified body.
+        request_verification_enabled=False,
         token_verification_enabled=False,
         process_before_response=settings.slack_process_before_response,
         logger=logging.getLogger("frontdesk.bolt"),
     )
+    step_service = StepService(
+        db=db, clock=clock, resets=reset_service, sales=sale_service, locations=locations
+    )
+    # Workflow Builder steps end from the worker's side, once their outcome is recorded.
+    step_ends = steps.StepCompleter(client=client, steps=step_service)
     worker = Worker(
         queues=[
             LifecycleQueue(
@@ -168,12 +189,14 @@ def build(
                 lifecycle=reset_service.lifecycle,
                 call=reset_service.call_vendor,
                 metrics=metrics,
+                after=lambda row: step_ends.after(StepKind.RESET, str(row.id)),
             ),
             LifecycleQueue(
                 name="sales",
                 lifecycle=sale_service.lifecycle,
                 call=sale_service.call_vendor,
                 metrics=metrics,
+                after=lambda row: step_ends.after(StepKind.SALE, str(row.id)),
             ),
         ],
         threads=max(settings.worker_threads, 1),
@@ -222,8 +245,23 @@ def build(
     )
     signals.on(Topic.WORK, worker.wake)
     signals.on(Topic.NOTICES, notifier.wake)
+    guest_resets = None
+    if guest_codes is not None:
+        guest_resets = GuestResets(
+            db=db,
+            codes=guest_codes,
+            clients=clients,
+            locations=locations,
+            clock=clock,
+            attempts_per_address=settings.guest_page_attempts_per_address,
+            lease_seconds=settings.worker_lease_seconds,
+        )
+        guest_resets.on_failure = reset_service.tell_support
+        guest_resets.on_resolved = reset_service.tell_support
+        worker.every(60, "guest reset page", guest_resets.housekeeping)
     sync = admin.UsergroupSync(client=client, admin=services.admin, mappings=roles.usergroup_roles)
     worker.on_housekeeping("sale expiry", sale_service.expire_due)
+    worker.on_housekeeping("workflow steps", step_ends.tell_due)
     if roles.usergroup_roles:
         worker.every(settings.usergroup_refresh_minutes * 60, "user groups", sync.refresh)
     worker.every(
@@ -234,6 +272,9 @@ def build(
             outbox.purge(),
         ),
     )
+    worker.every(5, "scrub wiped values", Scrubber(db).after_wipes)
+    seen_requests = SeenRequests(db, clock)
+    worker.every(60, "seen requests", seen_requests.prune)
     app.middleware(actor_middleware)
     errors.register(app)
     listeners = errors.GuardedApp(
@@ -243,6 +284,9 @@ def build(
     sales.register(listeners, services)
     home.register(listeners, services)
     admin.register(listeners, services, sync)
+    shortcuts.register(listeners, services)
+    sale_drafts.register(listeners, services)
+    steps.register(listeners, services, step_service, step_ends)
     return Frontdesk(
         app=app,
         services=services,
@@ -253,4 +297,25 @@ def build(
         signals=signals,
         db=db,
         clients=clients,
+        clock=clock,
+        seen_requests=seen_requests,
+        guest_resets=guest_resets,
+    )
+
+
+def _guest_codes(
+    settings: Settings, locations: dict[str, Location], db: Database, clock: Clock
+) -> GuestCodes | None:
+    """The code store, where a Paytronix location's account of record is a third party
+    (frontdesk issues the codes there); its keys are required then."""
+    if not any(
+        isinstance(loc, PaytronixLocation) and loc.serves_guest_page for loc in locations.values()
+    ):
+        return None
+    return GuestCodes(
+        db=db,
+        clock=clock,
+        keys=GuestKeys(settings.guest_code_keys.get_secret_value()),
+        ttl_hours=settings.guest_code_hours,
+        tries_per_code=settings.guest_page_tries_per_code,
     )

@@ -1,37 +1,52 @@
-"""``frontdesk``: the command line (serve, sandbox, demo, roles, db, keygen, audit, purge)."""
+"""``frontdesk``: the command line (serve, sandbox, demo, roles, db, keygen, keys, audit, purge)."""
 
 from __future__ import annotations
 
+import logging
 import signal
 import sys
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from bot.config import ConfigurationError, Settings
 
+if TYPE_CHECKING:
+    from bot.workflows.vault import KeyUse, TokenVault
+    from storage.db import Database
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
 roles_app = typer.Typer(no_args_is_help=True, help="Grant, revoke and list roles.")
 audit_app = typer.Typer(no_args_is_help=True, help="The audit trail.")
+keys_app = typer.Typer(no_args_is_help=True, help="Payment-token keys: rotate, then retire.")
 app.add_typer(db_app, name="db")
 app.add_typer(roles_app, name="roles")
 app.add_typer(audit_app, name="audit")
+app.add_typer(keys_app, name="keys")
+
+
+def _refuse(exc: ConfigurationError) -> typer.Exit:
+    """Print every configuration problem, one a line; exit code 2."""
+    problems = str(exc).splitlines() or ["(no detail)"]
+    if len(problems) == 1:
+        typer.echo(f"configuration error: {problems[0]}", err=True)
+    else:
+        listed = "".join(f"\n  - {line}" for line in problems)
+        typer.echo(f"configuration error: {len(problems)} problems:{listed}", err=True)
+    return typer.Exit(2)
 
 
 def _settings() -> Settings:
-    from pydantic import ValidationError
+    from bot.config import load_settings
 
     try:
-        return Settings()
-    except ValidationError as exc:  # messages only: never the values (they may be secrets)
-        reasons = "; ".join(
-            str(error["msg"]).removeprefix("Value error, ") for error in exc.errors()
-        )
-        typer.echo(f"configuration error: {reasons}", err=True)
-        raise typer.Exit(2) from None
+        return load_settings()
+    except ConfigurationError as exc:
+        raise _refuse(exc) from exc
 
 
 def _logging(level: str = "INFO") -> None:
@@ -44,40 +59,84 @@ def _logging(level: str = "INFO") -> None:
 def serve(
     migrate: Annotated[bool, typer.Option(help="Apply migrations before starting.")] = True,
 ) -> None:
-    """Run the app: Socket Mode when FRONTDESK_SLACK_APP_TOKEN is set, HTTP otherwise."""
+    """Run the app: Socket Mode when FRONTDESK_SLACK_APP_TOKEN is set, HTTP otherwise.
+
+    The whole configuration is checked first (exit code 2 and every problem named,
+    before the database is touched); then migrations, the worker, the channel check
+    (in the background), the metrics listener and Slack's.
+    """
     from bot.app import build
+    from bot.config import load_settings, preflight
     from storage.db import upgrade
 
     _logging()
-    settings = _settings()
+    try:
+        settings = load_settings()
+        preflight(settings)
+    except ConfigurationError as exc:
+        raise _refuse(exc) from exc
     try:
         if migrate:
             upgrade(settings.database_url)
         frontdesk = build(settings)
     except ConfigurationError as exc:
-        typer.echo(f"configuration error: {exc}", err=True)
-        raise typer.Exit(2) from exc
-    frontdesk.start()
+        raise _refuse(exc) from exc
+    from bot.http import HttpServer, MetricsServer
+
     app_token = settings.slack_app_token.get_secret_value()
+    metrics: MetricsServer | None = None
+    server: HttpServer | None = None
     try:
-        if app_token:
-            from slack_bolt.adapter.socket_mode import SocketModeHandler
-
-            typer.echo("frontdesk: Socket Mode")
-            SocketModeHandler(frontdesk.app, app_token).start()
-        else:
-            from bot.http import HttpServer
-
+        if settings.metrics_port:
+            metrics = MetricsServer(
+                frontdesk,
+                host=settings.metrics_host,
+                port=settings.metrics_port,
+                token=settings.metrics_token.get_secret_value(),
+            )
+        if not app_token:
             server = HttpServer(
                 frontdesk,
                 host=settings.http_host,
                 port=settings.http_port,
                 threads=settings.http_threads,
             )
+    except OSError as exc:
+        frontdesk.close()
+        which = "FRONTDESK_METRICS_HOST/PORT" if metrics is None else "FRONTDESK_HTTP_HOST/PORT"
+        raise _refuse(ConfigurationError(f"{which}: cannot listen there ({exc})")) from exc
+    if (
+        metrics is not None
+        and settings.metrics_host not in ("127.0.0.1", "localhost", "::1")
+        and not settings.metrics_token.get_secret_value()
+    ):
+        logging.getLogger("frontdesk").warning(
+            "metrics listen beyond loopback without FRONTDESK_METRICS_TOKEN",
+            extra={"host": settings.metrics_host},
+        )
+    frontdesk.start()  # the vendor worker and the notifier (unless set to no threads)
+    threading.Thread(
+        target=frontdesk.check_channels, name="frontdesk-channel-check", daemon=True
+    ).start()
+    try:
+        if metrics is not None:
+            metrics.start()
+            typer.echo(f"frontdesk: metrics on {metrics.url}/metrics")
+        if server is None:
+            from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+            typer.echo("frontdesk: Socket Mode")
+            SocketModeHandler(frontdesk.app, app_token).start()
+        else:
             typer.echo(f"frontdesk: HTTP on {server.url}/slack/events")
-            signal.signal(signal.SIGTERM, lambda *_: server.stop())
+            if frontdesk.guest_resets is not None:
+                typer.echo(f"frontdesk: guest reset page on {server.url}{settings.guest_page_path}")
+            running = server
+            signal.signal(signal.SIGTERM, lambda *_: running.stop())
             server.serve_forever()
     finally:
+        if metrics is not None:
+            metrics.stop()
         frontdesk.close()
 
 
@@ -85,12 +144,95 @@ def serve(
 def keygen() -> None:
     """Print a new key for FRONTDESK_PAYMENT_TOKEN_KEYS (payment tokens at rest).
 
-    To rotate: put the new key first and keep the old one after a comma until no
-    sale awaiting approval was sealed with it (24 hours by default).
+    To rotate: put the new key first, the old one after a comma, restart, then
+    `frontdesk keys rotate`; remove the old key once `frontdesk keys check` agrees.
+    The same kind of key serves FRONTDESK_GUEST_CODE_KEYS (keep an old one there as
+    long as the codes made with it live).
     """
     from bot.workflows.vault import TokenVault
 
     typer.echo(TokenVault.new_key())
+
+
+def _vault_and_db() -> tuple[TokenVault, Database]:
+    from bot.workflows.vault import TokenVault
+    from storage.db import Database
+
+    settings = _settings()
+    try:
+        vault = TokenVault(settings.payment_token_keys.get_secret_value())
+    except ConfigurationError as exc:
+        typer.echo(f"configuration error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    return vault, Database(settings.database_url)
+
+
+def _key_use_verdict(use: KeyUse) -> int:
+    """Print which keys the sealed values need; 0 when only the newest one is."""
+    for index, count in enumerate(use.by_key):
+        name = "key 1 (newest)" if index == 0 else f"key {index + 1}"
+        typer.echo(f"{name}: {count} sealed payment token sets")
+    if use.unreadable:
+        typer.echo(
+            f"{use.unreadable} sealed payment token sets open with none of these keys: "
+            "a process seals with a key missing here, or a key was removed too early "
+            "(put it back, then `frontdesk keys rotate`)."
+        )
+    if use.older:
+        typer.echo(
+            f"{use.older} still need an older key: run `frontdesk keys rotate` before removing it."
+        )
+    if use.retirable:
+        typer.echo(
+            "no sealed value needs an older key: remove every key but the first from "
+            "FRONTDESK_PAYMENT_TOKEN_KEYS and destroy them."
+            if len(use.by_key) > 1
+            else "every sealed value opens with the one configured key."
+        )
+        return 0
+    return 1
+
+
+@keys_app.command("rotate")
+def keys_rotate() -> None:
+    """Re-seal every payment token still held under the first (newest) key of
+    FRONTDESK_PAYMENT_TOKEN_KEYS, scrub the old ciphertexts from the database files,
+    then check as `keys check` does (exit 0 when the older keys can be removed).
+
+    One compare-and-set per sale: a sale that ends or changes meanwhile keeps its
+    new state. Safe to run while `serve` runs, and to run again.
+    """
+    from bot.clock import SystemClock
+    from bot.workflows.vault import key_use, rotate
+    from storage.scrub import Scrubber
+
+    vault, db = _vault_and_db()
+    try:
+        report = rotate(db, vault, SystemClock())
+        scrubbed = Scrubber(db).scrub()
+        typer.echo(
+            f"re-sealed {report.resealed}, already under the newest key {report.current}, "
+            f"ended meanwhile {report.ended}, unreadable {report.unreadable}"
+        )
+        typer.echo(f"database files: {scrubbed.detail}")
+        code = _key_use_verdict(key_use(db, vault))
+    finally:
+        db.dispose()
+    raise typer.Exit(code)
+
+
+@keys_app.command("check")
+def keys_check() -> None:
+    """Count the sealed payment tokens by the key of FRONTDESK_PAYMENT_TOKEN_KEYS that
+    opens them; exit 0 only when none needs a key but the first (newest)."""
+    from bot.workflows.vault import key_use
+
+    vault, db = _vault_and_db()
+    try:
+        code = _key_use_verdict(key_use(db, vault))
+    finally:
+        db.dispose()
+    raise typer.Exit(code)
 
 
 @app.command()

@@ -1,21 +1,35 @@
 """Settings (environment, prefix ``FRONTDESK_``) and the locations file.
 
 Secrets are named by environment variable in the locations file and read from
-the environment when the app is built (each location builds its vendor adapters
-then, so a missing secret stops the start naming its variable): never from the
-repository or database.
+the environment: never from the repository or database. ``preflight`` checks the
+whole configuration (the file, the time zones, the channel ids, every secret it
+names, the Slack credentials) before anything touches the database, and names
+each problem with where it is; then each location builds its vendor adapters,
+reading its secrets.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
 import yaml
-from pydantic import BaseModel, Field, SecretStr, StrictInt, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    StrictInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from vendors import LocationAdapters, VendorConfigurationError, VendorHttp
@@ -38,7 +52,29 @@ class ConfigurationError(Exception):
     """The configuration cannot work; the message says which setting to fix."""
 
 
-class CatalogItem(BaseModel):
+#: A Slack channel id (public ``C…``, older private ``G…``), not a channel's name.
+SLACK_CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{6,}$")
+
+
+def _channel_id(value: str) -> str:
+    if not SLACK_CHANNEL_ID.match(value):
+        raise ValueError(
+            f"{value!r} is not a Slack channel id (like C012AB3CD: in Slack, open the "
+            "channel's details; the id is at the bottom)"
+        )
+    return value
+
+
+ChannelId = Annotated[str, AfterValidator(_channel_id)]
+
+
+class _Strict(BaseModel):
+    """A typo in the file is an error, not a silently ignored key."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class CatalogItem(_Strict):
     package_id: int
     installment_plan_id: int
     name: str
@@ -48,6 +84,14 @@ class CatalogItem(BaseModel):
     #: package (amount 0) is paid in full: nothing is charged, now or later.
     paid_in_full: bool = False
 
+    @field_validator("amount")
+    @classmethod
+    def _money(cls, value: Decimal) -> Decimal:
+        exponent = value.as_tuple().exponent
+        if not value.is_finite() or value < 0 or not isinstance(exponent, int) or exponent < -2:
+            raise ValueError("an amount is zero or more, with at most two decimals (49.00)")
+        return value
+
     @model_validator(mode="after")
     def _free_is_paid(self) -> CatalogItem:
         if self.amount == 0:
@@ -55,7 +99,7 @@ class CatalogItem(BaseModel):
         return self
 
 
-class LocationBase(BaseModel):
+class LocationBase(_Strict):
     """What every location has. A vendor's subclass also says what its reset takes,
     so that forms and workflows never branch on the vendor, and builds its adapters
     (:meth:`adapters`): adding a vendor adds a subclass here, never a branch elsewhere.
@@ -73,8 +117,19 @@ class LocationBase(BaseModel):
 
     id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
     name: str
-    triage_channel: str
+    triage_channel: ChannelId
     timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            raise ValueError(
+                f"unknown time zone {value!r} (an IANA name such as America/New_York)"
+            ) from None
+        return value
 
     @property
     def sells(self) -> bool:
@@ -92,6 +147,15 @@ class LocationBase(BaseModel):
     def _adapters(self, settings: Settings, http: VendorHttp) -> LocationAdapters:
         raise NotImplementedError
 
+    def secret_envs(self) -> dict[str, str]:
+        """The environment variables holding this location's secrets, by the field
+        that names them: each must be set and non-empty when the app starts."""
+        return {}
+
+    def channels(self) -> dict[str, str]:
+        """The channels the bot posts in for this location, by what they are for."""
+        return {"triage": self.triage_channel}
+
 
 class ClubReadyLocation(LocationBase):
     vendor_label: ClassVar[str] = "ClubReady"
@@ -102,7 +166,7 @@ class ClubReadyLocation(LocationBase):
     store_id: int
     chain_id: int | None = None
     api_key_env: str
-    approvals_channel: str | None = None
+    approvals_channel: ChannelId | None = None
     catalog: list[CatalogItem] = []
     #: A manager may sell without approval up to this amount; above it a second
     #: manager approves. None: no limit.
@@ -131,6 +195,15 @@ class ClubReadyLocation(LocationBase):
             resetter=ClubReadyReset(account, http),
             seller=ContractSoldNewUser(account, http) if self.sells else None,
         )
+
+    def secret_envs(self) -> dict[str, str]:
+        return {"api_key_env": self.api_key_env}
+
+    def channels(self) -> dict[str, str]:
+        found = super().channels()
+        if self.approvals_channel:
+            found["approvals"] = self.approvals_channel
+        return found
 
     def package(self, package_id: int, installment_plan_id: int) -> CatalogItem | None:
         return next(
@@ -201,6 +274,19 @@ class PaytronixLocation(LocationBase):
     #: Basic keeps the integration's pair.
     b2b_body_members: B2BBodyMemberNames | None = None
     account_of_record: Literal["paytronix", "third_party"] = "paytronix"
+    #: The merchant's name as its guests know it, on the guest reset page (default: name).
+    display_name: str = ""
+
+    @model_validator(mode="after")
+    def _display_name(self) -> PaytronixLocation:
+        if not self.display_name.strip():
+            self.display_name = self.name
+        return self
+
+    @property
+    def serves_guest_page(self) -> bool:
+        """frontdesk issues the reset codes here, so its guest reset page answers them."""
+        return self.account_of_record == "third_party"
 
     @field_validator("release")
     @classmethod
@@ -257,13 +343,21 @@ class PaytronixLocation(LocationBase):
             guest_passwords=PaytronixGuestPasswords(guests) if third_party else None,
         )
 
+    def secret_envs(self) -> dict[str, str]:
+        names = {"client_id_env": self.client_id_env, "client_secret_env": self.client_secret_env}
+        if self.b2b_username_env:
+            names["b2b_username_env"] = self.b2b_username_env
+        if self.b2b_password_env:
+            names["b2b_password_env"] = self.b2b_password_env
+        return names
+
 
 Location = Annotated[
     ClubReadyLocation | RegistrarLocation | PaytronixLocation, Field(discriminator="vendor")
 ]
 
 
-class UsergroupRole(BaseModel):
+class UsergroupRole(_Strict):
     """Members of a Slack user group hold ``role`` at ``locations`` (empty: all)."""
 
     usergroup: Annotated[str, Field(pattern=r"^S[A-Z0-9]+$")]
@@ -271,7 +365,7 @@ class UsergroupRole(BaseModel):
     locations: list[str] = []
 
 
-class LocationsFile(BaseModel):
+class LocationsFile(_Strict):
     locations: list[Location]
     usergroup_roles: list[UsergroupRole] = []
 
@@ -293,7 +387,7 @@ class Settings(BaseSettings):
     slack_app_token: SecretStr = SecretStr("")
     slack_api_url: str = "https://slack.com/api/"
     #: How many times a Web API call answered 429 is retried after its Retry-After.
-    slack_rate_limit_retries: int = 3
+    slack_rate_limit_retries: int = Field(3, ge=0, le=10)
     #: Bolt's ``process_before_response``: run each listener to its end before
     #: answering Slack (no hand-off to a second thread); chosen by measurement (README).
     slack_process_before_response: bool = True
@@ -302,56 +396,95 @@ class Settings(BaseSettings):
     #: message notice is retried before it is abandoned, the Home publish budget
     #: shared by every process (Slack allows views.publish about 100+ a minute).
     notifier_threads: int = Field(4, ge=0)
-    notice_expiry_hours: float = 24.0
+    notice_expiry_hours: float = Field(24.0, gt=0)
     home_publishes_per_minute: float = Field(60.0, gt=0)
     home_publish_burst: float = Field(10.0, ge=1)
 
     database_url: str = "sqlite:///frontdesk.sqlite3"
+
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, value: str) -> str:
+        if not value.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:", "postgres:")):
+            raise ValueError(
+                "frontdesk runs on SQLite (sqlite:///…) or PostgreSQL (postgresql://…)"
+            )
+        return value
+
     locations_file: Path = Path("locations.yml")
 
     clubready_url: str = "https://www.clubready.com/api/current"
     registrar_url: str = "https://regapi.pumpalarm.com"
     paytronix_url: str = "https://api.paytronix.com"
-    vendor_connect_timeout: float = 3.0
-    vendor_read_timeout: float = 15.0
+    vendor_connect_timeout: float = Field(3.0, gt=0)
+    vendor_read_timeout: float = Field(15.0, gt=0)
     #: The most one vendor call may take, all attempts, retry waits, connects, reads
     #: and writes included. Under half the worker lease, so a call always ends (its
     #: outcome recorded) before its claim could be taken for abandoned.
     vendor_deadline_seconds: float = Field(30.0, gt=0)
 
-    reset_limit_per_hour: int = 3
+    reset_limit_per_hour: int = Field(3, ge=1)
     #: Most resets one person may send, and start, per hour (one account cannot
     #: flood a vendor or the queue).
-    resets_per_person_hour: int = 30
-    reset_drafts_per_person_hour: int = 60
+    resets_per_person_hour: int = Field(30, ge=1)
+    reset_drafts_per_person_hour: int = Field(60, ge=1)
     #: Most sales one person may start per hour.
-    sale_drafts_per_person_hour: int = 20
+    sale_drafts_per_person_hour: int = Field(20, ge=1)
     #: How long a sale waits for approval before it expires.
-    sale_approval_hours: float = 24.0
+    sale_approval_hours: float = Field(24.0, gt=0)
     #: Fernet key(s), comma-separated, newest first, that encrypt payment tokens
     #: while a sale awaits approval or execution. ``frontdesk keygen`` makes one.
     payment_token_keys: SecretStr = SecretStr("")
     #: Vendor calls in parallel per process (0: this process leaves them to others).
     worker_threads: int = Field(4, ge=0)
     #: Only a safety net: workers are woken when work is queued (in any process).
-    worker_poll_seconds: float = 1.0
-    worker_lease_seconds: float = 120.0
+    worker_poll_seconds: float = Field(1.0, gt=0)
+    worker_lease_seconds: float = Field(120.0, ge=2)
     #: How often each worker recovers abandoned work and runs its periodic tasks.
-    worker_housekeeping_seconds: float = 5.0
+    worker_housekeeping_seconds: float = Field(5.0, gt=0)
     #: Names this process in claimed work (default: random); a host name helps operators.
     worker_id: str | None = None
     #: Slack user ids (``T123:U456`` or ``U456``) who are admins from the start.
     bootstrap_admins: list[str] = []
 
     http_host: str = "127.0.0.1"
-    http_port: int = 3000
+    http_port: int = Field(3000, ge=0, le=65535)
     #: WSGI threads answering Slack per process.
-    http_threads: int = 8
+    http_threads: int = Field(8, ge=1)
+    #: ``/metrics`` has its own listener, never Slack's: loopback by default.
+    metrics_host: str = "127.0.0.1"
+    #: 0 turns the metrics listener off.
+    metrics_port: int = Field(9464, ge=0, le=65535)
+    #: When set, a scrape must send ``Authorization: Bearer <token>``.
+    metrics_token: SecretStr = SecretStr("")
+
+    #: The guest reset page (Paytronix, where a third party holds the account of record):
+    #: HMAC keys, comma-separated, newest first. Only keyed hashes of the reset codes
+    #: frontdesk issues are stored, and the page's forms are signed with the newest key.
+    #: Required when such a location is configured; 32 characters or more each.
+    guest_code_keys: SecretStr = SecretStr("")
+    #: How long a guest's reset code works.
+    guest_code_hours: float = Field(24.0, gt=0)
+    #: Where ``frontdesk serve`` answers the link in the guest's email, and the query
+    #: parameter Paytronix adds the code as.
+    guest_page_path: str = "/guest/reset"
+    guest_page_code_parameter: str = "resetCode"
+    #: Tries that reach Paytronix per code; then the link is locked (support resends).
+    guest_page_tries_per_code: int = Field(5, ge=1)
+    #: Submissions and lookups of unusable codes per client address per hour.
+    guest_page_attempts_per_address: int = Field(20, ge=1)
+    #: Guest submissions calling Paytronix at once per process; the rest are told to try
+    #: again, so guests never hold the threads that acknowledge Slack.
+    guest_page_concurrency: int = Field(2, ge=1)
+    #: The load balancer in front (its address, or * for any peer): its X-Forwarded-For
+    #: (last hop) and X-Forwarded-Proto then give the client's address and scheme (the
+    #: guest page's per-address limit and HSTS). Unset: those headers are dropped.
+    trusted_proxy: str | None = None
 
     #: Member data older than this is purged (the audit trail stays, without it).
-    retention_days: int = 365
+    retention_days: int = Field(365, ge=1)
     #: How often the members of mapped Slack user groups are read again.
-    usergroup_refresh_minutes: float = 15.0
+    usergroup_refresh_minutes: float = Field(15.0, gt=0)
 
     @model_validator(mode="after")
     def _deadline_within_lease(self) -> Settings:
@@ -368,6 +501,13 @@ class Settings(BaseSettings):
         """Each connect, read, write and pool wait of a vendor call."""
         return httpx.Timeout(self.vendor_read_timeout, connect=self.vendor_connect_timeout)
 
+    @field_validator("guest_page_path")
+    @classmethod
+    def _page_path(cls, value: str) -> str:
+        if not value.startswith("/") or value in ("/slack/events", "/healthz", "/metrics"):
+            raise ValueError("the guest page path starts with / and is not one of the app's own")
+        return value
+
     def load_locations(self) -> dict[str, Location]:
         return load_locations(self.locations_file)
 
@@ -377,18 +517,70 @@ class Settings(BaseSettings):
 
 def _parse(path: Path) -> LocationsFile:
     if not path.exists():
-        raise ConfigurationError(f"locations file {path} does not exist")
-    return LocationsFile.model_validate(yaml.safe_load(path.read_text()) or {})
+        raise ConfigurationError(f"{path}: the locations file does not exist")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "it cannot be read"
+        raise ConfigurationError(f"{path}: invalid YAML{where}: {problem}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigurationError(f"{path}: cannot be read ({type(exc).__name__})") from None
+    try:
+        return LocationsFile.model_validate(data or {})
+    except ValidationError as exc:
+        raise ConfigurationError(
+            "\n".join(f"{path}: {line}" for line in _schema_problems(exc, data))
+        ) from None
+
+
+def _schema_problems(error: ValidationError, data: Any) -> list[str]:
+    """pydantic's errors as people read them: which location, which field, what is wrong."""
+    lines = []
+    for problem in error.errors(include_url=False):
+        loc = list(problem["loc"])
+        message = str(problem["msg"]).removeprefix("Value error, ")
+        where: list[str] = []
+        if len(loc) >= 2 and loc[0] in ("locations", "usergroup_roles") and isinstance(loc[1], int):
+            section, index = loc[0], loc[1]
+            loc = loc[2:]
+            if section == "locations":
+                raw = _item(data, section, index)
+                ident = raw.get("id") if isinstance(raw, dict) else None
+                where.append(f"location {ident!r}" if ident else f"location #{index + 1}")
+                # A discriminated union puts the vendor's tag first: not a field.
+                vendor = raw.get("vendor") if isinstance(raw, dict) else None
+                if loc and loc[0] == vendor:
+                    loc = loc[1:]
+            else:
+                where.append(f"usergroup_roles #{index + 1}")
+        if problem["type"] in ("union_tag_not_found", "union_tag_invalid"):
+            loc = [*loc, "vendor"]
+            message = "should be one of clubready, registrar, paytronix"
+        elif problem["type"] == "model_type" and not loc:
+            message = "the file should be a mapping with a 'locations' list"
+        if loc:
+            field = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc)
+            where.append(f"field {field.lstrip('.')!r}")
+        lines.append(", ".join(where) + f": {message}" if where else message)
+    return lines
+
+
+def _item(data: Any, section: str, index: int) -> Any:
+    items = data.get(section) if isinstance(data, dict) else None
+    return items[index] if isinstance(items, list) and index < len(items) else None
 
 
 def load_usergroup_roles(path: Path) -> list[UsergroupRole]:
     parsed = _parse(path)
     known = {location.id for location in parsed.locations}
-    for mapping in parsed.usergroup_roles:
+    for index, mapping in enumerate(parsed.usergroup_roles):
         unknown = set(mapping.locations) - known
         if unknown:
             raise ConfigurationError(
-                f"user group {mapping.usergroup} names unknown locations {sorted(unknown)}"
+                f"{path}: usergroup_roles #{index + 1} ({mapping.usergroup}), field "
+                f"'locations': unknown locations {sorted(unknown)}"
             )
     return parsed.usergroup_roles
 
@@ -398,6 +590,117 @@ def load_locations(path: Path) -> dict[str, Location]:
     result: dict[str, Location] = {}
     for location in parsed.locations:
         if location.id in result:
-            raise ConfigurationError(f"location id {location.id!r} appears twice in {path}")
+            raise ConfigurationError(f"{path}: location {location.id!r} appears twice")
         result[location.id] = location
     return result
+
+
+def load_settings() -> Settings:
+    """Settings from the environment; a malformed value names its variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        lines = []
+        for problem in exc.errors(include_url=False):
+            message = str(problem["msg"]).removeprefix("Value error, ")
+            if not problem["loc"]:  # a rule across settings names its variables itself
+                lines.append(message)
+                continue
+            name = "FRONTDESK_" + "_".join(str(p) for p in problem["loc"]).upper()
+            lines.append(f"environment variable {name}: {message}")
+        raise ConfigurationError("\n".join(lines)) from None
+
+
+def parse_fernet_keys(keys: str) -> list[bytes]:
+    """FRONTDESK_PAYMENT_TOKEN_KEYS: comma-separated Fernet keys, newest first."""
+    from cryptography.fernet import Fernet
+
+    names = [k.strip().encode() for k in keys.split(",") if k.strip()]
+    if not names:
+        raise ConfigurationError(
+            "environment variable FRONTDESK_PAYMENT_TOKEN_KEYS is not set: sales need a key "
+            "to encrypt payment tokens (make one with `frontdesk keygen`)"
+        )
+    for position, key in enumerate(names, 1):
+        try:
+            Fernet(key)
+        except ValueError:
+            raise ConfigurationError(
+                f"environment variable FRONTDESK_PAYMENT_TOKEN_KEYS: key #{position} is not a "
+                "Fernet key (make one with `frontdesk keygen`)"
+            ) from None
+    return names
+
+
+#: The shortest key accepted for the guest page's keyed hashes.
+GUEST_KEY_MIN_LENGTH = 32
+
+
+def parse_guest_code_keys(keys: str) -> list[bytes]:
+    """FRONTDESK_GUEST_CODE_KEYS: comma-separated HMAC keys, newest first."""
+    names = [k.strip().encode() for k in keys.split(",") if k.strip()]
+    if not names:
+        raise ConfigurationError(
+            "environment variable FRONTDESK_GUEST_CODE_KEYS is not set: frontdesk issues "
+            "Paytronix reset codes for a location whose account of record a third party holds, "
+            "and keeps only keyed hashes of them (make a key with `frontdesk keygen`)"
+        )
+    if any(len(k) < GUEST_KEY_MIN_LENGTH for k in names):
+        raise ConfigurationError(
+            f"each FRONTDESK_GUEST_CODE_KEYS key must be {GUEST_KEY_MIN_LENGTH} characters or more"
+        )
+    return names
+
+
+def preflight(settings: Settings) -> dict[str, Location]:
+    """Check the whole configuration; raise ConfigurationError naming every problem
+    and where it is (file, location, field, environment variable). Touches nothing
+    outside the process: no database, no network."""
+    path = settings.locations_file
+    locations = load_locations(path)
+    load_usergroup_roles(path)
+    problems: list[str] = []
+    if not settings.slack_bot_token.get_secret_value():
+        problems.append(
+            "environment variable FRONTDESK_SLACK_BOT_TOKEN is empty or not set "
+            "(the bot token, xoxb-…, under OAuth & Permissions)"
+        )
+    app_token = settings.slack_app_token.get_secret_value()
+    if app_token and not app_token.startswith("xapp-"):
+        problems.append(
+            "environment variable FRONTDESK_SLACK_APP_TOKEN is not an app-level token (xapp-…); "
+            "leave it unset for HTTP mode"
+        )
+    if not app_token and not settings.slack_signing_secret.get_secret_value():
+        problems.append(
+            "environment variable FRONTDESK_SLACK_SIGNING_SECRET is empty or not set: HTTP mode "
+            "verifies every request from Slack with it (Basic Information → Signing Secret); "
+            "Socket Mode needs FRONTDESK_SLACK_APP_TOKEN instead"
+        )
+    for location in locations.values():
+        for field, env in location.secret_envs().items():
+            if not os.environ.get(env):
+                state = "is empty" if env in os.environ else "is not set"
+                problems.append(
+                    f"{path}: location {location.id!r}, field {field!r}: "
+                    f"environment variable {env} {state}"
+                )
+    selling = sorted(loc.id for loc in locations.values() if loc.sells)
+    keys = settings.payment_token_keys.get_secret_value()
+    if selling or keys:
+        try:
+            parse_fernet_keys(keys)
+        except ConfigurationError as exc:
+            why = f" (locations {', '.join(selling)} sell contracts)" if selling else ""
+            problems.append(f"{exc}{why}")
+    guest_pages = sorted(
+        loc.id for loc in locations.values() if getattr(loc, "serves_guest_page", False)
+    )
+    if guest_pages:
+        try:
+            parse_guest_code_keys(settings.guest_code_keys.get_secret_value())
+        except ConfigurationError as exc:
+            problems.append(f"{exc} (locations {', '.join(guest_pages)})")
+    if problems:
+        raise ConfigurationError("\n".join(problems))
+    return locations

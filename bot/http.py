@@ -1,12 +1,24 @@
-"""HTTP mode: a WSGI app (Slack events, health, metrics) served by waitress.
+"""The WSGI edge, served by waitress: Slack's requests, health, and metrics apart.
 
-Each Slack request gets a request id bound to its log lines, and the time to
-our acknowledgement (Bolt answers as soon as ``ack()`` is called; the rest runs
-on a listener thread) is observed into ``frontdesk_ack_seconds``.
+``/slack/events`` verifies before anything parses or logs: a body is read only up
+to ``MAX_BODY_BYTES`` (a larger declared one is refused unread with 413, and
+waitress itself refuses to buffer more); the signature (HMAC-SHA256 of
+``v0:<timestamp>:<body>`` with the signing secret, compared in constant time) and
+the 5-minute window are checked against the app's clock; a signed request is
+accepted once (``SeenRequests``); only then is the body parsed (malformed: 400)
+and handed to Bolt, whose own verification is off. A refused request leaves one
+log line with its path, size and the reason, nothing of its body.
+
+Each accepted request gets a request id bound to its log lines, and the time to
+our acknowledgement is observed into ``frontdesk_ack_seconds``.
+
+``/metrics`` is served by ``MetricsServer`` on its own address (loopback by
+default), optionally behind a bearer token: never on Slack's listener.
 """
 
 from __future__ import annotations
 
+import hmac
 import io
 import json
 import logging
@@ -22,14 +34,130 @@ from waitress.server import create_server
 
 from bot.app import Frontdesk
 from bot.observability import bound, new_request_id
+from bot.web.guest import guest_page
+from bot.workflows.replays import SIGNATURE_WINDOW
 
 log = logging.getLogger("frontdesk.http")
 
 StartResponse = Callable[..., Any]
+WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+#: The largest body accepted from Slack: 512 KiB. Slack's requests carry one
+#: payload and at most the view or message it came from (ours are a few KiB; a
+#: view has at most 100 blocks), so a genuine one is far below this; anything
+#: larger is refused unread.
+MAX_BODY_BYTES = 512 * 1024
+SLACK_PATH = "/slack/events"
 
 
-def wsgi_app(frontdesk: Frontdesk) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
+class Refused(Exception):
+    """A request turned away at the edge; ``reason`` is all that is logged of it."""
+
+    def __init__(self, status: str, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+def read_bounded(environ: dict[str, Any], limit: int = MAX_BODY_BYTES) -> bytes:
+    """The body, read only when its size is known to be at most ``limit``."""
+    declared = environ.get("CONTENT_LENGTH") or ""
+    stream = environ["wsgi.input"]
+    if declared:
+        try:
+            length = int(declared)
+        except ValueError:
+            raise Refused("400 Bad Request", "unreadable Content-Length") from None
+        if length < 0:
+            raise Refused("400 Bad Request", "unreadable Content-Length")
+        if length > limit:
+            raise Refused("413 Content Too Large", "body over the cap")
+        body = _read(stream, length)
+        if len(body) != length:
+            raise Refused("400 Bad Request", "body shorter than its Content-Length")
+        return body
+    if not environ.get("wsgi.input_terminated"):
+        # No length and a stream that may not end: nothing to read safely.
+        raise Refused("411 Length Required", "no Content-Length")
+    body = _read(stream, limit + 1)
+    if len(body) > limit:
+        raise Refused("413 Content Too Large", "body over the cap")
+    return body
+
+
+def _read(stream: Any, count: int) -> bytes:
+    chunks: list[bytes] = []
+    left = count
+    while left > 0:
+        chunk = stream.read(min(left, 64 * 1024))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def verify(secret: bytes, environ: dict[str, Any], body: bytes, now: float) -> tuple[int, str]:
+    """Slack's signature and window; the (timestamp, signature) of a genuine request."""
+    stamp = str(environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP") or "")
+    signature = str(environ.get("HTTP_X_SLACK_SIGNATURE") or "")
+    if not stamp or not signature:
+        raise Refused("401 Unauthorized", "unsigned")
+    if not (stamp.isascii() and stamp.isdigit() and len(stamp) <= 12):
+        raise Refused("401 Unauthorized", "unreadable timestamp")
+    timestamp = int(stamp)
+    if abs(now - timestamp) > SIGNATURE_WINDOW.total_seconds():
+        raise Refused("401 Unauthorized", "timestamp outside the 5-minute window")
+    expected = "v0=" + hmac.new(secret, b"v0:" + stamp.encode() + b":" + body, "sha256").hexdigest()
+    if not hmac.compare_digest(expected.encode(), signature.encode("latin-1", "replace")):
+        raise Refused("401 Unauthorized", "bad signature")
+    return timestamp, signature
+
+
+def request_kind(body: bytes, content_type: str) -> str:
+    """command, block_actions, view_submission, … or event (the metric's label), from a
+    verified body; Refused (400) when it is not what Slack sends."""
+    try:
+        decoded = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Refused("400 Bad Request", "body is not UTF-8") from None
+    if "json" in content_type:
+        if not isinstance(_json(decoded), dict):
+            raise Refused("400 Bad Request", "JSON body is not an object")
+        return "event"
+    form = parse_qs(decoded)
+    if "payload" in form:
+        payload = _json(form["payload"][0])
+        if not isinstance(payload, dict):
+            raise Refused("400 Bad Request", "payload is not a JSON object")
+        kind = payload.get("type")
+        return kind if kind in _INTERACTIVE_KINDS else "interactive"
+    return "command" if "command" in form else "other"
+
+
+def _json(value: str) -> Any:
+    try:
+        return json.loads(value)
+    except ValueError:
+        raise Refused("400 Bad Request", "malformed JSON") from None
+
+
+_INTERACTIVE_KINDS = frozenset(
+    {"block_actions", "view_submission", "view_closed", "shortcut", "message_action"}
+)
+
+
+def _answer(start_response: StartResponse, status: str, body: bytes = b"") -> list[bytes]:
+    start_response(status, [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def wsgi_app(frontdesk: Frontdesk, *, max_body: int = MAX_BODY_BYTES) -> WsgiApp:
+    """Slack's listener: ``/slack/events`` and ``/healthz``, nothing else."""
     slack = SlackRequestHandler(frontdesk.app)
+    secret = frontdesk.services.settings.slack_signing_secret.get_secret_value().encode()
+    metrics = frontdesk.metrics
+    guest = guest_page(frontdesk)
 
     def application(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -43,63 +171,131 @@ def wsgi_app(frontdesk: Frontdesk) -> Callable[[dict[str, Any], StartResponse], 
                 status, body = "503 Service Unavailable", {"ok": False, "error": "database"}
             start_response(status, [("Content-Type", "application/json")])
             return [json.dumps(body).encode()]
-        if path == "/metrics":
-            start_response("200 OK", [("Content-Type", "text/plain; version=0.0.4")])
-            return [frontdesk.metrics.render()]
-        if path == "/slack/events":
+        if path == SLACK_PATH:
             return slack_request(environ, start_response)
-        start_response("404 Not Found", [("Content-Type", "text/plain")])
-        return [b"not found"]
+        if guest is not None and path == guest.path:
+            return guest(environ, start_response)
+        return _answer(start_response, "404 Not Found", b"not found")
 
     def slack_request(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         started = time.perf_counter()
-        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
-        environ["wsgi.input"] = io.BytesIO(body)
-        kind = _kind(body, environ.get("CONTENT_TYPE", ""))
         request_id = new_request_id()
-
-        def timed_start_response(status: str, headers: list[Any], *args: Any) -> Any:
-            elapsed = time.perf_counter() - started
-            frontdesk.metrics.ack_seconds.labels(kind).observe(elapsed)
-            log.info(
-                "slack request answered",
-                extra={"kind": kind, "status": status.split()[0], "ms": round(elapsed * 1000, 1)},
-            )
-            return start_response(status, [*headers, ("X-Request-Id", request_id)], *args)
-
+        declared = str(environ.get("CONTENT_LENGTH") or "")
+        size = int(declared) if declared.isascii() and declared.isdigit() else None
         with bound(request_id=request_id):
+            try:
+                if environ.get("REQUEST_METHOD") != "POST":
+                    raise Refused("405 Method Not Allowed", "not a POST")
+                body = read_bounded(environ, max_body)
+                size = len(body)
+                timestamp, signature = verify(
+                    secret, environ, body, frontdesk.clock.now().timestamp()
+                )
+            except Refused as refused:
+                metrics.edge_refusals.labels(refused.status.split()[0]).inc()
+                log.warning(
+                    "slack request refused",
+                    extra={"path": SLACK_PATH, "bytes": size, "reason": refused.reason},
+                )
+                return _answer(start_response, refused.status)
+            try:
+                first = frontdesk.seen_requests.first_arrival(timestamp, signature)
+            except Exception as exc:
+                # Closed, not open: a request that cannot be recorded as seen could be a
+                # replay. Nothing was done; Slack retries events, a person tries again.
+                metrics.edge_refusals.labels("503").inc()
+                log.warning(
+                    "request refused: cannot record it as seen",
+                    extra={"path": SLACK_PATH, "bytes": size, "error": type(exc).__name__},
+                )
+                return _answer(start_response, "503 Service Unavailable")
+            if not first:
+                metrics.edge_refusals.labels("replay").inc()
+                log.warning("replay refused", extra={"path": SLACK_PATH, "bytes": size})
+                return _answer(start_response, "200 OK")
+            try:
+                kind = request_kind(body, environ.get("CONTENT_TYPE", ""))
+            except Refused as refused:
+                metrics.edge_refusals.labels(refused.status.split()[0]).inc()
+                log.warning(
+                    "slack request refused",
+                    extra={"path": SLACK_PATH, "bytes": size, "reason": refused.reason},
+                )
+                return _answer(start_response, refused.status)
+            environ["wsgi.input"] = io.BytesIO(body)
+            environ["CONTENT_LENGTH"] = str(len(body))
+
+            def timed_start_response(status: str, headers: list[Any], *args: Any) -> Any:
+                elapsed = time.perf_counter() - started
+                metrics.ack_seconds.labels(kind).observe(elapsed)
+                log.info(
+                    "slack request answered",
+                    extra={
+                        "kind": kind,
+                        "status": status.split()[0],
+                        "ms": round(elapsed * 1000, 1),
+                    },
+                )
+                return start_response(status, [*headers, ("X-Request-Id", request_id)], *args)
+
             return list(slack(environ, timed_start_response))
 
     return application
 
 
-def _kind(body: bytes, content_type: str) -> str:
-    """command, block_actions, view_submission, … or event (the metric's label)."""
-    if "json" in content_type:
-        return "event"
-    form = parse_qs(body.decode("utf-8", "replace"))
-    if "payload" in form:
-        try:
-            kind = json.loads(form["payload"][0]).get("type")
-        except (ValueError, AttributeError):
-            kind = None
-        return kind if kind in _INTERACTIVE_KINDS else "interactive"
-    return "command" if "command" in form else "other"
+def metrics_app(frontdesk: Frontdesk, token: str = "") -> WsgiApp:
+    """``/metrics`` for Prometheus, behind ``Authorization: Bearer <token>`` when set."""
+    expected = f"Bearer {token}".encode()
+
+    def application(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        if environ.get("PATH_INFO", "") != "/metrics":
+            return _answer(start_response, "404 Not Found", b"not found")
+        given = str(environ.get("HTTP_AUTHORIZATION") or "").encode("latin-1", "replace")
+        if token and not hmac.compare_digest(given, expected):
+            start_response(
+                "401 Unauthorized",
+                [("Content-Type", "text/plain"), ("WWW-Authenticate", "Bearer")],
+            )
+            return [b""]
+        start_response("200 OK", [("Content-Type", "text/plain; version=0.0.4")])
+        return [frontdesk.metrics.render()]
+
+    return application
 
 
-_INTERACTIVE_KINDS = frozenset(
-    {"block_actions", "view_submission", "view_closed", "shortcut", "message_action"}
-)
-
-
-class HttpServer:
-    """waitress on a thread (tests, demo) or in the foreground (serve)."""
+class _Waitress:
+    """waitress on a thread (tests, demo, metrics) or in the foreground (serve)."""
 
     def __init__(
-        self, frontdesk: Frontdesk, *, host: str = "127.0.0.1", port: int = 0, threads: int = 8
+        self,
+        app: WsgiApp,
+        *,
+        host: str,
+        port: int,
+        threads: int,
+        max_body: int,
+        trusted_proxy: str | None = None,
     ) -> None:
+        # Behind a trusted load balancer waitress itself sets the client's address and
+        # scheme from its last X-Forwarded-For hop and X-Forwarded-Proto.
+        trusted: dict[str, Any] = (
+            {
+                "trusted_proxy": trusted_proxy,
+                "trusted_proxy_count": 1,
+                "trusted_proxy_headers": {"x-forwarded-for", "x-forwarded-proto"},
+            }
+            if trusted_proxy
+            else {}
+        )
+        # waitress refuses a body of max_request_body_size or more itself (413, unread
+        # when declared, and it stops buffering a chunked one there).
         self._server: Any = create_server(
-            wsgi_app(frontdesk), host=host, port=port, threads=threads
+            app,
+            host=host,
+            port=port,
+            threads=threads,
+            max_request_body_size=max_body + 1,
+            **trusted,
         )
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -108,7 +304,7 @@ class HttpServer:
     def url(self) -> str:
         return f"http://{self._server.effective_host}:{self._server.effective_port}"
 
-    def start(self) -> HttpServer:
+    def start(self) -> _Waitress:
         self._thread = threading.Thread(target=self._loop, name="frontdesk-http", daemon=True)
         self._thread.start()
         return self
@@ -119,7 +315,10 @@ class HttpServer:
     def stop(self) -> None:
         """Stop accepting, finish in-flight requests, close: from any thread."""
         self._stopping.set()
-        self._server.pull_trigger()
+        try:
+            self._server.pull_trigger()  # wake the loop now (it also wakes every 0.5 s)
+        except OSError:
+            pass  # the loop has already closed its trigger
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=10)
 
@@ -135,3 +334,44 @@ class HttpServer:
         server.task_dispatcher.shutdown()
         for channel in list(server._map.values()):
             channel.close()
+
+
+class HttpServer(_Waitress):
+    """Slack's listener (``/slack/events``, ``/healthz``)."""
+
+    def __init__(
+        self,
+        frontdesk: Frontdesk,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        threads: int = 8,
+        max_body: int = MAX_BODY_BYTES,
+    ) -> None:
+        super().__init__(
+            wsgi_app(frontdesk, max_body=max_body),
+            host=host,
+            port=port,
+            threads=threads,
+            max_body=max_body,
+            trusted_proxy=frontdesk.services.settings.trusted_proxy,
+        )
+
+    def start(self) -> HttpServer:
+        super().start()
+        return self
+
+
+class MetricsServer(_Waitress):
+    """``/metrics`` on its own address, for Prometheus."""
+
+    def __init__(
+        self, frontdesk: Frontdesk, *, host: str = "127.0.0.1", port: int = 0, token: str = ""
+    ) -> None:
+        super().__init__(
+            metrics_app(frontdesk, token), host=host, port=port, threads=2, max_body=4096
+        )
+
+    def start(self) -> MetricsServer:
+        super().start()
+        return self

@@ -8,8 +8,9 @@ and it is the reference a user sees on an unexpected error, so support finds
 every line of that request by it.
 
 Metrics: one registry per running app (so tests can run several), served on
-``/metrics``: acknowledgement latency, vendor outcomes by vendor, operation and
-outcome class, and queue depths read from the database at scrape time.
+``/metrics`` by a listener of its own: acknowledgement latency, refusals at the
+edge, vendor outcomes by vendor, operation and outcome class, and queue depths
+read from the database at scrape time.
 """
 
 from __future__ import annotations
@@ -133,6 +134,12 @@ class Metrics:
             "Time from a Slack request's arrival to our acknowledgement",
             ["kind"],
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0),
+            registry=self.registry,
+        )
+        self.edge_refusals = Counter(
+            "frontdesk_edge_refusals",
+            "Slack requests refused at the edge, by HTTP status (or replay)",
+            ["status"],
             registry=self.registry,
         )
         self.vendor_outcomes = Counter(

@@ -59,11 +59,14 @@ class LifecycleQueue(Generic[Row]):
         lifecycle: Lifecycle[Row],
         call: Callable[[Row], Outcome],
         metrics: Metrics | None = None,
+        after: Callable[[Row], object] | None = None,
     ) -> None:
         self.name = name
         self.lifecycle = lifecycle
         self.call = call
         self.metrics = metrics
+        #: Run once a row has its end (settled or recovered); its errors are logged.
+        self.after = after
 
     def claim(self, worker_id: str, limit: int) -> list[str]:
         return self.lifecycle.claim(worker_id, limit=limit)
@@ -75,11 +78,21 @@ class LifecycleQueue(Generic[Row]):
         if self.metrics is not None and settled.outcome is not None:
             outcome = settled.outcome
             self.metrics.vendor_outcome(outcome.vendor, outcome.operation, outcome.kind.value)
+        self._after(settled.row)
 
     def recover(self) -> None:
         for row in self.lifecycle.recover():
             item_id = str(row.id)  # type: ignore[attr-defined]
             log.warning("%s abandoned mid-call", self.name, extra={"subject": item_id})
+            self._after(row)
+
+    def _after(self, row: Row) -> None:
+        if self.after is None:
+            return
+        try:
+            self.after(row)
+        except Exception:
+            log.exception("%s: after its end", self.name, extra={"subject": str(row.id)})  # type: ignore[attr-defined]
 
 
 @dataclass

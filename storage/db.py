@@ -15,6 +15,8 @@ from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+_WIPE = "frontdesk.wipe"
+
 SQLITE_SYNC = "NORMAL"
 
 log = logging.getLogger("frontdesk.db")
@@ -71,6 +73,11 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
+            # Freed cell content, overflow and freelist pages are zeroed (not only
+            # unlinked), so a wiped value is gone from every page written after the
+            # wipe; storage/scrub.py then checkpoints the WAL's older page images away.
+            # Explicit: some builds default to OFF, or to FAST, which skips freelist pages.
+            cursor.execute("PRAGMA secure_delete=ON")
             # In WAL mode NORMAL loses nothing when the process dies; after a power loss
             # the last commits may roll back, except those made ``durable`` (see
             # Database.session), which sync the whole log.
@@ -115,6 +122,8 @@ class Database:
         event.listen(self._sessions, "before_commit", _run_before_commit)
         event.listen(self._sessions, "after_commit", _run_after_commit)
         event.listen(self._sessions, "after_soft_rollback", _drop_after_commit)
+        self._wipes = 0
+        self._wipes_lock = threading.Lock()
 
     @property
     def is_postgres(self) -> bool:
@@ -146,6 +155,25 @@ class Database:
         finally:
             if self._turns is not None:
                 self._turns.release()
+
+    def note_wipe(self, session: Session) -> None:
+        """``session``'s transaction overwrites or clears a secret: once it commits,
+        the next scrub (storage/scrub.py) removes the old bytes from the files."""
+        if _WIPE not in session.info:
+            event.listen(session, "after_commit", self._wipe_committed)
+            event.listen(session, "after_rollback", lambda s: s.info.update({_WIPE: False}))
+        session.info[_WIPE] = True
+
+    def _wipe_committed(self, session: Session) -> None:
+        if session.info.get(_WIPE):
+            session.info[_WIPE] = False
+            with self._wipes_lock:
+                self._wipes += 1
+
+    @property
+    def wipes(self) -> int:
+        """How many transactions that wiped something have committed in this process."""
+        return self._wipes
 
     def dispose(self) -> None:
         self.engine.dispose()

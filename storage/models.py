@@ -283,6 +283,10 @@ class Sale(Base):
     resolved_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     resolution_note: Mapped[str | None] = mapped_column(Text, nullable=True)
     resolved_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    #: When a pending sale last changed, and the labels of what changed (the approval
+    #: message says so; each approver's Review shows the difference from what they saw).
+    changed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    changed_fields: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime]
     finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
     updated_at: Mapped[datetime]
@@ -398,3 +402,137 @@ class RateBudget(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     tokens: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[datetime]
+
+
+class SeenRequest(Base):
+    """A signed Slack request already accepted, kept while its signature could still be
+    replayed (Slack's 5-minute window and a margin): a second arrival is refused."""
+
+    __tablename__ = "seen_requests"
+
+    #: SHA-256 of the request's timestamp and signature (never the signature itself).
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class GuestResetCode(Base):
+    """A reset code frontdesk issued for a guest (Paytronix, a third party holding the
+    account of record): only its keyed hash, where it works, and whether it was used.
+
+    ``status``: open → checking (one submission at Paytronix, leased) → used, or back to
+    open (refused, unreachable), or locked (too many refused tries), or unknown (the
+    answer never came: the code is closed, support resends). Expiry is ``expires_at``.
+    """
+
+    __tablename__ = "guest_reset_codes"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    location_id: Mapped[str] = mapped_column(String(64))
+    reset_request_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("reset_requests.id"), index=True
+    )
+    status: Mapped[str] = mapped_column(String(16))
+    #: Submissions that reached (or may have reached) Paytronix.
+    tries: Mapped[int] = mapped_column(Integer, default=0)
+    #: Who holds the code while it is ``checking``, and until when.
+    claim_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(nullable=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    updated_at: Mapped[datetime]
+
+
+class GuestPageAttempt(Base):
+    """One submission on the guest reset page, or one lookup of an unusable code: what the
+    per-address limit counts. The address is a keyed hash; no password, no code."""
+
+    __tablename__ = "guest_page_attempts"
+    __table_args__ = (Index("ix_guest_attempt_address", "address_hash", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    address_hash: Mapped[str] = mapped_column(String(64))
+    code_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    outcome: Mapped[str] = mapped_column(String(24))
+    #: The reset row this attempt put in support's triage, if it did.
+    triage_request_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+
+
+class SaleSeen(Base):
+    """What one approver last saw of a sale: the version (fingerprint), when, and the
+    fields as shown to them, masked (member data as a channel may see it, payments as
+    ``…last4``), each with a digest keyed by the sale, so that the next Review shows
+    first what differs. Never a token, never member data in clear."""
+
+    __tablename__ = "sale_seen"
+
+    sale_id: Mapped[str] = mapped_column(String(36), ForeignKey("sales.id"), primary_key=True)
+    #: The person (``org_id:user_id``), as approvals name them.
+    approver: Mapped[str] = mapped_column(String(100), primary_key=True)
+    approver_user_id: Mapped[str] = mapped_column(String(32))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    seen_at: Mapped[datetime]
+    #: [{"key", "label", "shown", "digest"}] in the order the review shows them.
+    snapshot: Mapped[list[Any]] = mapped_column(JSON)
+
+
+class SaleAsk(Base):
+    """Who was asked to decide a pending sale, how and when: the approvals channel when
+    the request went out, and later each reminder and escalation. One row per person,
+    group or channel asked for a reason about one version of the sale, so a restart
+    never asks twice."""
+
+    __tablename__ = "sale_asks"
+    __table_args__ = (
+        UniqueConstraint(
+            "sale_id", "fingerprint", "reason", "target_kind", "target_id", name="uq_sale_ask"
+        ),
+        Index("ix_sale_ask_sale", "sale_id", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sale_id: Mapped[str] = mapped_column(String(36), ForeignKey("sales.id"))
+    #: The version of the sale asked about.
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    #: "request" (the approvals channel), later "reminder" and "escalation".
+    reason: Mapped[str] = mapped_column(String(16))
+    #: "channel", "user" or "usergroup".
+    target_kind: Mapped[str] = mapped_column(String(16))
+    target_id: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime]
+
+
+#: Workflow Builder steps whose completion Slack is still waiting for.
+OPEN_STEP = "completed_at IS NULL"
+
+
+class StepRun(Base):
+    """One run of a Workflow Builder step (Slack's ``function_execution_id``) and the
+    reset or sale it started. Completed from the worker's side once that has an outcome
+    (``completed_at``), so a restart neither loses nor repeats a completion."""
+
+    __tablename__ = "step_runs"
+    __table_args__ = (
+        Index(
+            "ix_step_run_open",
+            "created_at",
+            postgresql_where=text(OPEN_STEP),
+            sqlite_where=text(OPEN_STEP),
+        ),
+        Index("ix_step_run_subject", "subject_type", "subject_id"),
+    )
+
+    function_execution_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    callback_id: Mapped[str] = mapped_column(String(64))
+    org_id: Mapped[str] = mapped_column(String(32))
+    team_id: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[str] = mapped_column(String(32))
+    #: "reset" or "sale", once the step has started one.
+    subject_type: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    subject_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    created_at: Mapped[datetime]
+    completed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    #: "completed" (outputs sent) or "failed" (an error sent).
+    outcome: Mapped[str | None] = mapped_column(String(16), nullable=True)

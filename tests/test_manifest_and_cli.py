@@ -12,7 +12,8 @@ import yaml
 from typer.testing import CliRunner
 
 from bot.cli import app as cli
-from bot.slack.ids import Command
+from bot.devtools.stack import wait_for
+from bot.slack.ids import Command, Shortcut, Step
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT.parent / "shared" / "slack-manifest-schema" / "manifest.schema.2.0.0.json"
@@ -26,20 +27,39 @@ def test_manifest_is_valid_and_matches_the_commands() -> None:
     assert commands == {c.value for c in Command}
     assert manifest["settings"]["interactivity"]["is_enabled"] is True
     # Least privilege: DMs to a user id and channel posts need chat:write; reading the
-    # members of the user groups mapped to roles needs usergroups:read; looking up a
-    # post whose answer was lost needs the history of where frontdesk posts (and
-    # im:write to find a DM's channel id); nothing else.
+    # members of the user groups mapped to roles needs usergroups:read; checking at start
+    # that the bot is in each configured channel (conversations.info) needs channels:read
+    # for public and groups:read for private ones; looking up a post whose answer was
+    # lost needs the history of where frontdesk posts (and im:write to find a DM's
+    # channel id); nothing else.
     assert set(manifest["oauth_config"]["scopes"]["bot"]) == {
         "commands",
         "chat:write",
         "usergroups:read",
+        "channels:read",
+        "groups:read",
         "channels:history",
         "groups:history",
         "im:history",
         "im:write",
     }
-    assert manifest["settings"]["event_subscriptions"]["bot_events"] == ["app_home_opened"]
+    # Shortcuts need only `commands`; Workflow Builder steps (function_executed, and
+    # functions.completeSuccess / completeError) need no scope at all.
+    assert manifest["settings"]["event_subscriptions"]["bot_events"] == [
+        "app_home_opened",
+        "function_executed",
+    ]
     assert manifest["features"]["app_home"]["home_tab_enabled"] is True
+    shortcuts = {s["callback_id"] for s in manifest["features"]["shortcuts"]}
+    assert shortcuts == {s.value for s in Shortcut}
+    # Steps run here (not on Slack's infrastructure), in an org-ready app.
+    assert manifest["settings"]["function_runtime"] == "remote"
+    assert manifest["settings"]["org_deploy_enabled"] is True
+    assert set(manifest["functions"]) == {s.value for s in Step}
+    # Every scope the manifest asks for is named, with why, in the README.
+    readme = (ROOT / "README.md").read_text()
+    for scope in manifest["oauth_config"]["scopes"]["bot"]:
+        assert f"`{scope}`" in readme, scope
 
 
 def test_demo_runs_and_leaves_its_database(tmp_path: Path) -> None:
@@ -49,6 +69,14 @@ def test_demo_runs_and_leaves_its_database(tmp_path: Path) -> None:
     assert "Sold (ClubReady user" in result.output
     assert "Reconciled by" in result.output
     assert "ClubReady received 2 sale requests in all" in result.output
+    # The b2b story ends with the guest choosing a new password on frontdesk's page.
+    guest = result.output.split("Story 6")[1].split("Story 7")[0]
+    assert "did not accept this password" in guest and "Your new password is set" in guest
+    assert "the guest's password is now the one they chose: True" in guest
+    # A message shortcut fills the reset modal with the member the message names, and a
+    # Workflow Builder step completes with the vendor's outcome.
+    assert "filled in: Member email: jane@example.com" in result.output
+    assert "The step completed with outputs {'outcome': 'sent'" in result.output
     assert (tmp_path / "demo" / "frontdesk.sqlite3").exists()
 
 
@@ -87,7 +115,8 @@ def test_keygen_makes_a_key_the_vault_accepts() -> None:
 def test_serve_uses_socket_mode_when_an_app_token_is_set(tmp_path: Path, monkeypatch) -> None:
     import slack_bolt.adapter.socket_mode as socket_mode
 
-    from bot.devtools.stack import DEMO_SECRETS, LOCATIONS_YAML, PAYMENT_TOKEN_KEY
+    from bot.devtools.fake_slack import FakeSlack
+    from bot.devtools.stack import CHANNELS, DEMO_SECRETS, LOCATIONS_YAML, PAYMENT_TOKEN_KEY
 
     started: list[tuple[object, str]] = []
 
@@ -107,16 +136,22 @@ def test_serve_uses_socket_mode_when_an_app_token_is_set(tmp_path: Path, monkeyp
         **DEMO_SECRETS,
         "FRONTDESK_SLACK_APP_TOKEN": "xapp-test-token",
         "FRONTDESK_SLACK_BOT_TOKEN": "bot-token",
+        "FRONTDESK_METRICS_PORT": "0",
         "FRONTDESK_DATABASE_URL": f"sqlite:///{tmp_path / 'fd.sqlite3'}",
         "FRONTDESK_LOCATIONS_FILE": str(locations),
         "FRONTDESK_PAYMENT_TOKEN_KEYS": PAYMENT_TOKEN_KEY,
     }.items():
         monkeypatch.setenv(key, value)
-    result = CliRunner().invoke(cli, ["serve"])
-    assert result.exit_code == 0, result.output
-    assert "Socket Mode" in result.output
-    [(app, token)] = started
-    assert token == "xapp-test-token" and type(app).__name__ == "App"
+    with FakeSlack() as slack:  # the channel check at start asks it, never slack.com
+        for channel in CHANNELS:
+            slack.add_channel(channel)
+        monkeypatch.setenv("FRONTDESK_SLACK_API_URL", slack.url)
+        result = CliRunner().invoke(cli, ["serve"])
+        assert result.exit_code == 0, result.output
+        assert "Socket Mode" in result.output
+        [(app, token)] = started
+        assert token == "xapp-test-token" and type(app).__name__ == "App"
+        wait_for(lambda: len(slack.calls_to("conversations.info")) == 2)
 
 
 def test_serve_refuses_to_start_without_a_payment_token_key(tmp_path: Path, monkeypatch) -> None:

@@ -47,7 +47,9 @@ def settings_for(sandbox: Sandbox, **overrides: Any) -> Settings:
     )
 
 
-@pytest.mark.parametrize("variable", sorted(DEMO_SECRETS))
+@pytest.mark.parametrize(
+    "variable", sorted(v for v in DEMO_SECRETS if v != "FRONTDESK_GUEST_CODE_KEYS")
+)
 def test_a_missing_secret_stops_the_build_naming_the_variable(
     locations: dict, secrets: None, monkeypatch: pytest.MonkeyPatch, variable: str
 ) -> None:
@@ -94,7 +96,7 @@ def test_demo_locations_reach_the_sandbox_through_their_adapters(
             wire = sandbox.received("paytronix")[-1]
             assert set(wire.json) == {"authentication", "merchantId", "username", "resetCode"}
             done = clients.guest_passwords("partner-bistro").set_password(
-                reset_code=code, new_password="correct horse battery"
+                reset_code=code, new_password="correct horse battery 9"
             )
             assert done.succeeded, done.message
         finally:
@@ -163,7 +165,7 @@ def paytronix_location(**fields: Any) -> dict[str, Any]:
         "release": "24.1",
         "client_id_env": "A",
         "client_secret_env": "B",
-        "triage_channel": "C1",
+        "triage_channel": "C0TRIAGE",
         **fields,
     }
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit, urlunsplit
 
 REDACTED = "[REDACTED]"
 
@@ -46,8 +46,12 @@ class Redactor:
     """Redacts a fixed set of secret values plus every secret-named field."""
 
     def __init__(self, secrets: Iterable[str | None] = ()) -> None:
-        # Longest first so that a secret containing another is replaced whole.
-        self._secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+        # Each secret as sent and as a URL or a form would carry it (a vendor may echo
+        # the query string); longest first so that a secret containing another is
+        # replaced whole.
+        known = {s for s in secrets if s and len(s) >= 4}
+        forms = {f for s in known for f in (s, quote(s, safe=""), quote_plus(s))}
+        self._secrets = sorted(forms, key=len, reverse=True)
 
     def extended(self, secrets: Iterable[str | None]) -> Redactor:
         return Redactor([*self._secrets, *secrets])

@@ -28,6 +28,15 @@ def member(body: Any, name: str, default: Any = None) -> Any:
     return default
 
 
+def members(body: Any, name: str) -> list[Any]:
+    """Every member of a JSON object named ``name`` in any casing (a body may carry
+    both ``Success`` and ``success``)."""
+    if not isinstance(body, Mapping):
+        return []
+    lowered = name.lower()
+    return [v for k, v in body.items() if isinstance(k, str) and k.lower() == lowered]
+
+
 def parse_date(value: Any) -> datetime | date | None:
     """``\\/Date(785635200000-0500)\\/``, ISO-8601 date or datetime, or None."""
     if value is None or value == "":

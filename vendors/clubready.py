@@ -445,7 +445,10 @@ def _interpret(operation: str, response: httpx.Response, body: Any) -> Outcome |
         error = ss.error_code(body)
     except ss.Malformed:
         return ss.not_understood(VENDOR, operation, response)
-    success = ss.member(body, "Success")
+    verdicts = ss.members(body, "Success")
+    if len({repr(v) for v in verdicts}) > 1:  # "Success": true and "success": false
+        return ss.not_understood(VENDOR, operation, response)
+    success = verdicts[0] if verdicts else None
     message = ss.member(body, "Message")
     if success is True and error is None:
         return Outcome(

@@ -21,6 +21,7 @@ from bot.config import Settings
 from bot.devtools.driver import SlackDriver
 from bot.devtools.fake_slack import FakeSlack
 from bot.devtools.stack import (
+    CHANNELS,
     DEMO_SECRETS,
     LOCATIONS_YAML,
     PAYMENT_TOKEN_KEY,
@@ -52,6 +53,8 @@ class Cluster:
         self.lease_seconds = lease_seconds
         self.sandbox = Sandbox().start()
         self.slack = FakeSlack().start()
+        for channel in CHANNELS:
+            self.slack.add_channel(channel)
         os.environ.update(DEMO_SECRETS)
         self.locations_file = workdir / "locations.yml"
         self.locations_file.write_text(textwrap.dedent(LOCATIONS_YAML))
@@ -65,6 +68,7 @@ class Cluster:
             "FRONTDESK_DATABASE_URL": database_url,
             "FRONTDESK_LOCATIONS_FILE": str(self.locations_file),
             "FRONTDESK_CLUBREADY_URL": self.sandbox.base_url("clubready"),
+            "FRONTDESK_PAYTRONIX_URL": self.sandbox.base_url("paytronix"),
             "FRONTDESK_PAYMENT_TOKEN_KEYS": PAYMENT_TOKEN_KEY,
             "FRONTDESK_VENDOR_READ_TIMEOUT": "30",
             "FRONTDESK_WORKER_LEASE_SECONDS": str(lease_seconds),
@@ -74,6 +78,7 @@ class Cluster:
         }
         upgrade(database_url)
         settings = Settings(
+            slack_bot_token="fake-bot-token",
             slack_signing_secret=SIGNING_SECRET,
             slack_api_url=self.slack.url,
             database_url=database_url,
@@ -83,12 +88,15 @@ class Cluster:
         )
         self.local: Frontdesk = build(settings)  # setup only: its worker never starts
         self.servers: dict[str, tuple[subprocess.Popen[bytes], str]] = {}
+        self.metrics_ports: dict[str, int] = {}
 
     def start_server(self, name: str, **extra_env: str) -> str:
         port = _free_port()
+        self.metrics_ports[name] = _free_port()
         env = {
             **self.env,
             "FRONTDESK_HTTP_PORT": str(port),
+            "FRONTDESK_METRICS_PORT": str(self.metrics_ports[name]),
             "FRONTDESK_WORKER_ID": name,
             **extra_env,
         }

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from bot.devtools import sale_steps as steps
+from bot.devtools.guest import GuestVisitor, visible_text
 from bot.devtools.stack import Stack, wait_for
-from bot.slack.ids import Command, ResetAction, SaleAction, TriageAction
+from bot.slack.ids import Command, ResetAction, SaleAction, Shortcut, Step, TriageAction
 from bot.workflows.resets import ResetStatus
 from bot.workflows.roles import Role
 from vendors.sandbox import Fault
@@ -91,6 +92,67 @@ class Demo:
         self.sees(FRAN, self.stack.slack.message(confirmation["channel"], confirmation["ts"]))
         return request_id
 
+    def send_confirmation(self, confirmation: dict[str, Any]) -> None:
+        """Fran clicks Send on a reset's confirmation; shows the outcome it turns into."""
+        request_id = next(
+            e["value"]
+            for b in confirmation["blocks"]
+            for e in b.get("elements", [])
+            if e.get("action_id") == ResetAction.SEND
+        )
+        self.say(FRAN, "clicks Send")
+        self.stack.driver.click(
+            FRAN,
+            ResetAction.SEND,
+            request_id,
+            channel=confirmation["channel"],
+            ts=confirmation["ts"],
+        )
+        resets = self.stack.frontdesk.services.resets
+        wait_for(
+            lambda: (
+                (request := resets.get(request_id)) is not None
+                and request.status not in ("draft", "queued", "sending")
+            )
+        )
+        time.sleep(0.2)
+        self.sees(FRAN, self.stack.slack.message(confirmation["channel"], confirmation["ts"]))
+
+    def shortcut_on_message(self, text: str) -> None:
+        """Fran uses "Reset this password" on a colleague's message (on a phone: long
+        press, then the shortcut): the modal opens with the member the message names."""
+        stack = self.stack
+        message = {"ts": "1700000999.000100", "user": "UCOLLEAGUE", "text": text}
+        print(f"  #front-desk, a colleague: {text}")
+        self.say(FRAN, "uses the message shortcut “Reset this password” on it")
+        opened = len(stack.slack.calls_to("views.open"))
+        stack.driver.message_shortcut(FRAN, Shortcut.RESET_FROM_MESSAGE, message, channel="C0FRONT")
+        wait_for(lambda: len(stack.slack.calls_to("views.open")) > opened)
+        modal = stack.slack.last_view()
+        found = [
+            f"{b['label']['text']}: {b['element'].get('initial_value')}"
+            for b in modal["blocks"]
+            if b.get("type") == "input" and b["element"].get("initial_value")
+        ]
+        print(f"  Fran sees the modal “{modal['title']['text']}”, filled in: {', '.join(found)}")
+        self.say(FRAN, "clicks Review")
+        dm = "D" + FRAN[1:]
+        confirmation = stack.new_message(dm, lambda: stack.driver.submit_view(FRAN, modal, {}))
+        self.sees(FRAN, confirmation)
+        self.send_confirmation(confirmation)
+
+    def workflow_step(self, location: str, member: str) -> None:
+        """A workspace workflow (a form in #front-desk) uses frontdesk's step."""
+        stack = self.stack
+        self.say(FRAN, f"fills in the workspace's “Locked out” form: {member} at {location}")
+        print("  Workflow Builder runs frontdesk's step “Reset a member's password” as Fran")
+        execution_id = stack.run_step(
+            Step.RESET, FRAN, {"location": location, "identifier": member}
+        )
+        wait_for(lambda: stack.slack.execution(execution_id).state != "running", 15.0)
+        execution = stack.slack.execution(execution_id)
+        print(f"  The step {execution.state} with outputs {execution.outputs}")
+
     def view(self, who: str, view: dict[str, Any]) -> None:
         title = view.get("title", {}).get("text", "")
         inputs = [b["label"]["text"] for b in view.get("blocks", []) if b.get("type") == "input"]
@@ -134,6 +196,37 @@ class Demo:
         time.sleep(0.3)
         self.sees("#approvals", steps.approval_message(stack, sale_id))
         self.sees(FRAN, stack.slack.messages_in("D" + FRAN[1:])[-1])
+
+
+def guest_story(demo: Demo, stack: Stack) -> None:
+    """At the b2b location frontdesk makes the reset code; the guest's email links to
+    frontdesk's own page, where the guest chooses the new password."""
+    demo.reset("7001 partner-bistro")
+    sent = stack.sandbox.received("paytronix", "sendGuestResetPasswordCode")[-1]
+    link = f"{stack.http.url}{stack.settings.guest_page_path}?resetCode={sent.json['resetCode']}"
+    print(
+        "  Paytronix emails the guest a link to frontdesk's page: "
+        f"{stack.http.url}{stack.settings.guest_page_path}?resetCode=…"
+    )
+    guest = GuestVisitor()
+    try:
+        print("\n▶ The guest opens the link on their phone")
+        print(f"  The guest sees: {visible_text(guest.open(link))}")
+        print("\n▶ The guest types “tulips” twice and taps Save")
+        print(f"  The guest sees: {visible_text(guest.choose(link, 'tulips'))}")
+        print("\n▶ The guest types “Tulips in May 2026” twice and taps Save")
+        print(f"  The guest sees: {visible_text(guest.choose(link, 'Tulips in May 2026'))}")
+        print("\n▶ Later, the guest taps the link in the email again")
+        print(f"  The guest sees: {visible_text(guest.open(link))}")
+    finally:
+        guest.close()
+    state = stack.sandbox.vendors["paytronix"].state
+    password = next(g.password for g in state.guests if g.account_id == 7001)
+    calls = len(stack.sandbox.received("paytronix", "resetGuestPassword"))
+    print(
+        f"  Paytronix got {calls} resetGuestPassword calls; the guest's password is now the one"
+        f" they chose: {password == 'Tulips in May 2026'}"
+    )
 
 
 def run(directory: Path) -> int:
@@ -215,6 +308,17 @@ def run(directory: Path) -> int:
             f"  ClubReady received {len(stack.sandbox.received('clubready', 'contract_sale'))}"
             " sale requests in all: the uncertain one was never resent."
         )
+        print(
+            "\n═══ Story 6: a Partner Bistro guest chooses a new password on frontdesk's page ═══"
+        )
+        guest_story(demo, stack)
+        print("\n═══ Story 7: frontdesk where people already are: a shortcut, a workflow step ═══")
+        demo.shortcut_on_message(
+            "Jane (<mailto:jane@example.com|jane@example.com>) is locked out of the app, "
+            "can someone reset it?"
+        )
+        demo.workflow_step("Sparkle Car Wash", "jane@example.com")
+
         print(f"\nDatabase left for inspection: {database}")
         print(
             f"  sqlite3 {database} "  # noqa: S608 - a hint printed for the user, not a query we run

@@ -1,4 +1,10 @@
-"""Sends Slack-shaped, signed requests to the app's HTTP endpoint, as Slack would."""
+"""Sends Slack-shaped, signed requests to the app's HTTP endpoint, as Slack would.
+
+Payload shapes follow Slack's references: interaction payloads (``block_actions``,
+``view_submission``, ``view_closed``, ``shortcut``, ``message_action``) as a form
+field ``payload``; Events API callbacks (``app_home_opened``, ``function_executed``)
+as JSON.
+"""
 
 from __future__ import annotations
 
@@ -38,6 +44,11 @@ class SlackDriver:
         self.response_url_base = response_url_base
         self.clock = clock
         self.http = httpx.Client(timeout=timeout)
+        #: The last request sent (body and headers), for replaying it byte for byte.
+        self.last: tuple[bytes, dict[str, str]] | None = None
+        #: The app's functions as its manifest declares them (callback id → definition),
+        #: for ``function_executed`` events.
+        self.functions: dict[str, dict[str, Any]] = {}
 
     def post(
         self,
@@ -57,7 +68,13 @@ class SlackDriver:
         if retry_num is not None:
             headers["X-Slack-Retry-Num"] = str(retry_num)
             headers["X-Slack-Retry-Reason"] = "http_timeout"
+        self.last = (body.encode(), headers)
         return self.http.post(self.events_url, content=body.encode(), headers=headers)
+
+    def replay(self, request: tuple[bytes, dict[str, str]]) -> httpx.Response:
+        """Send a captured request again, unchanged: what an attacker who saw it would do."""
+        body, headers = request
+        return self.http.post(self.events_url, content=body, headers=headers)
 
     def _form(self, payload: dict[str, Any], **kwargs: Any) -> httpx.Response:
         body = urlencode({"payload": json.dumps(payload)})
@@ -104,6 +121,129 @@ class SlackDriver:
             }
         )
         return self.post(body, "application/json")
+
+    def function_executed(
+        self,
+        callback_id: str,
+        inputs: dict[str, Any],
+        *,
+        function_execution_id: str,
+        bot_access_token: str,
+        **kwargs: Any,
+    ) -> httpx.Response:
+        """A Workflow Builder step of the app runs: Slack's ``function_executed`` event,
+        with the function as declared (its parameters as a list, as Slack sends them)
+        and a just-in-time token for the run."""
+        declared = self.functions[callback_id]
+        now = int(self.clock())
+
+        def parameters(kind: str) -> list[dict[str, Any]]:
+            group = declared.get(kind) or {}
+            required = set(group.get("required") or [])
+            return [
+                {
+                    "type": spec["type"],
+                    "name": name,
+                    "title": spec.get("title", name),
+                    "description": spec.get("description", ""),
+                    "is_required": bool(spec.get("is_required")) or name in required,
+                }
+                for name, spec in (group.get("properties") or {}).items()
+            ]
+
+        envelope: dict[str, Any] = {
+            "token": "legacy",
+            "team_id": self.team_id,
+            "api_app_id": "A0001",
+            "event": {
+                "type": "function_executed",
+                "function": {
+                    "id": "Fn" + hashlib.sha256(callback_id.encode()).hexdigest()[:10].upper(),
+                    "callback_id": callback_id,
+                    "title": declared["title"],
+                    "description": declared.get("description", ""),
+                    "type": "app",
+                    "input_parameters": parameters("input_parameters"),
+                    "output_parameters": parameters("output_parameters"),
+                    "app_id": "A0001",
+                    "date_created": now - 86400,
+                    "date_updated": now - 3600,
+                    "date_deleted": 0,
+                },
+                "inputs": inputs,
+                "function_execution_id": function_execution_id,
+                "workflow_execution_id": f"Wx{time.monotonic_ns()}",
+                "event_ts": f"{self.clock():.6f}",
+                "bot_access_token": bot_access_token,
+            },
+            "type": "event_callback",
+            "event_id": f"Ev{time.monotonic_ns()}",
+            "event_time": now,
+            "authorizations": [
+                {
+                    "enterprise_id": self.enterprise_id,
+                    "team_id": self.team_id,
+                    "user_id": "UBOT",
+                    "is_bot": True,
+                    "is_enterprise_install": False,
+                }
+            ],
+            "is_ext_shared_channel": False,
+        }
+        if self.enterprise_id:
+            envelope["enterprise_id"] = self.enterprise_id
+        return self.post(json.dumps(envelope), "application/json", **kwargs)
+
+    def global_shortcut(self, user_id: str, callback_id: str, **kwargs: Any) -> httpx.Response:
+        """A global shortcut: no channel and no response_url, only a trigger id."""
+        payload = {
+            **self._envelope("shortcut", user_id),
+            "token": "legacy",
+            "action_ts": f"{self.clock():.6f}",
+            "is_enterprise_install": False,
+            "enterprise": None,
+            "callback_id": callback_id,
+        }
+        if self.enterprise_id:
+            payload["enterprise"] = {"id": self.enterprise_id, "name": "Example Org"}
+        return self._form(payload, **kwargs)
+
+    def message_shortcut(
+        self,
+        user_id: str,
+        callback_id: str,
+        message: dict[str, Any],
+        *,
+        channel: str,
+        **kwargs: Any,
+    ) -> httpx.Response:
+        """A message shortcut used on ``message`` (as Slack stores it: text, ts, user,
+        blocks) in ``channel``: the whole message comes along, with a response_url."""
+        payload = {
+            **self._envelope("message_action", user_id),
+            "token": "legacy",
+            "action_ts": f"{self.clock():.6f}",
+            "is_enterprise_install": False,
+            "enterprise": None,
+            "callback_id": callback_id,
+            "channel": {"id": channel, "name": "front-desk"},
+            "response_url": f"{self.response_url_base}shortcuts/{user_id}",
+            "message_ts": message["ts"],
+            "message": {"type": "message", **message},
+        }
+        if self.enterprise_id:
+            payload["enterprise"] = {"id": self.enterprise_id, "name": "Example Org"}
+        return self._form(payload, **kwargs)
+
+    def view_closed(
+        self, user_id: str, view: dict[str, Any], *, is_cleared: bool = False, **kwargs: Any
+    ) -> httpx.Response:
+        """The person closed a modal opened with ``notify_on_close`` (Cancel, the X, or
+        Escape): the view as it was, and no trigger id."""
+        payload = {**self._envelope("view_closed", user_id), "view": view}
+        payload.pop("trigger_id")
+        payload["is_cleared"] = is_cleared
+        return self._form(payload, **kwargs)
 
     def command(self, user_id: str, command: str, text: str = "", **kwargs: Any) -> httpx.Response:
         body = urlencode(
@@ -201,6 +341,7 @@ class SlackDriver:
         """Fill the view's inputs by action id and submit. Selects take an option value
         (several, comma-separated, for a multi-select); a user select takes a user id."""
         state: dict[str, dict[str, Any]] = {}
+        response_urls: list[dict[str, str]] = []
         for block in view.get("blocks", []):
             if block.get("type") != "input":
                 continue
@@ -224,6 +365,19 @@ class SlackDriver:
                 }
             elif element["type"] == "users_select":
                 item = {"type": "users_select", "selected_user": entered}
+            elif element["type"] == "conversations_select":
+                chosen = entered if entered is not None else element.get("initial_conversation")
+                item = {"type": "conversations_select", "selected_conversation": chosen}
+                if chosen and element.get("response_url_enabled"):
+                    # Slack hands the app a response_url for the conversation chosen.
+                    response_urls.append(
+                        {
+                            "block_id": block["block_id"],
+                            "action_id": action_id,
+                            "channel_id": chosen,
+                            "response_url": f"{self.response_url_base}views/{user_id}/{chosen}",
+                        }
+                    )
             elif element["type"] == "multi_static_select":
                 chosen_values = (
                     entered.split(",")
@@ -248,6 +402,6 @@ class SlackDriver:
         payload = {
             **self._envelope("view_submission", user_id),
             "view": {**view, "state": {"values": state}},
-            "response_urls": [],
+            "response_urls": response_urls,
         }
         return self._form(payload, **kwargs)

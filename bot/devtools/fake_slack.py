@@ -12,15 +12,22 @@ demand: 429 with ``Retry-After`` (for some calls, or for everything during a
 while), refusing connections altogether (:meth:`FakeSlack.go_down`), and acting on
 a call but dropping the connection before answering (:meth:`FakeSlack.drop_answers`:
 the caller cannot know whether it happened).
+
+Workflow Builder steps end as Slack ends them: ``functions.completeSuccess`` checks
+the outputs against the function's output parameters (as the manifest declares
+them) and answers ``parameter_validation_failed`` otherwise; an execution ends
+once (``execution_not_in_running_state`` after), and only one that was started
+(``function_execution_not_found``).
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import re
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -37,6 +44,37 @@ class ApiCall:
     token: str | None
 
 
+@dataclass
+class Execution:
+    """One run of a Workflow Builder step, as Slack tracks it."""
+
+    callback_id: str
+    state: str = "running"  # then "completed" or "failed"
+    outputs: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+#: How Slack checks an output of each declared type (others: any JSON value).
+_OUTPUT_TYPES: dict[str, Any] = {
+    "string": lambda v: isinstance(v, str),
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+    "boolean": lambda v: isinstance(v, bool),
+    "object": lambda v: isinstance(v, dict),
+    "array": lambda v: isinstance(v, list),
+    "slack#/types/user_id": lambda v: (
+        isinstance(v, str) and bool(re.fullmatch(r"[UW][A-Z0-9]+", v))
+    ),
+    "slack#/types/channel_id": lambda v: (
+        isinstance(v, str) and bool(re.fullmatch(r"[CDG][A-Z0-9]+", v))
+    ),
+    "slack#/types/date": lambda v: (
+        isinstance(v, str) and bool(re.fullmatch(r"\d{4}-\d{2}-\d{2}", v))
+    ),
+    "slack#/types/timestamp": lambda v: isinstance(v, int) and not isinstance(v, bool),
+}
+
+
 class FakeSlack:
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0) -> None:
         self.calls: list[ApiCall] = []
@@ -51,6 +89,9 @@ class FakeSlack:
         self.usergroups: dict[str, list[str]] = {}
         #: Channels that do not exist (posting there is ``channel_not_found``).
         self.unknown_channels: set[str] = set()
+        #: channel id → what ``conversations.info`` says of it (``is_member`` for the
+        #: bot, ``is_archived``, ``is_private``); an id not here is ``channel_not_found``.
+        self.channels: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
         self._rate_limits: dict[str, tuple[int, int]] = {}
         self._limited_until = 0.0
@@ -62,6 +103,10 @@ class FakeSlack:
         self.dropped: list[str] = []
         self._ts = itertools.count(1)
         self._last_ts = 0
+        #: The app's functions (manifest ``functions``): callback id → definition.
+        self.functions: dict[str, dict[str, Any]] = {}
+        #: Step runs started by Slack, by function_execution_id.
+        self.executions: dict[str, Execution] = {}
         self._server = _Server((host, port), _handler(self))
         self._address = self._server.server_address[:2]
         self._running = False
@@ -174,9 +219,77 @@ class FakeSlack:
             self.views[stored["id"]] = stored
         return stored
 
+    def add_channel(
+        self,
+        channel_id: str,
+        *,
+        is_member: bool = True,
+        is_private: bool = False,
+        is_archived: bool = False,
+    ) -> None:
+        """A channel that exists, with or without the bot in it."""
+        with self._lock:
+            self.channels[channel_id] = {
+                "is_member": is_member,
+                "is_private": is_private,
+                "is_archived": is_archived,
+            }
+
     def clear(self) -> None:
         with self._lock:
             self.calls.clear()
+
+    def start_execution(self, function_execution_id: str, callback_id: str) -> None:
+        """Slack starts a step run (before it sends ``function_executed``)."""
+        if callback_id not in self.functions:
+            raise AssertionError(f"the manifest declares no function {callback_id!r}")
+        with self._lock:
+            self.executions[function_execution_id] = Execution(callback_id)
+
+    def execution(self, function_execution_id: str) -> Execution:
+        with self._lock:
+            return self.executions[function_execution_id]
+
+    def _end_execution(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
+        execution_id = str(args.get("function_execution_id") or "")
+        if not execution_id:
+            return {"ok": False, "error": "invalid_arguments"}
+        with self._lock:
+            execution = self.executions.get(execution_id)
+            if execution is None:
+                return {"ok": False, "error": "function_execution_not_found"}
+            if execution.state != "running":
+                return {"ok": False, "error": "execution_not_in_running_state"}
+            if method == "functions.completeError":
+                error = args.get("error")
+                if not isinstance(error, str) or not error.strip():
+                    return {"ok": False, "error": "invalid_arguments"}
+                execution.state, execution.error = "failed", error
+                return {"ok": True}
+            outputs = _json_arg(args.get("outputs"))
+            problems = self._output_problems(execution.callback_id, outputs)
+            if problems:
+                self.invalid.append((method, "; ".join(problems)))
+                return {"ok": False, "error": "parameter_validation_failed", "errors": problems}
+            execution.state, execution.outputs = "completed", dict(outputs)
+            return {"ok": True}
+
+    def _output_problems(self, callback_id: str, outputs: Any) -> list[str]:
+        if not isinstance(outputs, dict):
+            return ["outputs must be an object"]
+        declared = self.functions[callback_id].get("output_parameters") or {}
+        parameters = declared.get("properties") or {}
+        required = set(declared.get("required") or [])
+        required |= {name for name, p in parameters.items() if p.get("is_required")}
+        problems = [f"{name}: required" for name in sorted(required) if outputs.get(name) is None]
+        for name, value in outputs.items():
+            if name not in parameters:
+                problems.append(f"{name}: not an output of {callback_id}")
+                continue
+            check = _OUTPUT_TYPES.get(str(parameters[name].get("type")))
+            if value is not None and check is not None and not check(value):
+                problems.append(f"{name}: not a {parameters[name].get('type')}")
+        return problems
 
     # -- answering ----------------------------------------------------------------------
     def answer(
@@ -249,6 +362,31 @@ class FakeSlack:
             return {"ok": True, "channel": channel, "ts": ts, "message": message}
         if method in ("conversations.history", "conversations.replies"):
             return self._history(method, args)
+        if method == "conversations.info":
+            channel_id = str(args.get("channel") or "")
+            with self._lock:
+                known = self.channels.get(channel_id)
+            if known is None:
+                return {"ok": False, "error": "channel_not_found"}
+            return {
+                "ok": True,
+                "channel": {
+                    "id": channel_id,
+                    "name": channel_id.lower(),
+                    "is_channel": True,
+                    "is_group": False,
+                    "is_im": False,
+                    "is_mpim": False,
+                    "is_general": False,
+                    "is_shared": False,
+                    "is_org_shared": False,
+                    "is_ext_shared": False,
+                    "is_pending_ext_shared": False,
+                    **known,
+                },
+            }
+        if method in ("functions.completeSuccess", "functions.completeError"):
+            return self._end_execution(method, args)
         if method == "conversations.open":
             return {"ok": True, "channel": {"id": _dm(str(args.get("users", "UX")))}}
         return {"ok": True}

@@ -151,6 +151,18 @@ def open_review(stack: Stack, approver: str, sale_id: str) -> dict[str, Any]:
     return stack.slack.last_view()
 
 
+def change(stack: Stack, sale_id: str, user: str = "UFRONT", **fields: str) -> httpx.Response:
+    """The requester clicks Change on their DM and saves the edit modal."""
+    record = sale(stack, sale_id)
+    before = len(stack.slack.calls_to("views.open"))
+    stack.driver.click(
+        user, SaleAction.EDIT, sale_id, channel=str(record.dm_channel_id), ts=str(record.dm_ts)
+    )
+    wait_for(lambda: len(stack.slack.calls_to("views.open")) > before)
+    view = stack.slack.last_view()
+    return stack.driver.submit_view(user, view, {action(k): v for k, v in fields.items()})
+
+
 def approve(stack: Stack, approver: str, view: dict[str, Any]) -> httpx.Response:
     return stack.driver.submit_view(approver, view, {})
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
 from pydantic import SecretStr
 
 from bot.app import Frontdesk, build
@@ -21,11 +22,13 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.devtools.driver import SlackDriver
 from bot.devtools.fake_slack import FakeSlack
-from bot.http import HttpServer
+from bot.http import HttpServer, MetricsServer
 from bot.workflows.roles import Actor, Role
 from storage.db import upgrade
 from vendors.sandbox import Sandbox
 
+#: The app's manifest: the fake Slack and the driver know its functions from it.
+MANIFEST = Path(__file__).resolve().parents[2] / "manifest.yml"
 TEAM = "T0001"
 SIGNING_SECRET = "fake-signing-secret-0123456789"
 BOT_TOKEN = "fake-bot-token-for-the-local-slack-stand-in"
@@ -37,7 +40,12 @@ DEMO_SECRETS = {
     "FRONTDESK_DEMO_PX_CLIENT_SECRET": "sandbox-secret",
     "FRONTDESK_DEMO_PX_B2B_USER": "sandbox-partner",
     "FRONTDESK_DEMO_PX_B2B_PASS": "sandbox-b2b-pass",
+    #: The guest reset page's HMAC key (a fixed demo value, never a production key).
+    "FRONTDESK_GUEST_CODE_KEYS": "frontdesk-demo-only-guest-code-key-0123456789",
 }
+
+#: The channels LOCATIONS_YAML names; the fake Slack has them, with the bot in each.
+CHANNELS = ("C0TRIAGE", "C0APPROVALS")
 
 LOCATIONS_YAML = """\
 usergroup_roles:
@@ -84,6 +92,7 @@ locations:
     b2b_username_env: FRONTDESK_DEMO_PX_B2B_USER
     b2b_password_env: FRONTDESK_DEMO_PX_B2B_PASS
     account_of_record: third_party
+    display_name: Partner Bistro Rewards
     triage_channel: C0TRIAGE
 """
 
@@ -120,6 +129,8 @@ class Stack:
         self.slack: FakeSlack = self.shared_slack or FakeSlack().start()
         if self._owns_slack:
             self.slack.usergroups = {"S0SUPPORT": [], "S0MANAGERS": []}
+            for channel in CHANNELS:
+                self.slack.add_channel(channel)
         os.environ.update(self.secrets)
         self.locations_file = self.workdir / "locations.yml"
         self.locations_file.write_text(textwrap.dedent(LOCATIONS_YAML))
@@ -141,12 +152,21 @@ class Stack:
         upgrade(self.database_url)
         self.frontdesk: Frontdesk = build(self.settings, clock=self.clock)
         self.http = HttpServer(self.frontdesk).start()
+        self.metrics = MetricsServer(self.frontdesk).start()
         if self.start_worker:
             self.frontdesk.start_worker()
         self.frontdesk.start_notifier()
+        app_clock = self.frontdesk.clock
         self.driver = SlackDriver(
-            app_url=self.http.url, signing_secret=SIGNING_SECRET, response_url_base=self.slack.url
+            app_url=self.http.url,
+            signing_secret=SIGNING_SECRET,
+            response_url_base=self.slack.url,
+            # Signed with the clock the app sees, as Slack's and ours agree in life.
+            clock=lambda: app_clock.now().timestamp(),
         )
+        if MANIFEST.exists():
+            functions = yaml.safe_load(MANIFEST.read_text()).get("functions") or {}
+            self.slack.functions = self.driver.functions = functions
 
     def grant(self, user_id: str, role: Role, location_id: str | None = None) -> None:
         with self.frontdesk.db.session() as session:
@@ -158,6 +178,26 @@ class Stack:
                 location_id=location_id,
             )
 
+    def run_step(
+        self, callback_id: str, user_id: str, inputs: dict[str, Any], **kwargs: Any
+    ) -> str:
+        """A workflow runs one of the app's steps for ``user_id`` (Workflow Builder fills
+        the step's user context input with them); its function_execution_id."""
+        execution_id = f"Fx{time.monotonic_ns()}"
+        self.slack.start_execution(execution_id, callback_id)
+        declared = self.slack.functions[callback_id]["input_parameters"]["properties"]
+        person = next(n for n, p in declared.items() if p["type"] == "slack#/types/user_context")
+        context = {"id": user_id, "secret": f"user-context-secret-{execution_id}"}
+        response = self.driver.function_executed(
+            callback_id,
+            {person: context, **inputs},
+            function_execution_id=execution_id,
+            bot_access_token=f"workflow-token-{execution_id}",
+            **kwargs,
+        )
+        assert response.status_code == 200, response.text
+        return execution_id
+
     def new_message(self, channel: str, action: Callable[[], Any]) -> dict[str, Any]:
         """Run ``action`` and wait for the message it posts in ``channel``."""
         before = len(self.slack.messages_in(channel))
@@ -166,6 +206,7 @@ class Stack:
 
     def stop(self) -> None:
         self.http.stop()
+        self.metrics.stop()
         self.frontdesk.close()
         if self._owns_slack:
             self.slack.stop()

@@ -157,9 +157,13 @@ def _sale_dm(notice: Notice, ctx: Context) -> Delivery:
     sale = ctx.sales.get(str(notice.subject_id))
     if sale is None:
         return Nothing("the sale is gone")
+    location = ctx.locations.get(sale.location_id)
+    if sale.status == "draft" and (notice.payload or {}).get("continue"):
+        text, blocks = sale_views.continue_message(sale, location)
+        return Message(sale.user_id, text, blocks, sale.dm_ts, sale.dm_channel_id)
     if not sale.dm_ts and sale.submitted_at is None:
         return Nothing("a draft: nothing to tell yet")
-    text, blocks = sale_views.requester_message(sale, ctx.locations.get(sale.location_id))
+    text, blocks = sale_views.requester_message(sale, location)
     return Message(sale.user_id, text, blocks, sale.dm_ts, sale.dm_channel_id)
 
 

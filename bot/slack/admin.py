@@ -72,16 +72,8 @@ def register(app: GuardedApp, services: Services, sync: UsergroupSync) -> None:
         if verb == "history":
             # A read: answered in the acknowledgement itself (no Slack call, no outbox).
             items = services.triage.history(actor, rest)
-            if not items:
-                ack(
-                    text="Nothing found for that member at your locations.",
-                    response_type="ephemeral",
-                )
-                return
-            lines = [home_views.item_line(item, services.locations) for item in items]
             ack(
-                text="Member history, newest first:\n" + "\n".join(lines),
-                response_type="ephemeral",
+                text=home_views.history_text(items, services.locations), response_type="ephemeral"
             )
             return
         if verb == "roles":

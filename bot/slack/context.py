@@ -38,12 +38,39 @@ class Services:
         return self.resets.can(actor, permission, location_id)
 
 
+#: The Workflow Builder type of "the person who used this workflow": Slack sets it from
+#: the trigger (or a step a person clicked); a workflow's builder cannot type one in.
+USER_CONTEXT = "slack#/types/user_context"
+
+
+def workflow_user(event: dict[str, Any]) -> str | None:
+    """The person running a workflow, from a ``function_executed`` event: the value of
+    the input the step declares as a user context, as Slack sends it."""
+    function = event.get("function") if isinstance(event.get("function"), dict) else {}
+    inputs = event.get("inputs") if isinstance(event.get("inputs"), dict) else {}
+    declared = [
+        parameter.get("name")
+        for parameter in (function or {}).get("input_parameters") or []
+        if isinstance(parameter, dict) and str(parameter.get("type", "")).endswith("user_context")
+    ]
+    for name, value in (inputs or {}).items():
+        if not isinstance(value, dict) or not isinstance(value.get("id"), str):
+            continue
+        # A user context is an object with the user's id and Slack's secret for it: no
+        # input a workflow's builder can type in has that shape.
+        if (name in declared or isinstance(value.get("secret"), str)) and value["id"]:
+            return str(value["id"])
+    return None
+
+
 def actor_from(body: dict[str, Any]) -> Actor:
     """The acting user, from Slack's signed envelope (never from values we put in it)."""
     user = body.get("user") or {}
     if isinstance(user, str):  # some payloads name the user by id alone
         user = {"id": user}
     event = body.get("event") if isinstance(body.get("event"), dict) else {}
+    if (event or {}).get("type") == "function_executed":
+        user = {"id": workflow_user(event or {})}
     user_id = user.get("id") or body.get("user_id") or (event or {}).get("user")
     team = body.get("team") or {}
     team_id = team.get("id") if isinstance(team, dict) else None

@@ -10,7 +10,9 @@ a short reference support can search for. Where the person is decides the form:
   top of it;
 - a button in a modal or on App Home: a notice modal (pushed on a modal, opened on
   Home), with the click's live ``trigger_id``;
-- a command or a message button: a private message through its ``response_url``.
+- a command or a message button: a private message through its ``response_url``;
+- a Workflow Builder step (``function_executed``): the step fails with the words,
+  which Workflow Builder shows the person running the workflow.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from concurrent.futures import Executor
 from typing import Any
 
 from slack_bolt import App, BoltResponse
+from slack_bolt.context.fail import Fail
 from slack_bolt.context.respond import Respond
 from slack_sdk import WebClient
 
@@ -106,12 +109,27 @@ def view_answer(error: Exception, view: Mapping[str, Any]) -> BoltResponse:
     return _json({"response_action": "push", "view": notice_modal(title_for(error), text)})
 
 
+def is_step(body: Mapping[str, Any]) -> bool:
+    """A Workflow Builder step's run (Slack's ``function_executed`` event)."""
+    event = body.get("event")
+    return isinstance(event, dict) and event.get("type") == "function_executed"
+
+
 def tell(
-    error: Exception, body: Mapping[str, Any], client: WebClient, respond: Respond | None
+    error: Exception,
+    body: Mapping[str, Any],
+    client: WebClient,
+    respond: Respond | None,
+    fail: Fail | None = None,
 ) -> None:
     """Tell the person about an error after their request was acknowledged."""
     text, reference = message_for(error)
     try:
+        if is_step(body):
+            if fail is not None:
+                # Workflow Builder shows it as plain text: no emoji code, no mrkdwn.
+                fail(error=text.split(" ", 1)[1] if text.startswith(":") else text)
+            return
         if respond is not None and (body.get("response_url") or body.get("response_urls")):
             respond(text=text, response_type="ephemeral", replace_original=False)
             return
@@ -141,7 +159,7 @@ def _log(error: Exception, body: Mapping[str, Any]) -> None:
 
 
 #: What the guard needs from Bolt besides what a listener asks for.
-_GUARD_ARGS = ("ack", "body", "client", "respond")
+_GUARD_ARGS = ("ack", "body", "client", "respond", "fail")
 
 #: The request a listener is answering (for a modal call made after it returned).
 _REQUEST: contextvars.ContextVar[tuple[Mapping[str, Any], WebClient, Respond | None]] = (
@@ -217,7 +235,7 @@ def guarded(
                 raise
             body = kwargs.get("body") or {}
             _log(error, body)
-            tell(error, body, kwargs["client"], kwargs.get("respond"))
+            tell(error, body, kwargs["client"], kwargs.get("respond"), kwargs.get("fail"))
             return None
 
     functools.update_wrapper(wrapper, listener)
@@ -257,6 +275,12 @@ class GuardedApp:
     def shortcut(self, *args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], Any]:
         return self._wrap("shortcut", *args, **kwargs)
 
+    def global_shortcut(self, *args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], Any]:
+        return self._wrap("global_shortcut", *args, **kwargs)
+
+    def message_shortcut(self, *args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], Any]:
+        return self._wrap("message_shortcut", *args, **kwargs)
+
     def view_closed(self, *args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], Any]:
         return self._wrap("view_closed", *args, **kwargs)
 
@@ -272,6 +296,7 @@ def register(app: App) -> None:
         response: BoltResponse | None,
         client: WebClient,
         respond: Respond | None,
+        fail: Fail | None,
     ) -> BoltResponse | None:
         _log(error, body)
         if body.get("type") == "view_submission" and response is not None:
@@ -281,7 +306,7 @@ def register(app: App) -> None:
             # A command not yet acknowledged: the answer is the acknowledgement.
             text, _ = message_for(error)
             return _json({"response_type": "ephemeral", "text": text})
-        tell(error, body, client, respond)
+        tell(error, body, client, respond, fail)
         if response is not None:
             # Not yet acknowledged (a command, a click): acknowledge; the person was told.
             return BoltResponse(status=200, body="")

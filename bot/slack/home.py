@@ -58,12 +58,10 @@ def register(app: GuardedApp, services: Services) -> None:
     @app.action(HomeAction.REVIEW)
     def review(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
         ack()
-        sale = services.sales.review(actor_of(context), body["actions"][0]["value"])
+        sheet = services.sales.open_review(actor_of(context), body["actions"][0]["value"])
         client.views_open(
             trigger_id=body["trigger_id"],
-            view=sale_views.approval_modal(
-                sale, services.locations.get(sale.location_id), services.sales.approvals(sale)
-            ),
+            view=sale_views.approval_modal(sheet, services.locations.get(sheet.sale.location_id)),
         )
 
     @app.action(HomeAction.FAILURE_MENU)
@@ -97,9 +95,12 @@ def register(app: GuardedApp, services: Services) -> None:
             )
 
     @app.action(TriageAction.RESOLVE)
-    def resolve_from_channel(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+    def resolve_from_channel(
+        ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext
+    ) -> None:
         ack()
         kind_text, item_id = body["actions"][0]["value"].split(":", 1)
+        triage.require_resolver(actor_of(context), Kind(kind_text), item_id)
         client.views_open(
             trigger_id=body["trigger_id"],
             view=home_views.resolve_modal(Kind(kind_text), item_id, f"{kind_text} `{item_id}`"),

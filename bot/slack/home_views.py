@@ -74,6 +74,14 @@ def item_line(item: Item, locations: dict[str, Location]) -> str:
     return line
 
 
+def history_text(items: list[Item], locations: dict[str, Location]) -> str:
+    """``/frontdesk history`` and the shortcuts: one member's resets and sales."""
+    if not items:
+        return "Nothing found for that member at your locations."
+    lines = [item_line(item, locations) for item in items]
+    return "Member history, newest first:\n" + "\n".join(lines)
+
+
 def _pager(section: str, cursor: str | None, cursors: dict[str, str]) -> list[Any]:
     buttons = []
     if section in cursors:
@@ -132,6 +140,15 @@ def home_view(home: Home, locations: dict[str, Location]) -> dict[str, Any]:
             SectionBlock(
                 text=MarkdownTextObject(
                     text="You have no role yet. An admin can grant one with `/frontdesk roles`."
+                )
+            )
+        )
+    if home.setup_problems:
+        lines = "\n".join(f"• {escape(line)}" for line in home.setup_problems[:20])
+        blocks.append(
+            SectionBlock(
+                text=MarkdownTextObject(
+                    text=f":warning: *The bot cannot post in these channels*\n{lines}"[:3000]
                 )
             )
         )

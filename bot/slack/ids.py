@@ -17,6 +17,51 @@ class Event(StrEnum):
     """Events the app subscribes to (manifest ``settings.event_subscriptions``)."""
 
     APP_HOME_OPENED = "app_home_opened"
+    #: A Workflow Builder step of ours runs (one per manifest function).
+    FUNCTION_EXECUTED = "function_executed"
+
+
+class Shortcut(StrEnum):
+    """Shortcut callback ids (manifest ``features.shortcuts``)."""
+
+    RESET = "reset_shortcut"  # global: the /reset modal
+    SELL = "sell_shortcut"  # global: the /sell modal
+    HISTORY = "history_shortcut"  # global: asks for the member and where to show it
+    RESET_FROM_MESSAGE = "reset_from_message"  # message: the member named in it
+    HISTORY_FROM_MESSAGE = "history_from_message"  # message: the member named in it
+
+
+#: Which shortcuts are global and which are used on a message.
+GLOBAL_SHORTCUTS = (Shortcut.RESET, Shortcut.SELL, Shortcut.HISTORY)
+MESSAGE_SHORTCUTS = (Shortcut.RESET_FROM_MESSAGE, Shortcut.HISTORY_FROM_MESSAGE)
+
+
+class HistoryView(StrEnum):
+    """The global "Member history" shortcut's modal."""
+
+    CALLBACK = "history_modal"
+    MEMBER_BLOCK = "history_member"
+    MEMBER_INPUT = "history_member_input"
+    WHERE_BLOCK = "history_where"
+    WHERE_INPUT = "history_where_input"
+
+
+class Step(StrEnum):
+    """Workflow Builder steps (manifest ``functions``, by callback id)."""
+
+    RESET = "reset_password"
+    SALE = "request_sale_approval"
+
+
+#: Each step's input and output parameter names, as the manifest declares them.
+STEP_INPUTS: dict[Step, tuple[str, ...]] = {
+    Step.RESET: ("requester", "location", "identifier"),
+    Step.SALE: ("requester", "location", "package", "start_date", "promo_code"),
+}
+STEP_OUTPUTS: dict[Step, tuple[str, ...]] = {
+    Step.RESET: ("outcome", "masked_address", "reference"),
+    Step.SALE: ("outcome", "reference", "member", "amount"),
+}
 
 
 class ResetView(StrEnum):
@@ -78,6 +123,8 @@ class SaleAction(StrEnum):
     REJECT = "sale_reject_open"
     CLAIM = "sale_claim"
     RECONCILE = "sale_reconcile_open"
+    #: A sale a workflow started: add the member and payment, privately.
+    CONTINUE = "sale_continue"
 
 
 #: Sale form field (workflow name) → (block id, action id), in every sale view. The

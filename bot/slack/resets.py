@@ -14,9 +14,34 @@ from bot.slack.context import Services, actor_of
 from bot.slack.errors import GuardedApp
 from bot.slack.ids import RESET_FIELDS, Command, ResetAction, ResetView, TriageAction
 from bot.workflows.resets import ResetInput, guess_identity
-from bot.workflows.roles import Permission
+from bot.workflows.roles import Actor, Permission
 
 log = logging.getLogger("frontdesk.slack.resets")
+
+
+def open_reset_modal(
+    client: WebClient,
+    trigger_id: str,
+    services: Services,
+    actor: Actor,
+    *,
+    prefill: dict[str, str] | None = None,
+    note: str | None = None,
+) -> None:
+    """The reset modal at the actor's locations (/reset and the shortcuts): the last
+    location used first, or else the first that takes the member's identifier."""
+    resets = services.resets
+    locations, last = resets.where_to_reset(actor)
+    if not locations:
+        resets.require(actor, Permission.RESET, None)  # says why, names the admins
+        return
+    ordered = sorted(locations, key=lambda loc: loc.id != last)
+    takes = [loc for loc in ordered if all(f in loc.identifier_fields for f in prefill or {})]
+    default = (takes or ordered)[0]
+    client.views_open(
+        trigger_id=trigger_id,
+        view=views.reset_modal(locations, default, prefill=prefill, note=note),
+    )
 
 
 def register(app: GuardedApp, services: Services) -> None:
@@ -28,17 +53,15 @@ def register(app: GuardedApp, services: Services) -> None:
     ) -> None:
         ack()
         actor = actor_of(context)
+        text = (body.get("text") or "").strip()
+        if not text:
+            open_reset_modal(client, body["trigger_id"], services, actor)
+            return
         locations, last = resets.where_to_reset(actor)
         if not locations:
             resets.require(actor, Permission.RESET, None)  # says why, names the admins
             return
-        text = (body.get("text") or "").strip()
         default = next((loc for loc in locations if loc.id == last), locations[0])
-        if not text:
-            client.views_open(
-                trigger_id=body["trigger_id"], view=views.reset_modal(locations, default)
-            )
-            return
         words = text.split()
         chosen = default
         for word in list(words) if len(words) > 1 else []:
@@ -66,7 +89,9 @@ def register(app: GuardedApp, services: Services) -> None:
             return  # not a location this user may act on: leave the view as it is
         view = body["view"]
         client.views_update(
-            view_id=view["id"], hash=view.get("hash"), view=views.reset_modal(locations, selected)
+            view_id=view["id"],
+            hash=view.get("hash"),
+            view=views.reset_modal(locations, selected, prefill=views.reset_prefill(view)),
         )
 
     @app.view(ResetView.CALLBACK)

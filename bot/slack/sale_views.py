@@ -32,9 +32,11 @@ from slack_sdk.models.views import View
 from bot.config import CatalogItem, ClubReadyLocation, Location
 from bot.slack.ids import SALE_FIELDS, SaleAction, SaleView, TriageAction
 from bot.slack.views import as_blocks, claimed_block, escape, location_option, resolved_block
+from bot.workflows.sale_fields import Change
 from bot.workflows.sales import (
     GENDERS,
     ReconcileFinding,
+    ReviewSheet,
     SaleStatus,
     describe_status,
     masked_member_lines,
@@ -87,6 +89,7 @@ def _modal(
     submit: str | None = None,
     close: str = "Cancel",
     private_metadata: str | None = None,
+    notify_on_close: bool = False,
 ) -> dict[str, Any]:
     view = View(
         type="modal",
@@ -96,6 +99,8 @@ def _modal(
         close=PlainTextObject(text=close),
         blocks=blocks,
         private_metadata=private_metadata,
+        # Closing a draft's view without submitting it wipes its payment tokens at once.
+        notify_on_close=notify_on_close or None,
     )
     view.validate_json()
     return view.to_dict()
@@ -272,6 +277,7 @@ def details_modal(sale: Sale) -> dict[str, Any]:
         submit="Review",
         close="Back",
         private_metadata=metadata(sale),
+        notify_on_close=True,
     )
 
 
@@ -357,6 +363,7 @@ def review_modal(sale: Sale, location: Location | None, can_sell_now: bool) -> d
         blocks,
         close="Close",
         private_metadata=metadata(sale, with_fingerprint=True),
+        notify_on_close=True,
     )
 
 
@@ -369,11 +376,30 @@ def notice_modal(title: str, text: str) -> dict[str, Any]:
     )
 
 
-def approval_modal(
-    sale: Sale, location: Location | None, approvals: list[SaleApproval]
-) -> dict[str, Any]:
-    """An approver's review: the whole sale (this modal is theirs alone), Approve, Reject."""
-    blocks: list[Any] = [
+def _change_line(change: Change) -> str:
+    if change.before is None:
+        return f"• {escape(change.label)}: {escape(str(change.after))} (new)"
+    if change.after is None:
+        return f"• {escape(change.label)}: {escape(change.before)} (removed)"
+    return f"• {escape(change.label)}: {escape(change.before)} → *{escape(change.after)}*"
+
+
+def changes_block(changes: list[Change], since: datetime | None) -> SectionBlock:
+    """What changed since an approver last saw the sale, masked, one field a line."""
+    when = f" ({_when(since)})" if since else ""
+    lines = [f":pencil2: *Changed since you last saw it*{when}:"]
+    lines += [_change_line(change) for change in changes]
+    return SectionBlock(text=MarkdownTextObject(text="\n".join(lines)[:2900]))
+
+
+def approval_modal(sheet: ReviewSheet, location: Location | None) -> dict[str, Any]:
+    """An approver's review: first what changed since they last saw it, then the whole
+    sale (this modal is theirs alone), Approve, Reject."""
+    sale, approvals = sheet.sale, sheet.approvals
+    blocks: list[Any] = []
+    if sheet.changes:
+        blocks += [changes_block(sheet.changes, sheet.last_seen_at), DividerBlock()]
+    blocks += [
         SectionBlock(
             text=MarkdownTextObject(
                 text=f"<@{sale.user_id}> asks to sell at *{_where(sale, location)}*."
@@ -498,6 +524,13 @@ def approval_message(
         ContextBlock(elements=[MarkdownTextObject(text=f"Payment: {_payment_lines(sale)}")]),
     ]
     lines = [outcome_words(sale)]
+    if status is SaleStatus.PENDING_APPROVAL and sale.changed_at is not None:
+        what = ", ".join(escape(str(label)).lower() for label in sale.changed_fields or [])
+        lines.append(
+            f":pencil2: Changed by <@{sale.user_id}> {_when(sale.changed_at)}"
+            + (f" ({what})" if what else "")
+            + ": earlier approvals no longer count."
+        )
     if approvals:
         lines.append(
             "Approved by "
@@ -612,4 +645,43 @@ def triage_post(
         )
     if buttons:
         blocks.append(ActionsBlock(elements=buttons))
+    return text, as_blocks(blocks)
+
+
+def continue_message(sale: Sale, location: Location | None) -> tuple[str, list[dict[str, Any]]]:
+    """A workflow started this sale for its requester: add the member and the payment
+    here, privately (nothing of theirs goes through the workflow)."""
+    text = (
+        f"A workflow started a sale for you: *{escape(sale.package_name)}* "
+        f"${escape(sale.amount)} at *{_where(sale, location)}*, starting "
+        f"{sale.start_date.isoformat()}."
+    )
+    blocks: list[Any] = [
+        SectionBlock(text=MarkdownTextObject(text=text)),
+        SectionBlock(
+            text=MarkdownTextObject(
+                text="Add the new member and the payment (only you see them), then submit it "
+                "for approval. The workflow goes on once it is decided."
+            )
+        ),
+        ActionsBlock(
+            elements=[
+                ButtonElement(
+                    action_id=SaleAction.CONTINUE, text="Continue", style="primary", value=sale.id
+                ),
+                ButtonElement(
+                    action_id=SaleAction.WITHDRAW,
+                    text="Withdraw",
+                    value=sale.id,
+                    confirm=ConfirmObject(
+                        title="Withdraw the sale?",
+                        text="Nothing will be sold and the workflow's step fails.",
+                        confirm="Withdraw",
+                        deny="Keep it",
+                    ),
+                ),
+            ]
+        ),
+        ContextBlock(elements=[MarkdownTextObject(text=f"ref `{sale.id}`")]),
+    ]
     return text, as_blocks(blocks)

@@ -19,7 +19,7 @@ from bot.slack.errors import GuardedApp
 from bot.slack.forms import field_value
 from bot.slack.ids import SALE_FIELDS, Command, SaleAction, SaleView
 from bot.workflows.errors import Conflict, InvalidInput
-from bot.workflows.roles import Permission
+from bot.workflows.roles import Actor, Permission
 from bot.workflows.sales import (
     MAX_PAYMENT_METHODS,
     MEMBER_FIELDS,
@@ -52,6 +52,24 @@ def _start_input(body: dict[str, Any]) -> SaleStart:
     )
 
 
+def open_sell_modal(
+    client: WebClient, trigger_id: str, services: Services, actor: Actor, wanted: str = ""
+) -> None:
+    """The first view of a sale (/sell and the shortcut), at the actor's locations that
+    sell: ``wanted`` if it is one of them, else the first."""
+    sales = services.sales
+    locations = sales.locations_for(actor)
+    if not locations:
+        sales.require(actor, Permission.REQUEST_SALE, None)
+        return
+    wanted = wanted.strip().lower()
+    selected = next((loc for loc in locations if loc.id == wanted), locations[0])
+    client.views_open(
+        trigger_id=trigger_id,
+        view=sale_views.start_modal(locations, selected, sales.today_at(selected)),
+    )
+
+
 def register(app: GuardedApp, services: Services) -> None:
     sales = services.sales
 
@@ -61,16 +79,8 @@ def register(app: GuardedApp, services: Services) -> None:
         ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext
     ) -> None:
         ack()
-        actor = actor_of(context)
-        locations = sales.locations_for(actor)
-        if not locations:
-            sales.require(actor, Permission.REQUEST_SALE, None)
-            return
-        wanted = (body.get("text") or "").strip().lower()
-        selected = next((loc for loc in locations if loc.id == wanted), locations[0])
-        client.views_open(
-            trigger_id=body["trigger_id"],
-            view=sale_views.start_modal(locations, selected, sales.today_at(selected)),
+        open_sell_modal(
+            client, body["trigger_id"], services, actor_of(context), body.get("text") or ""
         )
 
     @app.action(SALE_FIELDS["location"][1])
@@ -188,12 +198,10 @@ def register(app: GuardedApp, services: Services) -> None:
         ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext
     ) -> None:
         ack()
-        actor = actor_of(context)
-        sale = sales.review(actor, body["actions"][0]["value"])
-        location = services.locations.get(sale.location_id)
+        sheet = sales.open_review(actor_of(context), body["actions"][0]["value"])
         client.views_open(
             trigger_id=body["trigger_id"],
-            view=sale_views.approval_modal(sale, location, sales.approvals(sale)),
+            view=sale_views.approval_modal(sheet, services.locations.get(sheet.sale.location_id)),
         )
 
     @app.view(SaleView.APPROVAL)

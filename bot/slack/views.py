@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import datetime
 from typing import Any
 
@@ -63,8 +65,29 @@ def location_option(location: Location) -> Option:
     return Option(value=location.id, text=label[:75])
 
 
-def reset_modal(locations: list[Location], selected: Location) -> dict[str, Any]:
-    """The /reset modal: location first, then the identifier fields of its vendor."""
+def reset_prefill(view: dict[str, Any]) -> dict[str, str]:
+    """The member a reset modal was opened for (a message shortcut), kept in the view."""
+    try:
+        data = json.loads(view.get("private_metadata") or "{}")
+    except ValueError:
+        return {}
+    prefill = data.get("prefill") if isinstance(data, dict) else None
+    if not isinstance(prefill, dict):
+        return {}
+    return {k: str(v) for k, v in prefill.items() if k in FIELD_LABELS and v}
+
+
+def reset_modal(
+    locations: list[Location],
+    selected: Location,
+    *,
+    prefill: dict[str, str] | None = None,
+    note: str | None = None,
+) -> dict[str, Any]:
+    """The /reset modal: location first, then the identifier fields of its vendor.
+    ``prefill`` fills the fields it names (the member a message shortcut found); it is
+    kept in the view, so that choosing another location keeps it."""
+    prefill = prefill or {}
     blocks: list[Any] = [
         InputBlock(
             block_id=ResetView.LOCATION_BLOCK,
@@ -87,7 +110,10 @@ def reset_modal(locations: list[Location], selected: Location) -> dict[str, Any]
                 label=label,
                 optional=True,
                 element=PlainTextInputElement(
-                    action_id=action_id, placeholder=placeholder, max_length=320
+                    action_id=action_id,
+                    placeholder=placeholder,
+                    max_length=320,
+                    initial_value=prefill.get(field) or None,
                 ),
             )
         )
@@ -111,6 +137,12 @@ def reset_modal(locations: list[Location], selected: Location) -> dict[str, Any]
         if len(fields) == 1
         else f"Give one or more: {names}."
     )
+    missing = [f for f in prefill if f not in fields]
+    if missing:
+        label = FIELD_LABELS[missing[0]][0].lower()
+        hint = f"{selected.name} does not take a {label}: choose another location. {hint}"
+    if note:
+        hint = f"{note} {hint}"
     blocks.append(ContextBlock(elements=[MarkdownTextObject(text=hint)]))
     view = View(
         type="modal",
@@ -119,6 +151,7 @@ def reset_modal(locations: list[Location], selected: Location) -> dict[str, Any]
         submit=PlainTextObject(text="Review"),
         close=PlainTextObject(text="Cancel"),
         blocks=blocks,
+        private_metadata=json.dumps({"prefill": prefill}) if prefill else None,
     )
     view.validate_json()
     return view.to_dict()
@@ -190,6 +223,11 @@ def status_message(
         ResetStatus.CANCELLED: f"Cancelled: no reset sent for {summary}.",
         ResetStatus.DRAFT: f"Reset the password of {summary}?",
     }[status]
+    if status is ResetStatus.UNKNOWN and request.late_outcome_kind == "succeeded":
+        text = (
+            f":white_check_mark: The vendor answered late, but it did send the reset for "
+            f"{summary}. Support will confirm; no need to send it again."
+        )
     return text, as_blocks([SectionBlock(text=MarkdownTextObject(text=text))])
 
 
@@ -232,9 +270,12 @@ def triage_post(
         blocks.append(resolved_block(request.resolved_by, request.resolution_note))
         return text, as_blocks(blocks)
     buttons = [
-        ButtonElement(action_id=TriageAction.RETRY, text="Retry", value=request.id),
         ButtonElement(action_id=TriageAction.RESOLVE, text="Resolve", value=f"reset:{request.id}"),
     ]
+    if request.late_outcome_kind != "succeeded":  # the vendor said, late, that it was sent
+        buttons.insert(
+            0, ButtonElement(action_id=TriageAction.RETRY, text="Retry", value=request.id)
+        )
     if claimed_by:
         blocks.append(claimed_block(claimed_by))
     else:
@@ -274,9 +315,12 @@ def claimed_block(claimed_by: str) -> ContextBlock:
 
 
 def resolved_block(resolved_by: str | None, note: str | None) -> SectionBlock:
+    # A person is mentioned; frontdesk itself (a guest finished later) is named.
+    who = resolved_by or "frontdesk"
+    who = f"<@{who}>" if re.fullmatch(r"[UW][A-Z0-9]+", who) else escape(who)
     return SectionBlock(
         text=MarkdownTextObject(
-            text=f":white_check_mark: Resolved by <@{resolved_by}>: {escape(note or '')[:1000]}"
+            text=f":white_check_mark: Resolved by {who}: {escape(note or '')[:1000]}"
         )
     )
 

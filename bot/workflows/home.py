@@ -55,6 +55,8 @@ class Home:
     cursors: dict[str, str] = field(default_factory=dict)
     #: Admins: notices given up in the last week (how many, the latest few).
     abandoned: tuple[int, list[AbandonedNotice]] | None = None
+    #: Admins: what the app found wrong with its setup at start (channels it cannot post in).
+    setup_problems: list[str] = field(default_factory=list)
 
 
 class HomeService:
@@ -76,6 +78,8 @@ class HomeService:
         self.triage = triage
         self.page_size = page_size
         self.outbox = outbox or Outbox(db=db, clock=clock, signals=Signals())
+        #: Set at start by the channel check; shown to admins.
+        self.setup_problems: list[str] = []
 
     def home(self, actor: Actor, cursors: dict[str, str] | None = None) -> Home:
         cursors = dict(cursors or {})
@@ -93,6 +97,8 @@ class HomeService:
         ]
         roles = {grant.role for grant in grants}
         home = Home(roles=roles, cursors=cursors, abandoned=abandoned)
+        if Role.ADMIN in roles:
+            home.setup_problems = list(self.setup_problems)
         if roles & {Role.FRONT_DESK, Role.MANAGER, Role.SUPPORT}:
             home.recent = self.recent_requests(actor, cursors.get("recent"))
         if approve_at:

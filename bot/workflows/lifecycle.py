@@ -72,6 +72,10 @@ class Spec(Generic[Row]):
     #: Extra columns written whenever a row enters a status (a sale wipes its
     #: payment tokens on leaving the states that may hold them).
     on_status: Callable[[str], dict[str, Any]] = field(default=lambda status: {})
+    #: A column holding a secret (a sale's sealed payment tokens): when a transition
+    #: clears or replaces a value there, the database is told, so the old bytes are
+    #: scrubbed from its files too (storage/scrub.py).
+    secret_column: str | None = None
     #: Extra columns from a vendor's answer (where a reset was sent, a sale's user id).
     from_outcome: Callable[[Row, Outcome], dict[str, Any]] = field(default=lambda row, outcome: {})
 
@@ -159,6 +163,9 @@ class Lifecycle(Generic[Row]):
         won = session.execute(
             update(table).where(table.c.id == row.id, expected).values(**values)  # type: ignore[attr-defined]
         ).rowcount  # type: ignore[attr-defined]
+        secret = self.spec.secret_column
+        if won and secret and secret in values and getattr(row, secret, None) is not None:
+            self.db.note_wipe(session)  # counted only if this transaction commits
         if won:
             # The row now holds what was written (no second read): plain values are
             # set, SQL expressions (a coalesce) are read again when first used.
@@ -224,7 +231,26 @@ class Lifecycle(Generic[Row]):
         row: Any = self.get(item_id)
         if row is None or row.status != self.spec.in_flight or row.worker_id != worker_id:
             return None
+        if not self._hold(item_id, worker_id):
+            return None  # recovered meanwhile (this worker stalled past its lease): not sent
         return self.settle(row, self._call(row, call), worker_id)
+
+    def _hold(self, item_id: str, worker_id: str) -> bool:
+        """Renew this worker's lease just before the call, so that recovery cannot call
+        it abandoned while it goes out (whatever delayed the worker since its claim)."""
+        model = self._model
+        with self.db.session() as session:
+            return bool(
+                session.execute(
+                    update(model)
+                    .where(
+                        model.id == item_id,
+                        model.status == self.spec.in_flight,
+                        model.worker_id == worker_id,
+                    )
+                    .values(lease_until=self.clock.now() + self.lease)
+                ).rowcount  # type: ignore[attr-defined]
+            )
 
     def _call(self, row: Row, call: Callable[[Row], Outcome]) -> Outcome:
         try:

@@ -19,9 +19,7 @@ a lock on that member, so concurrent Sends cannot pass the hourly limit together
 from __future__ import annotations
 
 import re
-import secrets
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -36,6 +34,7 @@ from bot.config import Location
 from bot.vendor_clients import VendorClients
 from bot.workflows import audit, preferences
 from bot.workflows.errors import Conflict, InvalidInput, NotFound
+from bot.workflows.guest_codes import GuestCodes
 from bot.workflows.lifecycle import ClaimResult, Lifecycle, NotSent, Settled, Spec
 from bot.workflows.masking import identifier_hash, mask_email, mask_identifier
 from bot.workflows.outbox import Audience, NoticeKind, Outbox
@@ -189,7 +188,10 @@ class ResetNotices:
             self.triage(session, request)
 
     def late(self, session: Session, request: ResetRequest) -> None:
+        """The answer that came after the row was settled: on the triage post and on the
+        requester's confirmation."""
         self.triage(session, request)
+        self.confirmation(session, request)
 
 
 def identifier_fields(location: Location) -> tuple[str, ...]:
@@ -314,11 +316,13 @@ class ResetService:
         lease_seconds: float = 120.0,
         sends_per_person_hour: int = 30,
         drafts_per_person_hour: int = 60,
-        issue_code: Callable[[ResetRequest], str] | None = None,
+        guest_codes: GuestCodes | None = None,
         outbox: Outbox | None = None,
         signals: Signals | None = None,
     ) -> None:
         self.db = db
+        #: Where the codes of third-party Paytronix resets are issued and kept.
+        self.guest_codes = guest_codes
         self.roles = roles
         self.clients = clients
         self.locations = locations
@@ -326,8 +330,6 @@ class ResetService:
         self.limit_per_hour = limit_per_hour
         self.sends_per_person_hour = sends_per_person_hour
         self.drafts_per_person_hour = drafts_per_person_hour
-        #: Makes (and keeps the means to check) a reset code where frontdesk issues its own.
-        self.issue_code = issue_code or (lambda request: secrets.token_urlsafe(32))
         self.signals = signals or (outbox.signals if outbox else Signals())
         self.outbox = outbox or Outbox(db=db, clock=clock, signals=self.signals)
         self.notices = ResetNotices(self.outbox)
@@ -404,6 +406,7 @@ class ResetService:
         now = self.clock.now()
         with self.db.session() as session:
             self.roles.require(session, actor, Permission.RESET, location_id)
+            hold(session, self.clock, [f"person:{actor.key}"])  # count, then add, alone
             drafts = self._count_by(
                 session, actor, ResetRequest.created_at >= now - timedelta(hours=1)
             )
@@ -548,7 +551,8 @@ class ResetService:
             hashes = self.member_hashes(session, request)
             member_keys = [f"member:{request.location_id}:{h}" for h in hashes]
             hold(session, self.clock, [*member_keys, f"person:{actor.key}"])
-            # The member's resets and this person's sends in the last hour, in one read.
+            # The member's resets and this person's sends in the last hour, in one read;
+            # every send counts for the person (a refusal was a vendor call too).
             sends = (
                 select(func.count())
                 .select_from(ResetRequest)
@@ -556,7 +560,6 @@ class ResetService:
                     ResetRequest.org_id == actor.org_id,
                     ResetRequest.user_id == actor.user_id,
                     ResetRequest.confirmed_at >= now - timedelta(hours=1),
-                    ResetRequest.status.in_([s.value for s in COUNTS_TOWARDS_LIMIT]),
                 )
                 .scalar_subquery()
             )
@@ -623,8 +626,21 @@ class ResetService:
         if not request.identity:
             raise NotSent("the member's data is gone")
         adapter = self.clients.resetter(request.location_id)
-        code = self.issue_code(request) if adapter.issues_own_code else None
+        code = None
+        if adapter.issues_own_code:
+            # The guest's email links to frontdesk's page with this code: its keyed hash
+            # is stored (committed) before the code can leave.
+            if self.guest_codes is None:
+                raise NotSent("no guest reset page is configured to issue reset codes")
+            code = self.guest_codes.issue(request.location_id, request.id)
         return adapter.reset(member_identity(request), reset_code=code)
+
+    def tell_support(self, request: ResetRequest) -> None:
+        """Bring a reset's triage post (and the Homes that list it) up to date: for rows
+        made or resolved elsewhere (the guest page)."""
+        with self.db.session() as session:
+            self.notices.triage(session, request)
+            self.notices.changed(session, request, request.status)
 
     def recover_abandoned(self) -> list[ResetRequest]:
         return self.lifecycle.recover()
@@ -672,6 +688,11 @@ class ResetService:
                 return told
             if original.status not in NEEDS_TRIAGE:
                 raise Conflict("Only a failed or uncertain reset can be retried.")
+            if original.resolved_at is not None:
+                raise Conflict(
+                    f"<@{original.resolved_by}> already resolved this one: nothing was sent. "
+                    "If the member still needs a reset, start a new one."
+                )
             if original.identity is None:
                 raise Conflict("This reset's member data has been purged: start a new one.")
             retry_id = str(uuid.uuid4())
@@ -679,17 +700,16 @@ class ResetService:
                 session,
                 original,
                 expected=ResetRequest.retried_at.is_(None)
+                & ResetRequest.resolved_at.is_(None)
                 & ResetRequest.status.in_([s.value for s in NEEDS_TRIAGE]),
                 values={
                     "retried_by": actor.user_id,
                     "retried_at": now,
                     "retry_id": retry_id,
                     # The retry carries the failure on: the original leaves the open list.
-                    "resolved_by": func.coalesce(ResetRequest.resolved_by, actor.user_id),
-                    "resolved_at": func.coalesce(ResetRequest.resolved_at, now),
-                    "resolution_note": func.coalesce(
-                        ResetRequest.resolution_note, f"retried as {retry_id}"
-                    ),
+                    "resolved_by": actor.user_id,
+                    "resolved_at": now,
+                    "resolution_note": f"retried as {retry_id}",
                 },
                 actor=actor.key,
                 action="reset.retry",
@@ -697,6 +717,10 @@ class ResetService:
             )
             if not won:
                 session.refresh(original)
+                if original.retried_at is None:  # resolved meanwhile, not retried
+                    raise Conflict(
+                        f"<@{original.resolved_by}> resolved this one meanwhile: nothing was sent."
+                    )
                 told = RetryResult(
                     False, original.retry_id, original.retried_by, original.retried_at
                 )

@@ -14,11 +14,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from bot.clock import Clock
 from storage.db import Database
-from storage.models import AuditEvent, ResetRequest, Sale, VendorAttempt
+from storage.models import (
+    AuditEvent,
+    ResetIdentifier,
+    ResetRequest,
+    Sale,
+    SaleSeen,
+    VendorAttempt,
+)
 
 PURGED = "(purged)"
 AUDIT_FIELDS = [
@@ -64,9 +71,18 @@ def purge(
                 identifier_hash="",
                 sent_to_masked=None,
                 outcome_message=None,
+                late_outcome_message=None,
                 resolution_note=None,
             )
         ).rowcount  # type: ignore[attr-defined]
+        # The hashes a member's hourly limit was counted by go with the member's data.
+        session.execute(
+            delete(ResetIdentifier).where(
+                ResetIdentifier.request_id.in_(
+                    select(ResetRequest.id).where(ResetRequest.created_at < cutoff)
+                )
+            )
+        )
         sales = session.execute(
             update(Sale)
             .where(
@@ -83,8 +99,15 @@ def purge(
                 rejection_reason=None,
                 reconciled_note=None,
                 resolution_note=None,
+                late_outcome_message=None,
             )
         ).rowcount  # type: ignore[attr-defined]
+        # What approvers saw of those sales (masked member fields): not kept either.
+        session.execute(
+            delete(SaleSeen).where(
+                SaleSeen.sale_id.in_(select(Sale.id).where(Sale.created_at < cutoff))
+            )
+        )
         attempts = session.execute(
             update(VendorAttempt)
             .where(VendorAttempt.created_at < cutoff, VendorAttempt.message != PURGED)

@@ -49,9 +49,10 @@ from bot.workflows.masking import identifier_hash, mask_email, mask_phone, mask_
 from bot.workflows.outbox import Audience, NoticeKind, Outbox
 from bot.workflows.roles import Actor, Permission, Roles, allows
 from bot.workflows.signals import Signals
+from bot.workflows.sale_fields import GENDERS, Change, differences, member_fields, snapshot
 from bot.workflows.vault import TokenVault, VaultError
 from storage.db import Database
-from storage.models import Sale, SaleApproval
+from storage.models import Sale, SaleApproval, SaleAsk, SaleSeen
 from vendors import InvalidVendorRequest, NewMemberSale, Outcome, OutcomeKind, PaymentInstruction
 
 
@@ -84,6 +85,8 @@ _STATUS_FOR = {
     OutcomeKind.UNKNOWN: SaleStatus.UNKNOWN,
 }
 MAX_PAYMENT_METHODS = 2
+#: No membership costs this much: a larger amount is a typo.
+MAX_AMOUNT = Decimal("100000")
 MEMBER_FIELDS = (
     "first_name",
     "last_name",
@@ -101,7 +104,6 @@ MEMBER_FIELDS = (
     "emergency_contact_phone",
 )
 REQUIRED_MEMBER_FIELDS = ("first_name", "last_name", "email")
-GENDERS = {"M": "Male", "F": "Female", "U": "Prefer not to say"}
 
 
 class SubmitResult(StrEnum):
@@ -145,6 +147,18 @@ class SaleNotices:
 
     def triage(self, session: Session, sale: Sale) -> None:
         self._slot(session, NoticeKind.SALE_TRIAGE, sale)
+
+    def invite(self, session: Session, sale: Sale) -> None:
+        """A draft started for someone (a Workflow Builder step): their DM asks them to
+        continue it privately; later states update that same message."""
+        self.outbox.slot(
+            session,
+            NoticeKind.SALE_DM,
+            subject_type="sale",
+            subject_id=sale.id,
+            location_id=sale.location_id,
+            payload={"continue": True},
+        )
 
     def note(self, session: Session, sale: Sale, note: str, by: str) -> None:
         """A note in the approval message's thread (after the message itself)."""
@@ -205,6 +219,17 @@ class ApproveResult(StrEnum):
 class ReconcileFinding(StrEnum):
     SOLD = "sold"
     NOT_SOLD = "not_sold"
+
+
+@dataclass(frozen=True)
+class ReviewSheet:
+    """What an approver's Review shows: the sale, its approvals so far, and first what
+    changed since this approver last saw it (nothing the first time, or if nothing did)."""
+
+    sale: Sale
+    approvals: list[SaleApproval]
+    changes: list[Change]
+    last_seen_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -295,16 +320,31 @@ def validate_start(location: ClubReadyLocation, raw: SaleStart, now: datetime) -
     return item
 
 
+_AMOUNT = re.compile(r"^\$?\s*(\d{1,3}(?:,\d{3})+|\d+)(\.\d{1,2})?$")
+_DECIMAL_COMMA = re.compile(r"^\$?\s*\d+,\d{1,2}$")
+
+
 def _parse_amount(text: str | None) -> Decimal | None:
-    """A positive amount with at most two decimals ("49", "49.00", "$1,049.50")."""
+    """A positive amount with at most two decimals ("49", "49.00", "$1,049.50"). A comma
+    is only ever a thousands separator in groups of three: "49,00" is refused, never
+    read as 4900."""
+    cleaned = _clean(text) or ""
+    match = _AMOUNT.match(cleaned)
+    if match is None:
+        return None
     try:
-        amount = Decimal((_clean(text) or "").replace("$", "").replace(",", ""))
+        amount = Decimal(match.group(1).replace(",", "") + (match.group(2) or ""))
     except InvalidOperation:
         return None
-    exponent = amount.as_tuple().exponent
-    if not amount.is_finite() or amount <= 0 or not isinstance(exponent, int) or exponent < -2:
+    if not amount.is_finite() or amount <= 0 or amount > MAX_AMOUNT:
         return None
     return amount
+
+
+def _amount_error(text: str | None) -> str:
+    if _DECIMAL_COMMA.match(_clean(text) or ""):
+        return "Use a dot for the cents, like 49.00 (a comma only separates thousands)."
+    return "An amount like 49.00 (more than zero, two decimals)."
 
 
 _PHONE = re.compile(r"^\+?[0-9 ().-]{7,25}$")
@@ -364,7 +404,12 @@ def validate_details(
         prefix = f"payment{index}_"
         amount = _parse_amount(payment.amount)
         if amount is None:
-            errors[prefix + "amount"] = "An amount like 49.00 (more than zero, two decimals)."
+            errors[prefix + "amount"] = _amount_error(payment.amount)
+        elif price > 0 and amount > price:
+            errors[prefix + "amount"] = (
+                f"At most the package's price, {money(price)}: this is the most "
+                "ClubReady will try to charge this method."
+            )
         profile, acct = _clean(payment.profile_token), _clean(payment.acct_token)
         if profile and acct:
             errors[prefix + "acct_token"] = (
@@ -493,28 +538,18 @@ def masked_member_lines(member: dict[str, Any] | None) -> list[tuple[str, str]]:
     if not member:
         return [("Member", "purged")]
     lines = [("Name", masked_member(member).split(" · ")[0])]
-    lines.append(("Email", mask_email(str(member["email"]))))
-    for name, label in (
-        ("phone", "Phone"),
-        ("cell_phone", "Cell"),
-        ("emergency_contact_phone", "Emergency phone"),
-    ):
-        if member.get(name):
-            lines.append((label, mask_phone(str(member[name]))))
-    for name, label in (
-        ("date_of_birth", "Date of birth"),
-        ("address", "Address"),
-        ("city", "City"),
-        ("state", "State"),
-        ("zip", "Zip"),
-        ("username", "Username"),
-        ("emergency_contact_name", "Emergency contact"),
-    ):
-        if member.get(name):
-            lines.append((label, mask_text(str(member[name]))))
-    if member.get("gender"):
-        lines.append(("Gender", GENDERS.get(str(member["gender"]), "")))
+    lines += [
+        (label, shown)
+        for key, label, shown, _ in member_fields(member)
+        if key not in ("first_name", "last_name")
+    ]
     return lines
+
+
+def _preview(sale: Sale, values: dict[str, Any]) -> Sale:
+    """A detached copy of ``sale`` with ``values`` applied: what it would show."""
+    columns = {c.key: getattr(sale, c.key) for c in Sale.__table__.columns}
+    return Sale(**{**columns, **{k: v for k, v in values.items() if k in columns}})
 
 
 def _wipe_tokens(status: str) -> dict[str, Any]:
@@ -539,6 +574,7 @@ SPEC = Spec(
     ),
     vendor_of=lambda sale: "clubready",
     on_status=_wipe_tokens,
+    secret_column="sealed_tokens",
     from_outcome=_vendor_user,
 )
 
@@ -650,6 +686,38 @@ class SaleService:
             raise Conflict("Only the person who started this sale can change it.")
         self.roles.require(session, actor, Permission.REQUEST_SALE, sale.location_id)
 
+    def _ask_approvals_channel(self, session: Session, sale: Sale) -> None:
+        """Record that the location's approvals channel was asked about this version."""
+        location = self.locations.get(sale.location_id)
+        channel = getattr(location, "approvals_channel", None)
+        if not channel:
+            return
+        try:
+            with session.begin_nested():
+                session.add(
+                    SaleAsk(
+                        sale_id=sale.id,
+                        fingerprint=sale.fingerprint,
+                        reason="request",
+                        target_kind="channel",
+                        target_id=channel,
+                        at=self.clock.now(),
+                    )
+                )
+        except IntegrityError:
+            pass  # asked about this very version already
+
+    def asks(self, sale_id: str) -> list[SaleAsk]:
+        """Who has been asked to decide this sale, how and when, oldest first."""
+        with self.db.session() as session:
+            return list(
+                session.scalars(
+                    select(SaleAsk)
+                    .where(SaleAsk.sale_id == sale_id)
+                    .order_by(SaleAsk.at, SaleAsk.id)
+                )
+            )
+
     def required_approvals(self, location_id: str, amount: str) -> int:
         limit = self._location(location_id).manager_sale_limit
         return 2 if limit is not None and Decimal(amount) > limit else 1
@@ -660,16 +728,19 @@ class SaleService:
 
     def approvals(self, sale: Sale) -> list[SaleApproval]:
         with self.db.session() as session:
-            return list(
-                session.scalars(
-                    select(SaleApproval)
-                    .where(
-                        SaleApproval.sale_id == sale.id,
-                        SaleApproval.fingerprint == sale.fingerprint,
-                    )
-                    .order_by(SaleApproval.at)
+            return self._approvals(session, sale)
+
+    def _approvals(self, session: Session, sale: Sale) -> list[SaleApproval]:
+        return list(
+            session.scalars(
+                select(SaleApproval)
+                .where(
+                    SaleApproval.sale_id == sale.id,
+                    SaleApproval.fingerprint == sale.fingerprint,
                 )
+                .order_by(SaleApproval.at)
             )
+        )
 
     # -- the requester ----------------------------------------------------------------
     def locations_for(self, actor: Actor) -> list[ClubReadyLocation]:
@@ -829,6 +900,7 @@ class SaleService:
             )
             if won:
                 self.notices.status(session, sale)
+                self._ask_approvals_channel(session, sale)
         return SubmitResult.PENDING_APPROVAL if won else SubmitResult.ALREADY_HANDLED
 
     def sell_now(self, actor: Actor, sale_id: str, fingerprint: str) -> SubmitResult:
@@ -864,6 +936,8 @@ class SaleService:
             )
             if not won:
                 return SubmitResult.ALREADY_HANDLED
+            if not enough:
+                self._ask_approvals_channel(session, sale)
             session.add(
                 SaleApproval(
                     sale_id=sale.id,
@@ -924,9 +998,23 @@ class SaleService:
                 "package_name": item.name,
                 "fingerprint": fingerprint({**content_of(sale), **changes}, methods),
             }
-            if status is SaleStatus.PENDING_APPROVAL:
+            details: dict[str, Any] = {"package": item.name, "amount": money(item.amount)}
+            pending = status is SaleStatus.PENDING_APPROVAL
+            if pending:
                 values["expires_at"] = now + self.approval_window
                 values["required_approvals"] = self.required_approvals(sale.location_id, amount)
+                if values["fingerprint"] != sale.fingerprint:
+                    # After the approvers were asked: say what changed, and when.
+                    labels = [
+                        change.label
+                        for change in differences(
+                            snapshot(sale),
+                            snapshot(_preview(sale, values)),
+                            fingerprint_changed=True,
+                        )
+                    ]
+                    values.update(changed_at=now, changed_fields=labels)
+                    details["changed"] = labels
             if not self._transition(
                 session,
                 sale,
@@ -934,13 +1022,15 @@ class SaleService:
                 values=values,
                 actor=actor.key,
                 action="sale.edit",
-                details={"package": item.name, "amount": money(item.amount)},
+                details=details,
             ):
                 raise Conflict("This sale changed meanwhile: open it again.")
-            if status is SaleStatus.PENDING_APPROVAL:
+            if pending:
                 self.notices.status(session, sale)
-                self.notices.note(session, sale, "changed", actor.user_id)
-        return sale, status is SaleStatus.PENDING_APPROVAL
+                if "changed_at" in values:  # a real change, after the approvers were asked
+                    self.notices.note(session, sale, "changed", actor.user_id)
+                self._ask_approvals_channel(session, sale)
+        return sale, pending
 
     def withdraw(self, actor: Actor, sale_id: str) -> bool:
         now = self.clock.now()
@@ -960,6 +1050,37 @@ class SaleService:
                 self.notices.note(session, sale, "withdrawn", actor.user_id)
             return won
 
+    def abandon_draft(self, actor: Actor, sale_id: str) -> bool:
+        """The requester closed a sale's modal without submitting it: its sealed payment
+        tokens are wiped at once, with the member and payment they go with (the draft
+        goes back to needing them; the hourly sweep still cancels it). Compare-and-set
+        on the draft as it was, so a Submit that won first is untouched. No role is
+        needed to wipe one's own tokens."""
+        with self.db.session() as session:
+            sale = session.get(Sale, sale_id)
+            if sale is None or not actor.is_person(sale.org_id, sale.user_id):
+                return False
+            if sale.status != SaleStatus.DRAFT or sale.sealed_tokens is None:
+                return False
+            return self._transition(
+                session,
+                sale,
+                expected=(Sale.status == SaleStatus.DRAFT)
+                & (Sale.fingerprint == sale.fingerprint)
+                & Sale.sealed_tokens.is_not(None),
+                values={
+                    "sealed_tokens": None,
+                    "member": None,
+                    "member_masked": "",
+                    "member_email_hash": None,
+                    "payments": [],
+                    "fingerprint": fingerprint({**content_of(sale), "member": None}, []),
+                },
+                actor=actor.key,
+                action="sale.draft_closed",
+                details={"wiped": "payment tokens"},
+            )
+
     # -- approvers --------------------------------------------------------------------
     def _require_approver(self, session: Session, actor: Actor, sale: Sale) -> None:
         self.roles.require(session, actor, Permission.APPROVE_SALE, sale.location_id)
@@ -969,25 +1090,65 @@ class SaleService:
     def review(self, actor: Actor, sale_id: str) -> Sale:
         """The sale for an approver's review; refuses anyone who may not decide it."""
         with self.db.session() as session:
-            sale = self._load(session, sale_id)
-            self._require_approver(session, actor, sale)
-            status = SaleStatus(sale.status)
-            if status is not SaleStatus.PENDING_APPROVAL:
-                raise Conflict(f"This sale is {_words(status)}: there is nothing to decide.")
-            if sale.expires_at and sale.expires_at <= self.clock.now():
-                raise Conflict("This request has expired: the requester can submit it again.")
-            mine = session.scalar(
-                select(func.count())
-                .select_from(SaleApproval)
-                .where(
-                    SaleApproval.sale_id == sale.id,
-                    SaleApproval.approver == actor.key,
-                    SaleApproval.fingerprint == sale.fingerprint,
+            return self._reviewable(session, actor, sale_id)
+
+    def open_review(self, actor: Actor, sale_id: str) -> ReviewSheet:
+        """An approver opens Review: the sale, what changed since they last saw it, and
+        (recorded now) what they see this time, masked and without tokens."""
+        now = self.clock.now()
+        with self.db.session() as session:
+            sale = self._reviewable(session, actor, sale_id)
+            shown = snapshot(sale)
+            seen = session.get(SaleSeen, (sale.id, actor.key))
+            changes: list[Change] = []
+            last_seen_at = seen.seen_at if seen is not None else None
+            if seen is not None and seen.fingerprint != sale.fingerprint:
+                changes = differences(seen.snapshot, shown, fingerprint_changed=True)
+            values = {
+                "approver_user_id": actor.user_id,
+                "fingerprint": sale.fingerprint,
+                "seen_at": now,
+                "snapshot": shown,
+            }
+            if seen is not None:
+                session.execute(
+                    update(SaleSeen)
+                    .where(SaleSeen.sale_id == sale.id, SaleSeen.approver == actor.key)
+                    .values(**values)
                 )
+            else:
+                try:
+                    with session.begin_nested():
+                        session.add(SaleSeen(sale_id=sale.id, approver=actor.key, **values))
+                except IntegrityError:  # the same approver in two places at once
+                    session.execute(
+                        update(SaleSeen)
+                        .where(SaleSeen.sale_id == sale.id, SaleSeen.approver == actor.key)
+                        .values(**values)
+                    )
+            approvals = self._approvals(session, sale)
+        return ReviewSheet(sale, approvals, changes, last_seen_at)
+
+    def _reviewable(self, session: Session, actor: Actor, sale_id: str) -> Sale:
+        sale = self._load(session, sale_id)
+        self._require_approver(session, actor, sale)
+        status = SaleStatus(sale.status)
+        if status is not SaleStatus.PENDING_APPROVAL:
+            raise Conflict(f"This sale is {_words(status)}: there is nothing to decide.")
+        if sale.expires_at and sale.expires_at <= self.clock.now():
+            raise Conflict("This request has expired: the requester can submit it again.")
+        mine = session.scalar(
+            select(func.count())
+            .select_from(SaleApproval)
+            .where(
+                SaleApproval.sale_id == sale.id,
+                SaleApproval.approver == actor.key,
+                SaleApproval.fingerprint == sale.fingerprint,
             )
-            if mine:
-                raise Conflict("You have already approved this sale: another manager must.")
-            return sale
+        )
+        if mine:
+            raise Conflict("You have already approved this sale: another manager must.")
+        return sale
 
     def approve(self, actor: Actor, sale_id: str, fingerprint: str) -> ApproveResult:
         now = self.clock.now()

@@ -202,6 +202,24 @@ class TriageService:
                 counts[("clubready", f"sale {status}")] += count
         return dict(counts)
 
+    def _resolvable(self, session: Session, actor: Actor, kind: Kind, item_id: str) -> Any:
+        """The row, for someone who may resolve it (support; a sale's managers too)."""
+        model: Any = ResetRequest if kind is Kind.RESET else Sale
+        row = session.get(model, item_id)
+        if row is None:
+            raise NotFound(f"That {kind.value} no longer exists.")
+        if not self.roles.can(session, actor, Permission.TRIAGE, row.location_id) and not (
+            kind is Kind.SALE
+            and self.roles.can(session, actor, Permission.APPROVE_SALE, row.location_id)
+        ):
+            raise self.roles.refusal(session, Permission.TRIAGE, row.location_id)
+        return row
+
+    def require_resolver(self, actor: Actor, kind: Kind, item_id: str) -> None:
+        """Refuse, before its modal opens, whoever may not resolve this."""
+        with self.db.session() as session:
+            self._resolvable(session, actor, kind, item_id)
+
     def resolve(self, actor: Actor, kind: Kind, item_id: str, note: str) -> Item:
         """Support (or, for a sale, a manager of its location) closes a failure with a note."""
         note = (note or "").strip()
@@ -211,14 +229,7 @@ class TriageService:
         model: Any = ResetRequest if kind is Kind.RESET else Sale
         failures = RESET_FAILURES if kind is Kind.RESET else SALE_FAILURES
         with self.db.session() as session:
-            row = session.get(model, item_id)
-            if row is None:
-                raise NotFound(f"That {kind.value} no longer exists.")
-            if not self.roles.can(session, actor, Permission.TRIAGE, row.location_id) and not (
-                kind is Kind.SALE
-                and self.roles.can(session, actor, Permission.APPROVE_SALE, row.location_id)
-            ):
-                raise self.roles.refusal(session, Permission.TRIAGE, row.location_id)
+            row = self._resolvable(session, actor, kind, item_id)
             won = session.execute(
                 update(model)
                 .where(
@@ -267,6 +278,21 @@ class TriageService:
             return reset_item(row) if kind is Kind.RESET else sale_item(row)
 
     # -- history ----------------------------------------------------------------------
+    def _history_scope(self, session: Session, actor: Actor) -> list[str]:
+        """Where the actor may read members' history; refuses someone who may nowhere."""
+        where = sorted(
+            set(self._scope(session, actor, Permission.TRIAGE))
+            | set(self._scope(session, actor, Permission.APPROVE_SALE))
+        )
+        if not where:
+            raise self.roles.refusal(session, Permission.TRIAGE, None)
+        return where
+
+    def require_history(self, actor: Actor) -> None:
+        """Refuses, in plain words, someone who may read no member's history."""
+        with self.db.session() as session:
+            self._history_scope(session, actor)
+
     def history(self, actor: Actor, text: str, *, limit: int = 25) -> list[Item]:
         """One member's resets and sales, masked, newest first (support; managers at their
         locations)."""
@@ -277,12 +303,7 @@ class TriageService:
                 {"member": "Give an email, a username, an account id or a card number."}
             )
         with self.db.session() as session:
-            where = sorted(
-                set(self._scope(session, actor, Permission.TRIAGE))
-                | set(self._scope(session, actor, Permission.APPROVE_SALE))
-            )
-            if not where:
-                raise self.roles.refusal(session, Permission.TRIAGE, None)
+            where = self._history_scope(session, actor)
             digest = identifier_hash(kind, value)
             resets = session.scalars(
                 select(ResetRequest)

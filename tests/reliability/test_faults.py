@@ -65,8 +65,9 @@ def test_postgres_restarted_during_a_burst_loses_and_doubles_nothing(tmp_path: P
         server.restart()  # every open connection is cut mid-burst
         for sender in senders:
             sender.join()
-        # The acknowledgement comes before any database work: Slack always got it.
-        assert acknowledged == [200] * 30
+        # Answered at once: 200, or 503 while the database could not record the request
+        # as seen (so it could not be told from a replay): nothing was done for those.
+        assert len(acknowledged) == 30 and set(acknowledged) <= {200, 503}
         # Slack retries a request that failed; whatever was not recorded is asked again.
         recorded = _identities(stack)
         for n in range(30):

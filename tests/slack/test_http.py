@@ -43,7 +43,8 @@ def test_metrics_over_http(stack: Stack) -> None:
     )
     wait_for(lambda: stack.frontdesk.services.resets.get(request_id).status == ResetStatus.SENT)
     sale_steps.request_approval(stack)
-    answer = httpx.get(f"{stack.http.url}/metrics")
+    assert httpx.get(f"{stack.http.url}/metrics").status_code == 404  # not on Slack's listener
+    answer = httpx.get(f"{stack.metrics.url}/metrics")
     assert answer.status_code == 200
     samples = {
         (family.name, tuple(sorted(sample.labels.items()))): sample.value

@@ -190,7 +190,7 @@ def test_an_unexpected_error_never_closes_a_modal_silently(
     assert "reference" in json.dumps(answer["errors"])
 
     # A button on App Home: a notice modal with the reference.
-    monkeypatch.setattr(services.sales, "review", boom)
+    monkeypatch.setattr(services.sales, "open_review", boom)
     before = len(stack.slack.calls_to("views.open"))
     stack.driver.click_in_view(
         "UMANAGER", {"id": "VHOME", "type": "home", "blocks": []}, HomeAction.REVIEW, "sale-1"
@@ -254,3 +254,15 @@ def test_one_person_across_workspaces_of_an_enterprise(stack: Stack) -> None:
     stack.driver = home
     # Grants made under two workspaces of one enterprise are one grant each.
     assert grants == 2
+
+
+def test_only_those_who_may_resolve_open_the_resolve_modal(stack: Stack) -> None:
+    """Review finding: anyone in the triage channel could open Resolve."""
+    request_id, post = _failed_reset(stack)
+    opened = len(stack.slack.calls_to("views.open"))
+    stack.driver.click(
+        "UFRONT", TriageAction.RESOLVE, f"reset:{request_id}", channel=TRIAGE, ts=post["ts"]
+    )
+    told = wait_for(lambda: stack.slack.calls_to("actions/UFRONT"))
+    assert "You can't work on support's failures" in told[-1].args["text"]
+    assert len(stack.slack.calls_to("views.open")) == opened

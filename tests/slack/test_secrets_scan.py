@@ -3,20 +3,29 @@
 from __future__ import annotations
 
 import base64
+import http.cookiejar
+import io
+import json
 import logging
+import re
+import urllib.error
+import urllib.parse
+import urllib.request
 from pathlib import Path
+from urllib.parse import unquote_plus
 
+import httpx
 import pytest
 from sqlalchemy import MetaData, select
 
 from bot.devtools import sale_steps
+from bot.devtools.driver import sign
 from bot.devtools.stack import BOT_TOKEN, DEMO_SECRETS, SIGNING_SECRET, Stack
+from bot.observability import json_handler
 from bot.slack.ids import Command, ResetAction
 from bot.workflows.resets import ResetStatus
-from bot.workflows.roles import (
-    Actor,
-    Role,
-)
+from bot.workflows.roles import Actor, Role
+from storage.models import Sale
 from tests.slack.helpers import button_value, new_message, wait_for
 from vendors.sandbox import Fault
 
@@ -182,3 +191,200 @@ def test_no_payment_token_leaks(
             assert token not in text, f"payment token ({name}) leaked"
     # What people saw instead: the last four characters.
     assert "\\u202677aa" in "\n".join(slack_bodies)
+
+
+def test_requests_failing_verification_leak_nothing(
+    stack: Stack, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A genuine sale form arriving 6 minutes late, the same form tampered with, and bodies
+    that are not JSON: refused, and nothing they carried reaches any log or answer."""
+    caplog.set_level(logging.DEBUG)
+    lines = io.StringIO()
+    handler = json_handler(lines)  # the log as `frontdesk serve` writes it
+    logging.getLogger().addHandler(handler)
+    planted = {
+        "payment token": "tok_profile_PLANTED_late_5a5a",
+        "acct token": "acct_PLANTED_late_6b6b",
+        "first name": "Plantedfirstname",
+        "last name": "Plantedlastname",
+        "email": "planted.member@example.com",
+        "phone": "+1 555 019 4321",
+        "bot token": "xoxb-PLANTED-9f9f-0000",
+        "app token": "xapp-PLANTED-7e7e-1111",
+    }
+    member = {
+        "first_name": planted["first name"],
+        "last_name": planted["last name"],
+        "email": planted["email"],
+        "cell_phone": planted["phone"],
+    }
+    payments = [
+        {
+            "amount": "49.00",
+            "profile_token": planted["payment token"],
+            "acct_token": planted["acct token"],
+        }
+    ]
+    answers: list[httpx.Response] = []
+    try:
+        start = sale_steps.open_sell(stack)
+        details = sale_steps.acknowledged(stack, start, sale_steps.submit_start(stack, start))
+        late = stack.frontdesk.clock.now().timestamp() - 6 * 60
+        details = {**details, "private_metadata": planted["bot token"]}
+        values = {sale_steps.action(k): v for k, v in member.items()}
+        for key, value in payments[0].items():
+            values[sale_steps.action(f"payment1_{key}")] = value
+        values[sale_steps.action("promo_code")] = planted["app token"]
+        answers.append(stack.driver.submit_view("UFRONT", details, values, timestamp=late))
+        assert stack.driver.last is not None
+        genuine_body = stack.driver.last[0].decode()
+        assert planted["payment token"] in unquote_plus(genuine_body)  # the scan is looking right
+        url = f"{stack.http.url}/slack/events"
+        form = "application/x-www-form-urlencoded"
+
+        def signed_now(body: str) -> dict[str, str]:
+            stamp = str(int(stack.frontdesk.clock.now().timestamp()))
+            return {
+                "Content-Type": form,
+                "X-Slack-Request-Timestamp": stamp,
+                "X-Slack-Signature": sign(SIGNING_SECRET, stamp, body),
+            }
+
+        # Tampered: signed as sent, then the amount changed on the way.
+        headers = signed_now(genuine_body)
+        tampered = genuine_body.replace("49.00", "4.00")
+        assert tampered != genuine_body
+        answers.append(httpx.post(url, content=tampered.encode(), headers=headers))
+        # Signed, but not JSON: a form payload cut short, and a "JSON" event that is not.
+        cut = genuine_body[: len(genuine_body) // 2]
+        answers.append(httpx.post(url, content=cut.encode(), headers=signed_now(cut)))
+        not_json = " ".join(planted.values()) + " {not json"
+        json_headers = {**signed_now(not_json), "Content-Type": "application/json"}
+        answers.append(httpx.post(url, content=not_json.encode(), headers=json_headers))
+        # The same, unsigned and 6 minutes old.
+        answers.append(
+            stack.driver.post(not_json, "application/json", timestamp=late, secret="not-it")
+        )
+    finally:
+        logging.getLogger().removeHandler(handler)
+    assert [a.status_code for a in answers] == [401, 401, 400, 400, 401]
+    with stack.frontdesk.db.session() as session:
+        stored = "\n".join(str(tuple(row)) for row in session.execute(select(Sale.__table__)).all())
+    texts = {
+        "caplog": caplog.text,
+        "json log": lines.getvalue(),
+        "answers": "\n".join(a.text for a in answers),
+        "rows": stored,
+        "slack": "\n".join(call.raw for call in stack.slack.calls),
+    }
+    for where, text in texts.items():
+        for name, value in planted.items():
+            assert value not in text, f"{name} leaked into {where}"
+    assert "slack request refused" in lines.getvalue()
+
+
+GUEST_KEY = "PLANTED-guest-code-key-0123456789abcdef"
+
+
+class _Guest:
+    """The guest's browser, as plain HTTP with cookies: urllib logs nothing of its own, so
+    every log line scanned is the app's."""
+
+    def __init__(self) -> None:
+        self.opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+        )
+        self.seen: list[str] = []
+
+    def open(self, url: str, form: dict[str, str] | None = None) -> str:
+        data = urllib.parse.urlencode(form).encode() if form is not None else None
+        try:
+            with self.opener.open(url, data=data, timeout=20) as answer:
+                text = answer.read().decode() + str(answer.headers)
+        except urllib.error.HTTPError as refused:
+            text = refused.read().decode() + str(refused.headers)
+        self.seen.append(text)
+        return text
+
+    def submit(self, url: str, password: str, confirmation: str | None = None) -> str:
+        token = re.search(r'name="csrf" value="([0-9a-f]+)"', self.open(url))
+        assert token is not None
+        return self.open(
+            url,
+            {
+                "csrf": token.group(1),
+                "password": password,
+                "confirmation": confirmation or password,
+            },
+        )
+
+
+def test_guest_page_leaks_no_password_code_or_key(
+    database_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every path of the guest page, then a scan of rows, logs, Slack calls and pages."""
+    caplog.set_level(logging.DEBUG)
+    secrets = {**DEMO_SECRETS, "FRONTDESK_GUEST_CODE_KEYS": GUEST_KEY}
+    stack = Stack(workdir=tmp_path, database_url=database_url, secrets=secrets, read_timeout=0.5)
+    passwords = {
+        "weak": "PLANTEDweak",
+        "mismatch": "PLANTED-mismatch-1",
+        "unknown": "PLANTED-unknown-2",
+        "down": "PLANTED-down-3",
+        "done": "  PLANTED done 4  ",
+        "forged": "PLANTED-forged-5",
+    }
+    guest = _Guest()
+    try:
+        stack.grant("UFRONT", Role.FRONT_DESK, "partner-bistro")
+        codes = []
+        for _ in range(2):
+            confirmation = new_message(
+                stack,
+                "DFRONT",
+                lambda: stack.driver.command("UFRONT", Command.RESET, "7001 partner-bistro"),
+            )
+            request_id = button_value(confirmation, ResetAction.SEND)
+            stack.driver.click(
+                "UFRONT", ResetAction.SEND, request_id, channel="DFRONT", ts=confirmation["ts"]
+            )
+            wait_for(lambda r=request_id: stack.frontdesk.services.resets.get(r).status == "sent")
+            sent = stack.sandbox.received("paytronix", "sendGuestResetPasswordCode")[-1]
+            codes.append(sent.json["resetCode"])
+        first, second = (f"{stack.http.url}/guest/reset?resetCode={c}" for c in codes)
+        assert "did not accept" in guest.submit(first, passwords["weak"])
+        assert "not the same" in guest.submit(first, passwords["mismatch"], "PLANTED-other")
+        stack.sandbox.inject(
+            Fault("read_timeout", vendor="paytronix", operation="resetGuestPassword", seconds=1)
+        )
+        assert "could not confirm" in guest.submit(first, passwords["unknown"])
+        stack.sandbox.inject(Fault("status", vendor="paytronix", status=429, times=2))
+        assert "could not reach the service" in guest.submit(second, passwords["down"])
+        assert "Your new password is set" in guest.submit(second, passwords["done"])
+        forged = {"password": passwords["forged"], "confirmation": passwords["forged"]}
+        assert "could not be accepted" in guest.open(second, {**forged, "csrf": "0" * 64})
+        guest.open(f"{stack.http.url}/guest/reset?resetCode=PLANTED-guessed-code-77")
+        wait_for(lambda: len(stack.slack.messages_in("C0TRIAGE")) >= 2)
+        rows: list[str] = []
+        metadata = MetaData()
+        metadata.reflect(stack.frontdesk.db.engine)
+        with stack.frontdesk.db.engine.connect() as connection:
+            for table in metadata.sorted_tables:
+                rows.extend(str(tuple(row)) for row in connection.execute(select(table)))
+        stored = "\n".join(rows)
+        slack_bodies = [call.raw for call in stack.slack.calls]
+        sent_to_paytronix = [r.body_text for r in stack.sandbox.received("paytronix")]
+    finally:
+        stack.stop()
+    # Paytronix did get them (so the scan looks for the right strings)...
+    assert any(json.dumps(passwords["done"]) in body for body in sent_to_paytronix)
+    assert all(any(code in body for body in sent_to_paytronix) for code in codes)
+    assert "guest_reset.attempt" in stored and "Guest reset page" in stored
+    assert "guest page answered" in caplog.text and len(guest.seen) >= 10
+    # ...and nothing else ever held them: not the rows, the logs, Slack, or the pages.
+    for text in (stored, caplog.text, *slack_bodies, *guest.seen):
+        for name, password in passwords.items():
+            assert password.strip() not in text, f"the {name} password leaked"
+        for code in (*codes, "PLANTED-guessed-code-77"):
+            assert code not in text, "a reset code leaked"
+        assert GUEST_KEY not in text

@@ -166,6 +166,15 @@ def test_sold_in_either_casing_with_the_user_id(
 
 
 @respx.mock
+@pytest.mark.parametrize(
+    "body", [{"Success": True, "success": False}, {"success": True, "SUCCESS": None}]
+)
+def test_contradicting_verdicts_in_two_casings_are_unknown(adapters: Any, body: dict) -> None:
+    respx.post(SALE_URL).respond(200, json=body)
+    assert adapters[1].sell(new_sale()).kind is OutcomeKind.UNKNOWN
+
+
+@respx.mock
 def test_success_and_an_error_code_at_once_is_unknown(adapters: Any) -> None:
     respx.post(SALE_URL).respond(
         200, json={"Success": True, "ResponseStatus": {"ErrorCode": "Declined"}}

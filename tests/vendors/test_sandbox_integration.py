@@ -209,8 +209,8 @@ def test_paytronix_flows(sandbox: Sandbox) -> None:
     resetter = PaytronixReset(third_party, style=AuthStyle.B2B, third_party=True)
     assert resetter.reset(identity(email="tp@example.com"), reset_code=code).succeeded
     passwords = PaytronixGuestPasswords(third_party)
-    assert passwords.set_password(reset_code=code, new_password="a-long-pass").succeeded
-    again = passwords.set_password(reset_code=code, new_password="a-long-pass")
+    assert passwords.set_password(reset_code=code, new_password="a-long-pass-1").succeeded
+    again = passwords.set_password(reset_code=code, new_password="a-long-pass-1")
     assert (again.kind, again.code) == (OutcomeKind.REFUSED, "resetCode.invalid")
     assert (
         sandbox.received("paytronix")[0].path
@@ -249,3 +249,30 @@ def test_control_endpoints_over_http(sandbox: Sandbox) -> None:
     registrar(sandbox).reset(identity(email="jane@example.com"))
     recorded = httpx.get(f"{sandbox.url}/_sandbox/requests").json()
     assert [r["operation"] for r in recorded] == ["password_reset", "password_reset"]
+
+
+def test_paytronix_reset_guest_password_is_strict(sandbox: Sandbox) -> None:
+    """Only codes the sandbox was sent, for that merchant, once; its own password rule
+    refuses without spending the code; the password is kept exactly as sent."""
+    third_party = guests(sandbox, merchant_id=5678)
+    passwords = PaytronixGuestPasswords(third_party)
+    elsewhere = PaytronixGuestPasswords(guests(sandbox, merchant_id=1234))
+
+    def reset(
+        code: str, password: str, where: PaytronixGuestPasswords = passwords
+    ) -> tuple[OutcomeKind, str | None]:
+        outcome = where.set_password(reset_code=code, new_password=password)
+        return outcome.kind, outcome.code
+
+    never_sent = new_reset_code()
+    assert reset(never_sent, "s3cret-enough") == (OutcomeKind.REFUSED, "resetCode.invalid")
+    code = new_reset_code()
+    resetter = PaytronixReset(third_party, style=AuthStyle.B2B, third_party=True)
+    assert resetter.reset(identity(account_id="7001"), reset_code=code).succeeded
+    assert reset(code, "s3cret-enough", elsewhere) == (OutcomeKind.REFUSED, "resetCode.invalid")
+    assert reset(code, "no-digits-here") == (OutcomeKind.REFUSED, "password.tooWeak")
+    assert reset(code, "sh0rt") == (OutcomeKind.REFUSED, "password.tooWeak")
+    assert reset(code, "  s3cret enough ") == (OutcomeKind.SUCCEEDED, None)
+    guest = next(g for g in sandbox.vendors["paytronix"].state.guests if g.account_id == 7001)
+    assert guest.password == "  s3cret enough "
+    assert reset(code, "an0ther-one") == (OutcomeKind.REFUSED, "resetCode.invalid")

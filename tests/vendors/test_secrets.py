@@ -149,3 +149,13 @@ def test_transport_errors_are_clean(caplog: pytest.LogCaptureFixture) -> None:
     text = json.dumps(outcome.to_record(), default=str)
     assert outcome.exchanges[0].transport_error
     assert_clean(text + caplog.text)
+
+
+def test_a_secret_echoed_url_encoded_is_redacted() -> None:
+    """A vendor echoing its query string carries the key URL-encoded."""
+    from vendors import Redactor
+
+    key = "k3y+With/Slash=="
+    redactor = Redactor([key])
+    for echoed in ("ApiKey=k3y%2BWith%2FSlash%3D%3D", "k3y%2BWith%2FSlash%3D%3D", key):
+        assert "Slash" not in redactor.text(f"bad request for {echoed} at store 101")

@@ -293,3 +293,105 @@ def test_a_failure_can_have_only_one_retry(parts: tuple, adapter: Adapter) -> No
                 updated_at=clock.now(),
             )
         )
+
+
+def test_a_resolved_failure_cannot_be_retried(parts: tuple, adapter: Adapter) -> None:
+    """Review finding: a stale Retry (or a replay) after support resolved a failure sent a
+    new reset."""
+    from bot.workflows.triage import Kind, TriageService
+
+    adapter.behave = lambda: Outcome(
+        kind=OutcomeKind.REFUSED, vendor="clubready", operation="x", message="no"
+    )
+    service = _resets(parts, adapter)
+    failed = _send_one(service)
+    db, roles, locations, clock = parts
+    TriageService(db=db, roles=roles, locations=locations, clock=clock).resolve(
+        SUPPORT, Kind.RESET, failed.id, "reset at the desk"
+    )
+    calls = adapter.calls
+    with pytest.raises(Conflict, match="already resolved this one: nothing was sent"):
+        service.retry(SUPPORT, failed.id)
+    assert service.claim_next("w2") == [] and adapter.calls == calls
+
+
+def test_a_stalled_worker_renews_its_lease_before_calling(parts: tuple, adapter: Adapter) -> None:
+    """Review finding: a worker held up past its lease (by a slow Slack notice, say)
+    called the vendor anyway while recovery declared the reset abandoned; the outcome
+    was then only a late answer. The lease is renewed before the call, or the call is
+    not made."""
+    service = _resets(parts, adapter, lease_seconds=60)
+    request = service.prepare(FRONTS[0], "downtown", ResetInput(email="jane@example.com"))
+    service.confirm(FRONTS[0], request.id)
+    [claimed] = service.claim_next("w1")
+    parts[3].advance(seconds=61)  # the worker was held up that long before the call
+    recovered: list[Any] = []
+
+    def slow_answer() -> Outcome:
+        recovered.extend(service.recover_abandoned())  # another process's housekeeping
+        return Outcome(kind=OutcomeKind.SUCCEEDED, vendor="clubready", operation="x", message="ok")
+
+    adapter.behave = slow_answer
+    settled = service.execute(claimed, "w1")
+    assert recovered == []
+    assert settled is not None and not settled.late and settled.row.status == ResetStatus.SENT
+
+
+def test_recovered_before_the_call_means_no_call(parts: tuple, adapter: Adapter) -> None:
+    service = _resets(parts, adapter, lease_seconds=60)
+    request = service.prepare(FRONTS[0], "downtown", ResetInput(email="jane@example.com"))
+    service.confirm(FRONTS[0], request.id)
+    [claimed] = service.claim_next("w1")
+    parts[3].advance(seconds=61)
+    [abandoned] = service.recover_abandoned()
+    assert service.execute(claimed, "w1") is None and adapter.calls == 0
+    assert abandoned.status == ResetStatus.UNKNOWN
+
+
+def test_refused_sends_count_towards_the_persons_quota(parts: tuple, adapter: Adapter) -> None:
+    """Review finding: "no such member" refusals are vendor calls too."""
+    adapter.behave = lambda: Outcome(
+        kind=OutcomeKind.REFUSED, vendor="clubready", operation="x", message="No user found"
+    )
+    service = _resets(parts, adapter, sends_per_person_hour=2)
+    for n in range(2):
+        _send_one(service, f"m{n}@example.com")
+    third = service.prepare(FRONTS[0], "downtown", ResetInput(email="m2@example.com"))
+    with pytest.raises(Conflict, match="Nothing was sent"):
+        service.confirm(FRONTS[0], third.id)
+
+
+def test_concurrent_drafts_stay_within_the_quota(parts: tuple, adapter: Adapter) -> None:
+    service = _resets(parts, adapter, drafts_per_person_hour=4)
+    barrier = threading.Barrier(8)
+    made: list[str] = []
+
+    def start(n: int) -> None:
+        barrier.wait()
+        try:
+            made.append(
+                service.prepare(FRONTS[0], "downtown", ResetInput(email=f"q{n}@example.com")).id
+            )
+        except Conflict:
+            pass
+
+    threads = [threading.Thread(target=start, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(made) == 4
+
+
+def test_the_purge_takes_the_limit_hashes_too(parts: tuple, adapter: Adapter) -> None:
+    """Review finding: unsalted hashes of purged members' emails stayed behind."""
+    from bot.workflows import retention
+    from storage.models import ResetIdentifier
+
+    service = _resets(parts, adapter)
+    _send_one(service)
+    db, clock = parts[0], parts[3]
+    clock.advance(days=400)
+    retention.purge(db, clock, 365)
+    with db.session() as session:
+        assert session.scalars(select(ResetIdentifier)).all() == []

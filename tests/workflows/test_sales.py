@@ -255,3 +255,31 @@ def test_amounts_are_exact_decimals(service: SaleService) -> None:
         ),
     )
     assert sum(Decimal(p["amount"]) for p in sale.payments) == Decimal("49.00")
+
+
+@pytest.mark.parametrize(
+    ("typed", "message"),
+    [
+        ("49,00", "Use a dot for the cents"),
+        ("4,9", "Use a dot for the cents"),
+        ("49.001", "two decimals"),
+        ("10000", "At most the package's price, 49.00"),
+        ("1,0000", "An amount like 49.00"),
+    ],
+)
+def test_an_amount_is_never_misread(service: SaleService, typed: str, message: str) -> None:
+    """A decimal comma is refused (it was read as 4900.00), and no method may try to
+    charge more than the price."""
+    with pytest.raises(InvalidInput) as caught:
+        draft(service, amount=typed)
+    assert message in caught.value.errors["payment1_amount"]
+
+
+def test_thousands_separators_still_read(service: SaleService) -> None:
+    annual = service.start(FRONT, SaleStart("downtown", "2003:3003", date(2026, 11, 23)))
+    sale = service.add_details(
+        FRONT,
+        annual.id,
+        SaleDetails(member=MEMBER, payments=(PaymentInput(amount="$599", profile_token=TOKEN),)),
+    )
+    assert sale.payments[0]["amount"] == "599.00"

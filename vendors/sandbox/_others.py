@@ -246,13 +246,21 @@ class Paytronix:
         raise _failure("guest.notFound", "No guest matches the given identity")
 
     def _reset_password(self, merchant_id: int, body: dict[str, Any]) -> Reply:
+        """Only a code this sandbox was given through sendGuestResetPasswordCode, for this
+        merchant, once; the password must pass the program's own rule, and a refused
+        password leaves the code usable."""
         code, password = body.get("resetPasswordCode"), body.get("newPassword")
-        if not isinstance(password, str) or len(password) < 8:
-            raise _failure("password.tooWeak", "The new password must be at least 8 characters")
+        if not isinstance(code, str) or not isinstance(password, str):
+            raise _failure("request.invalid", "resetPasswordCode and newPassword are required")
         with self.state.lock:
-            guest = self.state.reset_codes.get(str(code))
+            guest = self.state.reset_codes.get(code)
             if guest is None or guest.merchant_id != merchant_id:
                 raise _failure("resetCode.invalid", "The reset code is invalid or has been used")
-            del self.state.reset_codes[str(code)]
+            if len(password) < 8 or not any(ch.isdigit() for ch in password):
+                raise _failure(
+                    "password.tooWeak",
+                    "The new password must be at least 8 characters and contain a digit",
+                )
+            del self.state.reset_codes[code]
             guest.password = password
         return Reply(200, {"result": "success"})

@@ -1,0 +1,1 @@
+"""Web pages frontdesk serves to people outside Slack (the guest reset page)."""

@@ -1,0 +1,566 @@
+"""The guest's side of a third-party Paytronix reset: choosing a new password with the code.
+
+Slack-free and web-free: ``bot/web/guest.py`` renders what this returns.
+
+- A code works once: one submission at a time holds it (compare-and-set ``open →
+  checking``, leased), and Paytronix's answer settles it (``used``, back to ``open``,
+  ``locked`` after too many refused tries, or ``unknown``).
+- Paytronix's answer decides: SUCCEEDED sets the password; REFUSED shows its own
+  words and leaves the code usable; UNAVAILABLE (certainly not sent) asks the guest to
+  try again in a few minutes and does not count as a try; UNKNOWN (no answer after
+  sending) may have set the password, and Paytronix may have spent the code: the code
+  is closed (never sent again), the guest is told to try signing in with the new
+  password and otherwise to ask for a new link, and support gets it in triage, where
+  Retry sends the member a new link.
+- Support sees what leaves a guest stuck like any reset failure: a reset row
+  (refused, failed or unknown, copying the member's masked identity from the reset
+  that issued the code) in the open failures and the triage channel. A later success
+  with the same code resolves them.
+- Every submission, and every lookup of a code that does not work, is an attempt:
+  counted per client address (a keyed hash) and written to the audit trail, never
+  with the password or the code.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from bot.clock import Clock
+from bot.config import ConfigurationError, Location, PaytronixLocation
+from bot.vendor_clients import VendorClients
+from bot.workflows import audit
+from bot.workflows.guest_codes import CodeState, CodeStatus, GuestCodes
+from bot.workflows.resets import ResetStatus
+from storage.db import Database
+from storage.models import GuestPageAttempt, GuestResetCode, ResetRequest, VendorAttempt
+from vendors import Outcome, OutcomeKind, VendorError
+
+log = logging.getLogger("frontdesk.guest")
+
+ACTOR = "guest"
+#: Resolutions and triage rows written by frontdesk itself.
+FRONTDESK = "frontdesk"
+
+
+class Verdict(StrEnum):
+    """What the guest is shown."""
+
+    FORM = "form"  # the code works: choose a password
+    DONE = "done"
+    REFUSED = "refused"  # Paytronix refused, in its own words; the link still works
+    UNAVAILABLE = "unavailable"  # Paytronix could not be reached: nothing was set
+    UNCERTAIN = "uncertain"  # no answer: it may be set; the link is closed
+    MISMATCH = "mismatch"
+    EMPTY = "empty"
+    UNKNOWN_CODE = "unknown_code"
+    EXPIRED = "expired"
+    USED = "used"
+    LOCKED = "locked"
+    CLOSED = "closed"  # closed after an uncertain outcome
+    BUSY = "busy"  # another submission held the link too long
+    LIMITED = "limited"  # too many attempts from this address
+    FORGED = "forged"  # a form post without a valid CSRF token
+
+
+_FOR_STATE = {
+    CodeState.UNKNOWN_CODE: Verdict.UNKNOWN_CODE,
+    CodeState.EXPIRED: Verdict.EXPIRED,
+    CodeState.USED: Verdict.USED,
+    CodeState.LOCKED: Verdict.LOCKED,
+    CodeState.CLOSED: Verdict.CLOSED,
+    CodeState.BUSY: Verdict.BUSY,
+}
+
+
+@dataclass(frozen=True)
+class PageResult:
+    verdict: Verdict
+    #: The merchant's display name, when the code is known.
+    merchant: str | None = None
+    #: Paytronix's own words (a refusal).
+    message: str | None = None
+    #: Tries left with this link (a refusal).
+    tries_left: int | None = None
+
+
+@dataclass
+class _Notices:
+    """Triage rows to show in Slack once the transaction that wrote them committed."""
+
+    failed: list[ResetRequest] = field(default_factory=list)
+    resolved: list[ResetRequest] = field(default_factory=list)
+
+
+class GuestResets:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        codes: GuestCodes,
+        clients: VendorClients,
+        locations: dict[str, Location],
+        clock: Clock,
+        attempts_per_address: int = 20,
+        lease_seconds: float = 120.0,
+        wait_seconds: float = 20.0,
+    ) -> None:
+        self.db = db
+        self.codes = codes
+        self.clients = clients
+        self.locations = locations
+        self.clock = clock
+        self.attempts_per_address = attempts_per_address
+        self.lease = timedelta(seconds=lease_seconds)
+        self.wait_seconds = wait_seconds
+        #: Post a triage row (set by the app: the reset notifier), off the guest's request.
+        self.on_failure: Callable[[ResetRequest], None] = lambda request: None
+        #: Show a triage row's resolution (set by the app).
+        self.on_resolved: Callable[[ResetRequest], None] = lambda request: None
+        self._notices = ThreadPoolExecutor(1, thread_name_prefix="frontdesk-guest-notices")
+
+    def close(self) -> None:
+        self._notices.shutdown(wait=True)
+
+    def merchant(self, location_id: str | None) -> str | None:
+        location = self.locations.get(location_id or "")
+        if isinstance(location, PaytronixLocation):
+            return location.display_name
+        return location.name if location is not None else None
+
+    def merchant_of(self, code: str) -> str | None:
+        """The display name for a code's page, recording nothing."""
+        with self.db.session() as session:
+            row = self.codes.row(session, code)
+            return self.merchant(row.location_id if row else None)
+
+    def address_key(self, address: str) -> str:
+        return self.codes.keys.digest("address", address or "-")[:32]
+
+    # -- the page's three entries ------------------------------------------------------
+    def open(self, code: str, address: str) -> PageResult:
+        """The guest followed the link: the form, or why the link does not work."""
+        notices = _Notices()
+        with self.db.session() as session:
+            row = self.codes.row(session, code)
+            state = self._state(session, row, notices)
+            merchant = self.merchant(row.location_id if row else None)
+            if state in (CodeState.USABLE, CodeState.BUSY):
+                result = PageResult(Verdict.FORM, merchant)
+            else:
+                result = self._refuse(session, row, _FOR_STATE[state], merchant, address)
+        self._dispatch(notices)
+        return result
+
+    def forged(self, address: str) -> PageResult:
+        """A form post whose CSRF token did not verify: nothing else of it is read."""
+        with self.db.session() as session:
+            return self._refuse(session, None, Verdict.FORGED, None, address)
+
+    def choose_password(
+        self, code: str, password: str, confirmation: str, address: str
+    ) -> PageResult:
+        """The guest submitted a new password (twice). Paytronix gets it exactly as typed."""
+        notices = _Notices()
+        refused: PageResult | None = None
+        with self.db.session() as session:
+            if self._limited(session, address):
+                return PageResult(Verdict.LIMITED)
+            row = self.codes.row(session, code)
+            state = self._state(session, row, notices)
+            merchant = self.merchant(row.location_id if row else None)
+            refusal = self._precheck(state, password, confirmation)
+            if row is None or refusal is not None:
+                verdict = refusal or Verdict.UNKNOWN_CODE
+                refused = self._refuse(session, row, verdict, merchant, address)
+            else:
+                code_id, location_id = row.id, row.location_id
+        self._dispatch(notices)
+        if refused is not None:
+            return refused
+        claim_id, refused = self._claim(code_id, merchant, address)
+        if claim_id is None:
+            assert refused is not None
+            return refused
+        outcome = self._call(location_id, code, password)
+        result = self._settle(code_id, claim_id, outcome, merchant, address, notices)
+        self._dispatch(notices)
+        return result
+
+    @staticmethod
+    def _precheck(state: CodeState, password: str, confirmation: str) -> Verdict | None:
+        """Why nothing may be sent, before holding the code; None: send."""
+        if state not in (CodeState.USABLE, CodeState.BUSY):
+            return _FOR_STATE[state]
+        if password == "":
+            return Verdict.EMPTY  # presence only: Paytronix alone judges a password
+        if password != confirmation:
+            return Verdict.MISMATCH
+        return None
+
+    # -- housekeeping (every process, idempotent) ------------------------------------
+    def housekeeping(self) -> None:
+        """Submissions whose process died mid-call become unknown (for triage); attempts
+        older than any window that reads them are deleted."""
+        notices = _Notices()
+        with self.db.session() as session:
+            for row in self.codes.stale_claims(session):
+                self._abandon(session, row, notices)
+            session.execute(
+                delete(GuestPageAttempt).where(
+                    GuestPageAttempt.at < self.clock.now() - self.codes.ttl - timedelta(days=1)
+                )
+            )
+        self._dispatch(notices)
+
+    # -- steps -------------------------------------------------------------------------
+    def _state(self, session: Session, row: GuestResetCode | None, notices: _Notices) -> CodeState:
+        state = self.codes.state_of(row)
+        if (
+            state is CodeState.BUSY
+            and row is not None
+            and row.lease_until is not None
+            and row.lease_until < self.clock.now()
+        ):
+            self._abandon(session, row, notices)
+            session.refresh(row)
+            state = self.codes.state_of(row)
+        return state
+
+    def _claim(
+        self, code_id: str, merchant: str | None, address: str
+    ) -> tuple[str | None, PageResult | None]:
+        """Hold the code for this submission; while another holds it, wait for its
+        answer (a double click), then show what that left."""
+        deadline = time.monotonic() + self.wait_seconds
+        while True:
+            notices = _Notices()
+            with self.db.session() as session:
+                claim_id = self.codes.claim(session, code_id, self.lease)
+                if claim_id is not None:
+                    return claim_id, None
+                row = session.get(GuestResetCode, code_id)
+                state = self._state(session, row, notices)
+                waiting = state in (CodeState.BUSY, CodeState.USABLE)  # USABLE: lost a race
+                if not waiting or time.monotonic() >= deadline:
+                    verdict = _FOR_STATE.get(state, Verdict.BUSY)
+                    return None, self._refuse(session, row, verdict, merchant, address)
+            self._dispatch(notices)
+            time.sleep(0.2)
+
+    def _call(self, location_id: str, code: str, password: str) -> Outcome:
+        try:
+            endpoint = self.clients.guest_passwords(location_id)
+            return endpoint.set_password(reset_code=code, new_password=password)
+        except (VendorError, ConfigurationError, LookupError) as exc:
+            # Nothing was sent: the call could not be formed (configuration).
+            return Outcome(
+                kind=OutcomeKind.UNAVAILABLE,
+                vendor="paytronix",
+                operation="resetGuestPassword",
+                message=f"not sent: {exc}",
+                code="not_sent",
+            )
+        except Exception as exc:  # a bug past the adapter's contract: it may have been sent
+            log.error("guest password call failed", extra={"error": type(exc).__name__})
+            return Outcome(
+                kind=OutcomeKind.UNKNOWN,
+                vendor="paytronix",
+                operation="resetGuestPassword",
+                message=f"frontdesk failed while calling Paytronix ({type(exc).__name__})",
+                code="error",
+            )
+
+    def _settle(
+        self,
+        code_id: str,
+        claim_id: str,
+        outcome: Outcome,
+        merchant: str | None,
+        address: str,
+        notices: _Notices,
+    ) -> PageResult:
+        now = self.clock.now()
+        with self.db.session() as session:
+            row = session.get(GuestResetCode, code_id)
+            assert row is not None
+            limit = self.codes.tries_per_code
+            triage: tuple[ResetStatus, str] | None = None
+            result: PageResult
+            if outcome.kind is OutcomeKind.SUCCEEDED:
+                status, refund = CodeStatus.USED, False
+                result = PageResult(Verdict.DONE, merchant)
+            elif outcome.kind is OutcomeKind.REFUSED:
+                locked = row.tries >= limit
+                status, refund = (CodeStatus.LOCKED if locked else CodeStatus.OPEN), False
+                if locked:
+                    result = PageResult(Verdict.LOCKED, merchant, message=outcome.message)
+                    triage = (
+                        ResetStatus.REFUSED,
+                        f"Guest reset page: the guest's link was locked after {limit} tries "
+                        f"Paytronix refused (the last: {outcome.message}). "
+                        "Retry sends the guest a new link.",
+                    )
+                else:
+                    result = PageResult(
+                        Verdict.REFUSED,
+                        merchant,
+                        message=outcome.message,
+                        tries_left=limit - row.tries,
+                    )
+            elif outcome.kind is OutcomeKind.UNAVAILABLE:
+                status, refund = CodeStatus.OPEN, True
+                result = PageResult(Verdict.UNAVAILABLE, merchant)
+                triage = (
+                    ResetStatus.FAILED,
+                    "Guest reset page: Paytronix could not be reached when the guest chose a "
+                    f"new password ({outcome.message}); nothing was set and the guest was "
+                    "asked to try again in a few minutes (a later success resolves this).",
+                )
+            else:
+                status, refund = CodeStatus.UNKNOWN, False
+                result = PageResult(Verdict.UNCERTAIN, merchant)
+                triage = (
+                    ResetStatus.UNKNOWN,
+                    "Guest reset page: Paytronix did not answer when the guest chose a new "
+                    f"password ({outcome.message}): it may or may not be set. The link is "
+                    "closed; the guest was told to try signing in and otherwise to ask for a "
+                    "new link. Retry sends the guest a new link.",
+                )
+            if not self.codes.settle(session, code_id, claim_id, status, refund=refund):
+                # The lease ran out and the code was closed as unknown meanwhile.
+                triage = None
+                if outcome.kind is not OutcomeKind.SUCCEEDED:
+                    result = PageResult(Verdict.CLOSED, merchant)
+            session.add(
+                VendorAttempt(
+                    request_id=row.reset_request_id,
+                    vendor=outcome.vendor,
+                    operation=outcome.operation,
+                    outcome_kind=outcome.kind.value,
+                    code=outcome.code,
+                    message=outcome.message,
+                    exchanges=outcome.to_record(),
+                    latency_ms=outcome.elapsed_ms,
+                    created_at=now,
+                )
+            )
+            triage_id = None
+            if triage is not None:
+                request = self._triage_row(session, row, *triage)
+                if request is not None:
+                    notices.failed.append(request)
+                    triage_id = request.id
+            if outcome.kind is OutcomeKind.SUCCEEDED:
+                notices.resolved.extend(self._resolve_earlier(session, row))
+            self._attempt(
+                session,
+                row,
+                result.verdict,
+                address,
+                triage_id=triage_id,
+                details={"vendor_outcome": outcome.kind.value, "vendor_code": outcome.code},
+            )
+        return result
+
+    def _refuse(
+        self,
+        session: Session,
+        row: GuestResetCode | None,
+        verdict: Verdict,
+        merchant: str | None,
+        address: str,
+    ) -> PageResult:
+        """An attempt that sends nothing: recorded (unless the address is over its limit)."""
+        if self._limited(session, address):
+            return PageResult(Verdict.LIMITED, merchant)
+        self._attempt(session, row, verdict, address)
+        return PageResult(verdict, merchant)
+
+    def _limited(self, session: Session, address: str) -> bool:
+        since = self.clock.now() - timedelta(hours=1)
+        count = session.scalar(
+            select(func.count())
+            .select_from(GuestPageAttempt)
+            .where(
+                GuestPageAttempt.address_hash == self.address_key(address),
+                GuestPageAttempt.at >= since,
+            )
+        )
+        return (count or 0) >= self.attempts_per_address
+
+    def _attempt(
+        self,
+        session: Session,
+        row: GuestResetCode | None,
+        verdict: Verdict,
+        address: str,
+        *,
+        triage_id: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        address_key = self.address_key(address)
+        session.add(
+            GuestPageAttempt(
+                at=self.clock.now(),
+                address_hash=address_key,
+                code_id=row.id if row else None,
+                outcome=verdict.value,
+                triage_request_id=triage_id,
+            )
+        )
+        audit.record(
+            session,
+            self.clock,
+            actor=ACTOR,
+            action="guest_reset.attempt",
+            subject_type="reset" if row else "guest_page",
+            subject_id=row.reset_request_id if row else "-",
+            location_id=row.location_id if row else None,
+            details={
+                "outcome": verdict.value,
+                "address": address_key[:12],
+                **({"code_id": row.id, "tries": row.tries} if row else {}),
+                **({"triage": triage_id} if triage_id else {}),
+                **(details or {}),
+            },
+        )
+
+    def _abandon(self, session: Session, row: GuestResetCode, notices: _Notices) -> None:
+        if self.codes.abandon(session, row):
+            log.warning("guest reset abandoned mid-call", extra={"subject": row.id})
+            request = self._triage_row(
+                session,
+                row,
+                ResetStatus.UNKNOWN,
+                "Guest reset page: frontdesk stopped while Paytronix was setting the guest's "
+                "new password: it may or may not be set. The link is closed. Retry sends the "
+                "guest a new link.",
+            )
+            if request is not None:
+                notices.failed.append(request)
+                session.add(
+                    GuestPageAttempt(
+                        at=self.clock.now(),
+                        address_hash="",
+                        code_id=row.id,
+                        outcome=Verdict.UNCERTAIN.value,
+                        triage_request_id=request.id,
+                    )
+                )
+
+    def _triage_row(
+        self, session: Session, code: GuestResetCode, status: ResetStatus, message: str
+    ) -> ResetRequest | None:
+        """A reset row for support's open failures and triage channel: the member as the
+        reset that issued the code had them (masked), the outcome in support's words."""
+        origin = session.get(ResetRequest, code.reset_request_id)
+        if origin is None:
+            return None
+        now = self.clock.now()
+        outcome_kind = {
+            ResetStatus.REFUSED: OutcomeKind.REFUSED,
+            ResetStatus.FAILED: OutcomeKind.UNAVAILABLE,
+        }.get(status, OutcomeKind.UNKNOWN)
+        request = ResetRequest(
+            id=str(uuid.uuid4()),
+            org_id=origin.org_id,
+            enterprise_id=origin.enterprise_id,
+            team_id=origin.team_id,
+            user_id=origin.user_id,
+            location_id=origin.location_id,
+            vendor=origin.vendor,
+            identifier_kind=origin.identifier_kind,
+            identity=origin.identity,
+            identifier_masked=origin.identifier_masked,
+            identifier_hash=origin.identifier_hash,
+            member_filter=origin.member_filter,
+            status=status,
+            override_limit=False,
+            outcome_kind=outcome_kind.value,
+            outcome_message=message,
+            created_at=now,
+            finished_at=now,
+            updated_at=now,
+        )
+        session.add(request)
+        session.flush()
+        audit.record(
+            session,
+            self.clock,
+            actor=FRONTDESK,
+            action=f"reset.{status.value}",
+            subject_type="reset",
+            subject_id=request.id,
+            location_id=request.location_id,
+            details={"origin": origin.id, "code_id": code.id, "page": "guest"},
+        )
+        return request
+
+    def _resolve_earlier(self, session: Session, code: GuestResetCode) -> list[ResetRequest]:
+        """The guest got through: this link's open failures need nobody any more."""
+        ids = session.scalars(
+            select(GuestPageAttempt.triage_request_id).where(
+                GuestPageAttempt.code_id == code.id,
+                GuestPageAttempt.triage_request_id.is_not(None),
+            )
+        ).all()
+        if not ids:
+            return []
+        now = self.clock.now()
+        note = "The guest set a new password with the same link later."
+        resolved = list(
+            session.scalars(
+                select(ResetRequest).where(
+                    ResetRequest.id.in_(ids), ResetRequest.resolved_at.is_(None)
+                )
+            )
+        )
+        for request in resolved:
+            won = session.execute(
+                update(ResetRequest)
+                .where(ResetRequest.id == request.id, ResetRequest.resolved_at.is_(None))
+                .values(
+                    resolved_by=FRONTDESK, resolved_at=now, resolution_note=note, updated_at=now
+                )
+            ).rowcount  # type: ignore[attr-defined]
+            if won:
+                audit.record(
+                    session,
+                    self.clock,
+                    actor=FRONTDESK,
+                    action="reset.resolve",
+                    subject_type="reset",
+                    subject_id=request.id,
+                    location_id=request.location_id,
+                    details={"note": note},
+                )
+                session.refresh(request)
+        return [r for r in resolved if r.resolved_at is not None]
+
+    def _dispatch(self, notices: _Notices) -> None:
+        """Slack hears of it after the commit, on a background thread: the guest's page
+        never waits for Slack. (The rows are in the open failures regardless.)"""
+        for request in notices.failed:
+            self._notices.submit(self._quietly, self.on_failure, request)
+        for request in notices.resolved:
+            self._notices.submit(self._quietly, self.on_resolved, request)
+        notices.failed.clear()
+        notices.resolved.clear()
+
+    @staticmethod
+    def _quietly(call: Callable[[ResetRequest], None], request: ResetRequest) -> None:
+        try:
+            call(request)
+        except Exception:
+            log.exception("could not tell Slack of a guest reset", extra={"subject": request.id})
