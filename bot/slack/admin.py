@@ -72,9 +72,7 @@ def register(app: GuardedApp, services: Services, sync: UsergroupSync) -> None:
         if verb == "history":
             # A read: answered in the acknowledgement itself (no Slack call, no outbox).
             items = services.triage.history(actor, rest)
-            ack(
-                text=home_views.history_text(items, services.locations), response_type="ephemeral"
-            )
+            ack(text=home_views.history_text(items, services.locations), response_type="ephemeral")
             return
         if verb == "roles":
             ack()

@@ -35,7 +35,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -45,11 +45,11 @@ from bot.vendor_clients import VendorClients
 from bot.workflows import audit
 from bot.workflows.errors import Conflict, InvalidInput, NotFound, SelfApproval
 from bot.workflows.lifecycle import ClaimResult, Lifecycle, NotSent, Settled, Spec
-from bot.workflows.masking import identifier_hash, mask_email, mask_phone, mask_text
+from bot.workflows.masking import identifier_hash, mask_email
 from bot.workflows.outbox import Audience, NoticeKind, Outbox
 from bot.workflows.roles import Actor, Permission, Roles, allows
-from bot.workflows.signals import Signals
 from bot.workflows.sale_fields import GENDERS, Change, differences, member_fields, snapshot
+from bot.workflows.signals import Signals
 from bot.workflows.vault import TokenVault, VaultError
 from storage.db import Database
 from storage.models import Sale, SaleApproval, SaleAsk, SaleSeen
@@ -810,6 +810,11 @@ class SaleService:
     def add_details(self, actor: Actor, sale_id: str, raw: SaleDetails) -> Sale:
         """The second view: member and payment, sealed; the sale stays a draft."""
         return self.add_details_for_review(actor, sale_id, raw)[0]
+
+    def can_sell_now(self, actor: Actor, sale: Sale) -> bool:
+        """Whether this person may sell this sale without approval (a manager there)."""
+        with self.db.session() as session:
+            return self.roles.can(session, actor, Permission.APPROVE_SALE, sale.location_id)
 
     def add_details_for_review(
         self, actor: Actor, sale_id: str, raw: SaleDetails

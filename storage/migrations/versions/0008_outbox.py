@@ -7,15 +7,15 @@
 - ``user_preferences.home_cursors``: the page a viewer is on, so a republish from
   any process keeps them there.
 
-Revision ID: outbox
-Revises: 0004
+Revision ID: 0008
+Revises: 0007
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "outbox"
-down_revision = "0004"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
