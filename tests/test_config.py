@@ -132,8 +132,8 @@ CASES = {
         {"FRONTDESK_HTTP_PORT": "eighty"},
         "environment variable FRONTDESK_HTTP_PORT: Input should be a valid integer",
     ),
-    "zero worker threads": (
-        {"FRONTDESK_WORKER_THREADS": "0"},
+    "negative worker threads": (
+        {"FRONTDESK_WORKER_THREADS": "-1"},
         "environment variable FRONTDESK_WORKER_THREADS: Input should be greater than or equal",
     ),
     "negative reset limit": (
