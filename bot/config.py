@@ -389,8 +389,9 @@ class Settings(BaseSettings):
     #: How many times a Web API call answered 429 is retried after its Retry-After.
     slack_rate_limit_retries: int = Field(3, ge=0, le=10)
     #: Bolt's ``process_before_response``: run each listener to its end before
-    #: answering Slack (no hand-off to a second thread); chosen by measurement (README).
-    slack_process_before_response: bool = True
+    #: answering Slack, on the answering thread. Off (Bolt's default: a click is
+    #: acknowledged before its work) by measurement: README, BENCHMARKS.md.
+    slack_process_before_response: bool = False
 
     #: Slack notices (the outbox): threads delivering them per process, how long a
     #: message notice is retried before it is abandoned, the Home publish budget

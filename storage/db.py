@@ -54,6 +54,7 @@ def _drop_after_commit(session: Session, previous: Any) -> None:
         session.info.pop("after_commit", None)
         session.info.pop("before_commit", None)
         session.info.pop("outbox", None)
+        session.info.pop("signals", None)
 
 
 def normalise_url(url: str) -> str:

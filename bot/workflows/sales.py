@@ -31,11 +31,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, Table, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -1169,18 +1171,22 @@ class SaleService:
                 return ApproveResult.CHANGED
             if sale.expires_at is not None and sale.expires_at <= now:
                 return ApproveResult.EXPIRED
-            try:
-                with session.begin_nested():
-                    session.add(
-                        SaleApproval(
-                            sale_id=sale.id,
-                            approver=actor.key,
-                            approver_user_id=actor.user_id,
-                            fingerprint=fingerprint,
-                            at=now,
-                        )
-                    )
-            except IntegrityError:
+            postgres = session.get_bind().dialect.name == "postgresql"
+            insert = pg_insert if postgres else sqlite_insert
+            table = cast(Table, SaleApproval.__table__)
+            added = session.execute(
+                insert(table)
+                .values(
+                    sale_id=sale.id,
+                    approver=actor.key,
+                    approver_user_id=actor.user_id,
+                    fingerprint=fingerprint,
+                    at=now,
+                )
+                .on_conflict_do_nothing(index_elements=["sale_id", "approver", "fingerprint"])
+                .returning(table.c.id)
+            ).first()
+            if not added:
                 return ApproveResult.ALREADY_APPROVED_BY_YOU
             count = session.scalar(
                 select(func.count())
