@@ -81,7 +81,7 @@ def serve(
         frontdesk = build(settings)
     except ConfigurationError as exc:
         raise _refuse(exc) from exc
-    from bot.http import HttpServer, MetricsServer
+    from bot.http import HttpServer, MetricsServer, ensure_descriptors
 
     app_token = settings.slack_app_token.get_secret_value()
     metrics: MetricsServer | None = None
@@ -95,6 +95,7 @@ def serve(
                 token=settings.metrics_token.get_secret_value(),
             )
         if not app_token:
+            ensure_descriptors(settings.http_connection_limit)
             server = HttpServer(
                 frontdesk,
                 host=settings.http_host,

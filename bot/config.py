@@ -438,6 +438,14 @@ class Settings(BaseSettings):
     http_port: int = Field(3000, ge=0, le=65535)
     #: WSGI threads answering Slack per process.
     http_threads: int = Field(8, ge=1)
+    #: Connections the listener holds at once (more wait in the kernel's backlog).
+    http_connection_limit: int = Field(1000, ge=10, le=100_000)
+    #: Seconds a connection may stay idle between requests before it is closed (keep a
+    #: load balancer's idle timeout for its connections to frontdesk below this).
+    http_channel_timeout: int = Field(15, ge=1, le=3600)
+    #: Seconds a request's headers and body may take to arrive, in all, from its first
+    #: byte: a client trickling them in is cut off then.
+    http_request_seconds: int = Field(10, ge=1, le=600)
     #: ``/metrics`` has its own listener, never Slack's: loopback by default.
     metrics_host: str = "127.0.0.1"
     #: 0 turns the metrics listener off.
