@@ -136,35 +136,109 @@ def verify(secret: bytes, environ: dict[str, Any], body: bytes, now: float) -> t
 
 def request_kind(body: bytes, content_type: str) -> str:
     """command, block_actions, view_submission, … or event (the metric's label), from a
-    verified body; Refused (400) when it is not what Slack sends."""
+    verified body; Refused (400) when it is not what Slack sends (``check_shape``)."""
     try:
         decoded = body.decode("utf-8")
     except UnicodeDecodeError:
         raise Refused("400 Bad Request", "body is not UTF-8") from None
     if "json" in content_type:
-        if not isinstance(_json(decoded), dict):
+        event = _json(decoded)
+        if not isinstance(event, dict):
             raise Refused("400 Bad Request", "JSON body is not an object")
+        check_shape(event, interactive=False)
         return "event"
     form = parse_qs(decoded)
     if "payload" in form:
         payload = _json(form["payload"][0])
         if not isinstance(payload, dict):
             raise Refused("400 Bad Request", "payload is not a JSON object")
+        check_shape(payload, interactive=True)
         kind = payload.get("type")
         return kind if kind in _INTERACTIVE_KINDS else "interactive"
     return "command" if "command" in form else "other"
 
 
+#: Slack's bodies nest a dozen levels at most (a view's blocks, elements, rich text,
+#: state values); anything deeper is refused before Bolt walks it.
+MAX_DEPTH = 64
+
+
 def _json(value: str) -> Any:
     try:
-        return json.loads(value)
-    except ValueError:
+        parsed = json.loads(value)
+    except (ValueError, RecursionError):
         raise Refused("400 Bad Request", "malformed JSON") from None
+    if _too_deep(parsed, MAX_DEPTH):
+        raise Refused("400 Bad Request", f"JSON nested deeper than {MAX_DEPTH}")
+    return parsed
+
+
+def _too_deep(value: Any, limit: int) -> bool:
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict | list):
+            if depth > limit:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            pending.extend((child, depth + 1) for child in children)
+    return False
 
 
 _INTERACTIVE_KINDS = frozenset(
     {"block_actions", "view_submission", "view_closed", "shortcut", "message_action"}
 )
+_OBJECTS = ("team", "channel", "container", "message", "enterprise", "view", "state")
+
+
+def check_shape(body: dict[str, Any], *, interactive: bool) -> None:
+    """What Bolt and our listeners take for granted in a verified body, checked once here:
+    Refused (400) naming the first member that is not what Slack sends. Only shapes are
+    checked (types, presence), never values."""
+    problem = _shape_problem(body, interactive)
+    if problem is not None:
+        raise Refused("400 Bad Request", problem)
+
+
+def _shape_problem(body: dict[str, Any], interactive: bool) -> str | None:
+    kind = body.get("type")
+    if not isinstance(kind, str):
+        return "type is not a string"
+    for name in _OBJECTS:
+        if body.get(name) is not None and not isinstance(body[name], dict):
+            return f"{name} is not an object"
+    if not interactive:
+        if kind == "event_callback":
+            event = body.get("event")
+            if not isinstance(event, dict) or not isinstance(event.get("type"), str):
+                return "event is not an object with a type"
+        return None
+    user = body.get("user")
+    if not isinstance(user, dict) or not isinstance(user.get("id"), str):
+        return "user is not an object with an id"
+    if kind in ("view_submission", "view_closed") or isinstance(body.get("view"), dict):
+        view = body.get("view")
+        if not isinstance(view, dict) or not all(
+            isinstance(view.get(key), str) for key in ("id", "type")
+        ):
+            return "view is not an object with an id and a type"
+        submitted = kind in ("view_submission", "view_closed")
+        if not isinstance(view.get("callback_id", None if submitted else ""), str):
+            return "view.callback_id is not a string"
+        state = view.get("state")
+        if state is not None and not (
+            isinstance(state, dict) and isinstance(state.get("values", {}), dict)
+        ):
+            return "view.state is not an object of values"
+    if kind == "block_actions":
+        actions = body.get("actions")
+        if not isinstance(actions, list) or not actions:
+            return "actions is not a list with an action"
+        if not all(isinstance(a, dict) and isinstance(a.get("action_id"), str) for a in actions):
+            return "an action is not an object with an action_id"
+    if kind in ("shortcut", "message_action") and not isinstance(body.get("callback_id"), str):
+        return "callback_id is not a string"
+    return None
 
 
 def without_body_for_head(app: WsgiApp) -> WsgiApp:
