@@ -244,3 +244,46 @@ def test_guests_never_hold_every_thread_waiting_on_paytronix(stack: Stack) -> No
     )
     assert statuses[-1] == "200 OK" and b"Your new password is set" in answer
     assert password_calls(stack) == 1
+
+
+def _everything_stored(stack: Stack) -> str:
+    from sqlalchemy import select
+
+    from storage.models import Base
+
+    with stack.frontdesk.db.session() as session:
+        return "\n".join(
+            repr(row)
+            for table in Base.metadata.sorted_tables
+            for row in session.execute(select(table))
+        )
+
+
+def test_a_short_password_paytronix_echoes_is_kept_nowhere(
+    make_stack: Callable[..., Stack],
+) -> None:
+    """The review's echo_short.py: a three-letter password in Paytronix's refusal reached
+    the vendor attempt row and the triage post (secrets under 4 characters were skipped)."""
+    stack = make_stack(overrides={"guest_page_tries_per_code": 1})  # locked: triage
+    _, code = issue_code(stack)
+    url = page_url(stack, code)
+    short = "q7Z"
+    stack.sandbox.inject(
+        Fault(
+            "success_false",
+            vendor="paytronix",
+            operation="resetGuestPassword",
+            message=f"Password {short} is too weak",
+        )
+    )
+    with httpx.Client(follow_redirects=True) as client:
+        _, token = open_form(client, url)
+        client.post(url, data={"csrf": token, "password": short, "confirmation": short})
+    post = wait_for(
+        lambda: [m for m in stack.slack.messages_in("C0TRIAGE") if "Guest reset page" in str(m)]
+    )[-1]
+    assert "Password [REDACTED] is too weak" in str(post)
+    stored = _everything_stored(stack)
+    assert "[REDACTED] is too weak" in stored
+    assert short not in stored
+    assert short not in "".join(call.raw for call in stack.slack.calls)
