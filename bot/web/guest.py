@@ -123,6 +123,7 @@ STATUS = {
     Verdict.USED: 410,
     Verdict.LOCKED: 410,
     Verdict.CLOSED: 410,
+    Verdict.REJECTED: 410,
     Verdict.BUSY: 409,
     Verdict.LIMITED: 429,
     Verdict.FORGED: 403,
@@ -326,6 +327,12 @@ class GuestPage:
             return "This link no longer works", [
                 "An earlier try with it could not be confirmed, so it was closed for your safety.",
                 f"Try signing in with the password you chose then. If it does not work, {ask}.",
+            ]
+        if verdict is Verdict.REJECTED:
+            return "This link no longer works", [
+                f"{name or 'The program'} no longer accepts it, so your password was not "
+                f"changed. Please {ask}.",
+                f"{name}'s support team has been told." if name else "Support has been told.",
             ]
         if verdict is Verdict.BUSY:
             return "Your new password is still being saved", [

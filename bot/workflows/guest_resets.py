@@ -45,6 +45,7 @@ from bot.workflows.resets import ResetStatus
 from storage.db import Database
 from storage.models import GuestPageAttempt, GuestResetCode, ResetRequest, VendorAttempt
 from vendors import Outcome, OutcomeKind, VendorError
+from vendors.paytronix import RESET_CODE_FIELD
 
 log = logging.getLogger("frontdesk.guest")
 
@@ -68,6 +69,7 @@ class Verdict(StrEnum):
     USED = "used"
     LOCKED = "locked"
     CLOSED = "closed"  # closed after an uncertain outcome
+    REJECTED = "rejected"  # Paytronix refused the code itself: the link no longer works
     BUSY = "busy"  # another submission held the link too long
     LIMITED = "limited"  # too many attempts from this address
     FORGED = "forged"  # a form post without a valid CSRF token
@@ -80,6 +82,7 @@ _FOR_STATE = {
     CodeState.LOCKED: Verdict.LOCKED,
     CodeState.CLOSED: Verdict.CLOSED,
     CodeState.BUSY: Verdict.BUSY,
+    CodeState.REJECTED: Verdict.REJECTED,
 }
 
 
@@ -300,6 +303,16 @@ class GuestResets:
             if outcome.kind is OutcomeKind.SUCCEEDED:
                 status, refund = CodeStatus.USED, False
                 result = PageResult(Verdict.DONE, merchant)
+            elif outcome.kind is OutcomeKind.REFUSED and _about_the_code(outcome):
+                # Not the password: no other one would do. Not a try either.
+                status, refund = CodeStatus.REJECTED, True
+                result = PageResult(Verdict.REJECTED, merchant)
+                triage = (
+                    ResetStatus.REFUSED,
+                    "Guest reset page: Paytronix no longer accepts the guest's link (its "
+                    f"words: {outcome.message}); nothing was set. The guest was asked for a "
+                    "new link: Retry sends the guest a new link.",
+                )
             elif outcome.kind is OutcomeKind.REFUSED:
                 locked = row.tries >= limit
                 status, refund = (CodeStatus.LOCKED if locked else CodeStatus.OPEN), False
@@ -564,3 +577,8 @@ class GuestResets:
             call(request)
         except Exception:
             log.exception("could not tell Slack of a guest reset", extra={"subject": request.id})
+
+
+def _about_the_code(outcome: Outcome) -> bool:
+    """A refusal of the reset code itself (expired or spent at Paytronix), not the password."""
+    return any(error.field == RESET_CODE_FIELD for error in outcome.field_errors)

@@ -287,3 +287,27 @@ def test_a_short_password_paytronix_echoes_is_kept_nowhere(
     assert "[REDACTED] is too weak" in stored
     assert short not in stored
     assert short not in "".join(call.raw for call in stack.slack.calls)
+
+
+def test_a_link_paytronix_no_longer_accepts_is_not_called_a_refused_password(
+    stack: Stack,
+) -> None:
+    """Review finding 4: the guest read "did not accept this password … this link allows 4
+    more tries" and spent every try on a code Paytronix had already closed."""
+    _, code = issue_code(stack)
+    paytronix = stack.sandbox.vendors["paytronix"].state
+    with paytronix.lock:
+        paytronix.reset_codes.clear()  # expired or spent on Paytronix's side
+    url = page_url(stack, code)
+    with httpx.Client(follow_redirects=True) as client:
+        _, token = open_form(client, url)
+        answer = client.post(url, data={"csrf": token, "password": GOOD, "confirmation": GOOD})
+    shown = visible_text(answer.text)
+    assert answer.status_code == 410 and "This link no longer works" in shown
+    assert f"your password was not changed. Please ask {MERCHANT} for a new reset link" in shown
+    assert "did not accept" not in shown and "tries" not in shown and "<form" not in answer.text
+    assert password_calls(stack) == 1
+    post = wait_for(
+        lambda: [m for m in stack.slack.messages_in("C0TRIAGE") if "Guest reset page" in str(m)]
+    )[-1]
+    assert "no longer accepts the guest's link" in str(post)

@@ -335,3 +335,25 @@ def test_a_lowered_try_limit_locks_codes_already_past_it(world: World) -> None:
         Verdict.LOCKED
     )
     assert world.calls() == 2
+
+
+def test_paytronix_refusing_the_code_itself_closes_the_link_without_a_try(world: World) -> None:
+    """Review finding 4: Paytronix expired or spent the code on its side. The guest is told
+    the link no longer works (ask for a new one), no try is counted, support sees it."""
+    _, code = world.reset()
+    paytronix = world.sandbox.vendors["paytronix"].state
+    with paytronix.lock:
+        paytronix.reset_codes.clear()
+    rejected = world.guests.choose_password(code, PASSWORD, PASSWORD, ADDRESS)
+    assert (rejected.verdict, rejected.merchant) == (Verdict.REJECTED, "Partner Bistro Rewards")
+    row = world.code_row()
+    assert (row.status, row.tries) == (CodeStatus.REJECTED, 0)
+    assert world.guests.open(code, ADDRESS).verdict is Verdict.REJECTED
+    again = world.guests.choose_password(code, "An0ther-one", "An0ther-one", ADDRESS)
+    assert again.verdict is Verdict.REJECTED
+    assert world.calls() == 1
+    world.flush_notices()
+    [triage] = world.failed
+    assert triage.status == ResetStatus.REFUSED and triage.resolved_at is None
+    assert "no longer accepts the guest's link" in (triage.outcome_message or "")
+    assert "Retry sends the guest a new link" in (triage.outcome_message or "")
