@@ -17,12 +17,16 @@ Slack-free and web-free: ``bot/web/guest.py`` renders what this returns.
   that issued the code) in the open failures and the triage channel. A later success
   with the same code resolves them.
 - Every submission, and every lookup of a code that does not work, is an attempt:
-  counted per client address (a keyed hash) and written to the audit trail, never
-  with the password or the code.
+  counted per client (a keyed hash of its address; an IPv6 client by its /64, which
+  one household or one attacker holds whole) and written to the audit trail, never
+  with the password or the code. The count and the record are one step
+  (``ratelimit.hold`` on the client's key), and a client over its limit learns it
+  when it opens the link, before typing anything.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import time
 import uuid
@@ -41,9 +45,16 @@ from bot.config import ConfigurationError, Location, PaytronixLocation
 from bot.vendor_clients import VendorClients
 from bot.workflows import audit
 from bot.workflows.guest_codes import CodeState, CodeStatus, GuestCodes
+from bot.workflows.ratelimit import hold
 from bot.workflows.resets import ResetStatus
 from storage.db import Database
-from storage.models import GuestPageAttempt, GuestResetCode, ResetRequest, VendorAttempt
+from storage.models import (
+    GuestPageAttempt,
+    GuestResetCode,
+    RateLock,
+    ResetRequest,
+    VendorAttempt,
+)
 from vendors import Outcome, OutcomeKind, VendorError
 from vendors.paytronix import RESET_CODE_FIELD
 
@@ -52,6 +63,8 @@ log = logging.getLogger("frontdesk.guest")
 ACTOR = "guest"
 #: Resolutions and triage rows written by frontdesk itself.
 FRONTDESK = "frontdesk"
+#: The per-client lock rows' keys (``ratelimit.hold``).
+LOCK_PREFIX = "guest-page:"
 
 
 class Verdict(StrEnum):
@@ -148,16 +161,19 @@ class GuestResets:
             return self.merchant(row.location_id if row else None)
 
     def address_key(self, address: str) -> str:
-        return self.codes.keys.digest("address", address or "-")[:32]
+        return self.codes.keys.digest("address", client_network(address))[:32]
 
     # -- the page's three entries ------------------------------------------------------
     def open(self, code: str, address: str) -> PageResult:
         """The guest followed the link: the form, or why the link does not work."""
         notices = _Notices()
         with self.db.session() as session:
+            limited = self._limited(session, address)
             row = self.codes.row(session, code)
-            state = self._state(session, row, notices)
             merchant = self.merchant(row.location_id if row else None)
+            if limited:  # before the guest types anything
+                return PageResult(Verdict.LIMITED, merchant)
+            state = self._state(session, row, notices)
             if state in (CodeState.USABLE, CodeState.BUSY):
                 result = PageResult(Verdict.FORM, merchant)
             else:
@@ -168,6 +184,8 @@ class GuestResets:
     def forged(self, address: str) -> PageResult:
         """A form post whose CSRF token did not verify: nothing else of it is read."""
         with self.db.session() as session:
+            if self._limited(session, address):
+                return PageResult(Verdict.LIMITED)
             return self._refuse(session, None, Verdict.FORGED, None, address)
 
     def choose_password(
@@ -222,6 +240,12 @@ class GuestResets:
             session.execute(
                 delete(GuestPageAttempt).where(
                     GuestPageAttempt.at < self.clock.now() - self.codes.ttl - timedelta(days=1)
+                )
+            )
+            session.execute(  # the clients' lock rows, once their window has passed
+                delete(RateLock).where(
+                    RateLock.key.startswith(LOCK_PREFIX),
+                    RateLock.touched_at < self.clock.now() - timedelta(hours=2),
                 )
             )
         self._dispatch(notices)
@@ -401,6 +425,9 @@ class GuestResets:
         return PageResult(verdict, merchant)
 
     def _limited(self, session: Session, address: str) -> bool:
+        """Whether the client is over its limit, counted under a lock on its key held
+        until the transaction ends: what is recorded in it is counted by the next."""
+        hold(session, self.clock, [LOCK_PREFIX + self.address_key(address)])
         since = self.clock.now() - timedelta(hours=1)
         count = session.scalar(
             select(func.count())
@@ -582,3 +609,18 @@ class GuestResets:
 def _about_the_code(outcome: Outcome) -> bool:
     """A refusal of the reset code itself (expired or spent at Paytronix), not the password."""
     return any(error.field == RESET_CODE_FIELD for error in outcome.field_errors)
+
+
+def client_network(address: str) -> str:
+    """What the per-client limit counts: an IPv4 address, an IPv6 client's /64 (one
+    subscriber's prefix: its addresses rotate freely inside it), an IPv4 client seen
+    through an IPv6 socket as its IPv4 address; anything else as given."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return address or "-"
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)

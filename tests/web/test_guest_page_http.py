@@ -311,3 +311,16 @@ def test_a_link_paytronix_no_longer_accepts_is_not_called_a_refused_password(
         lambda: [m for m in stack.slack.messages_in("C0TRIAGE") if "Guest reset page" in str(m)]
     )[-1]
     assert "no longer accepts the guest's link" in str(post)
+
+
+def test_a_limited_address_is_told_when_it_opens_the_link(stack: Stack) -> None:
+    """Review finding 6: from an address over its limit the form still showed; the guest
+    typed the password twice and only then read "Too many tries"."""
+    _, code = issue_code(stack)
+    stack.frontdesk.guest_resets.attempts_per_address = 3  # type: ignore[union-attr]
+    for index in range(3):
+        assert httpx.get(page_url(stack, f"guess{index:040d}")).status_code == 404
+    answer = httpx.get(page_url(stack, code))
+    assert answer.status_code == 429 and "Too many tries" in visible_text(answer.text)
+    assert "<form" not in answer.text
+    assert password_calls(stack) == 0

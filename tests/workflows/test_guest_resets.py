@@ -24,7 +24,13 @@ from bot.workflows.guest_resets import GuestResets, Verdict
 from bot.workflows.resets import ResetInput, ResetService, ResetStatus
 from bot.workflows.roles import Actor, Role, Roles
 from storage.db import Database
-from storage.models import AuditEvent, GuestResetCode, ResetRequest
+from storage.models import (
+    AuditEvent,
+    GuestPageAttempt,
+    GuestResetCode,
+    RateLock,
+    ResetRequest,
+)
 from vendors.sandbox import Fault, Sandbox
 
 KEY = DEMO_SECRETS["FRONTDESK_GUEST_CODE_KEYS"]
@@ -357,3 +363,57 @@ def test_paytronix_refusing_the_code_itself_closes_the_link_without_a_try(world:
     assert triage.status == ResetStatus.REFUSED and triage.resolved_at is None
     assert "no longer accepts the guest's link" in (triage.outcome_message or "")
     assert "Retry sends the guest a new link" in (triage.outcome_message or "")
+
+
+def test_the_address_limit_holds_under_parallel_lookups(world: World) -> None:
+    """Review finding 7: 200 parallel unknown-code lookups from one address got 27 answers
+    past a limit of 20: the count and the record were not one step."""
+    world.guests.attempts_per_address = 5
+    barrier = threading.Barrier(24)
+    verdicts: list[Verdict] = []
+
+    def look(index: int) -> None:
+        barrier.wait()
+        verdicts.append(world.guests.open(f"guess-{index:040d}", ADDRESS).verdict)
+
+    threads = [threading.Thread(target=look, args=(i,)) for i in range(24)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert verdicts.count(Verdict.UNKNOWN_CODE) == 5
+    assert verdicts.count(Verdict.LIMITED) == 19
+    with world.db.session() as session:
+        recorded = session.scalars(select(GuestPageAttempt.address_hash)).all()
+    assert recorded == [world.guests.address_key(ADDRESS)] * 5
+
+
+def test_addresses_of_one_ipv6_64_share_a_limit(world: World) -> None:
+    """Review finding 7: rotating addresses inside one /64 (one household's or one
+    attacker's prefix) was never limited."""
+    world.guests.attempts_per_address = 3
+    seen = [world.guests.open("unknown-code", f"2001:db8:1:2::{i:x}").verdict for i in range(1, 6)]
+    assert seen == [Verdict.UNKNOWN_CODE] * 3 + [Verdict.LIMITED] * 2
+    assert world.guests.open("unknown-code", "2001:db8:1:3::1").verdict is Verdict.UNKNOWN_CODE
+    # An IPv4 client seen through an IPv6 socket is the same client.
+    for _ in range(3):
+        world.guests.open("unknown-code", "203.0.113.9")
+    assert world.guests.open("unknown-code", "::ffff:203.0.113.9").verdict is Verdict.LIMITED
+    # The clients' lock rows go once their hour has passed.
+    with world.db.session() as session:
+        assert len(session.scalars(select(RateLock)).all()) == 3
+    world.clock.advance(hours=3)
+    world.guests.housekeeping()
+    with world.db.session() as session:
+        assert session.scalars(select(RateLock)).all() == []
+
+
+def test_a_limited_address_learns_it_when_the_link_is_opened(world: World) -> None:
+    """Review finding 6: the guest saw the form, typed the password twice, and only then
+    read "Too many tries"."""
+    _, code = world.reset()
+    world.guests.attempts_per_address = 2
+    for index in range(2):
+        world.guests.open(f"guess-{index}", ADDRESS)
+    assert world.guests.open(code, ADDRESS).verdict is Verdict.LIMITED
+    assert world.guests.open(code, "198.51.100.9").verdict is Verdict.FORM
