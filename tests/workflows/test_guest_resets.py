@@ -20,7 +20,7 @@ from bot.config import ConfigurationError, Settings, load_locations
 from bot.devtools.stack import DEMO_SECRETS, LOCATIONS_YAML, wait_for
 from bot.vendor_clients import VendorClients
 from bot.workflows.guest_codes import CodeStatus, GuestCodes, GuestKeys
-from bot.workflows.guest_resets import GuestResets, Verdict
+from bot.workflows.guest_resets import GuestResets, PageResult, Verdict
 from bot.workflows.resets import ResetInput, ResetService, ResetStatus
 from bot.workflows.roles import Actor, Role, Roles
 from storage.db import Database
@@ -102,9 +102,7 @@ def world(
     resets = ResetService(
         db=db, roles=roles, clients=clients, locations=locations, clock=clock, guest_codes=codes
     )
-    guests = GuestResets(
-        db=db, codes=codes, clients=clients, locations=locations, clock=clock, wait_seconds=5
-    )
+    guests = GuestResets(db=db, codes=codes, clients=clients, locations=locations, clock=clock)
     failed: list[ResetRequest] = []
     resolved: list[ResetRequest] = []
     guests.on_failure = failed.append
@@ -276,19 +274,22 @@ def test_a_double_submission_reaches_paytronix_once(world: World) -> None:
     world.sandbox.inject(
         Fault("latency", vendor="paytronix", operation="resetGuestPassword", seconds=0.3)
     )
-    results: list[Verdict] = []
+    results: list[PageResult] = []
     barrier = threading.Barrier(2)
 
     def submit() -> None:
         barrier.wait()
-        results.append(world.guests.choose_password(code, PASSWORD, PASSWORD, ADDRESS).verdict)
+        results.append(world.guests.choose_password(code, PASSWORD, PASSWORD, ADDRESS))
 
     threads = [threading.Thread(target=submit) for _ in range(2)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert sorted(results) == [Verdict.DONE, Verdict.USED]
+    # The second was made while the first was at Paytronix: it sent nothing and shows
+    # the first one's outcome (review finding 2: never "not changed").
+    assert [result.verdict for result in results] == [Verdict.DONE, Verdict.DONE]
+    assert sorted(result.earlier for result in results) == [False, True]
     assert world.calls() == 1
 
 
@@ -297,7 +298,8 @@ def test_a_submission_whose_process_died_becomes_unknown(world: World) -> None:
     row = world.code_row()
     with world.db.session() as session:
         assert world.codes.claim(session, row.id, timedelta(minutes=2)) is not None
-    assert world.guests.open(code, ADDRESS).verdict is Verdict.FORM  # held, not yet stale
+    # Held, not yet stale: still being saved (review finding 3: not a fresh form).
+    assert world.guests.open(code, ADDRESS).verdict is Verdict.BUSY
     world.clock.advance(minutes=3)
     world.guests.housekeeping()
     assert world.code_row().status == CodeStatus.UNKNOWN
@@ -417,3 +419,28 @@ def test_a_limited_address_learns_it_when_the_link_is_opened(world: World) -> No
         world.guests.open(f"guess-{index}", ADDRESS)
     assert world.guests.open(code, ADDRESS).verdict is Verdict.LIMITED
     assert world.guests.open(code, "198.51.100.9").verdict is Verdict.FORM
+
+
+def test_a_submission_counts_against_its_client_before_it_leaves(world: World) -> None:
+    """Review finding 7: a submission was counted only once Paytronix had answered, so
+    parallel submissions from one client all passed the limit. Each is now recorded in
+    the transaction that counted it."""
+    codes = [world.reset()[1] for _ in range(3)]  # the member's hourly limit
+    world.guests.attempts_per_address = 1
+    world.sandbox.inject(
+        Fault("latency", vendor="paytronix", operation="resetGuestPassword", seconds=0.2, times=-1)
+    )
+    barrier = threading.Barrier(len(codes))
+    verdicts: list[Verdict] = []
+
+    def submit(code: str) -> None:
+        barrier.wait()
+        verdicts.append(world.guests.choose_password(code, PASSWORD, PASSWORD, ADDRESS).verdict)
+
+    threads = [threading.Thread(target=submit, args=(code,)) for code in codes]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(verdicts) == sorted([Verdict.DONE, Verdict.LIMITED, Verdict.LIMITED])
+    assert world.calls() == 1
