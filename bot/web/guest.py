@@ -5,7 +5,11 @@ A small WSGI app mounted by ``bot/http.py``; the workflow (``bot/workflows/
 guest_resets.py``) decides, this module only reads requests and writes pages.
 
 - No JavaScript needed: show/hide is a second form's submit button (it carries no
-  password); a tiny inline script, allowed by its hash, does the same in place.
+  password, and a password is never written back into a page, so what was typed is
+  lost: the button says so, "(clears what you typed)", and the first field has the
+  focus after); a tiny inline script, allowed by its hash, does the same in place,
+  keeping what was typed, and drops that warning. The button names what it will do
+  next: "Show passwords" or "Hide passwords".
 - The form's ``action`` is left out, so it posts to the page's own URL: the code
   travels in the query string it came in and is never written into the page.
 - Post/redirect/get: a submission is answered ``303 See Other`` to the page's own
@@ -89,11 +93,11 @@ SCRIPT = (
     # used since): load it again.
     'window.addEventListener("pageshow",function(e){if(e.persisted)location.reload();});'
     '(function(){var b=document.getElementById("toggle");if(!b)return;'
-    'b.addEventListener("click",function(e){e.preventDefault();'
-    'var s=b.getAttribute("aria-pressed")!=="true";'
+    'var w=b.querySelector(".nojs");if(w)w.remove();var l=b.querySelector(".label");'
+    'b.addEventListener("click",function(e){e.preventDefault();var s=b.value==="show";'
     '["password","confirmation"].forEach(function(i){var f=document.getElementById(i);'
     'if(f)f.type=s?"text":"password";});'
-    'b.setAttribute("aria-pressed",s?"true":"false");b.value=s?"hide":"show";});})();'
+    'b.value=s?"hide":"show";l.textContent=s?"Hide passwords":"Show passwords";});})();'
     # "Still being saved": ask again every few seconds in the background and load the
     # page once, when it has an outcome (without JavaScript, <noscript>'s meta refresh).
     '(function(){if(!document.getElementById("saving"))return;'
@@ -340,7 +344,7 @@ class GuestPage:
                 + alert
                 + f"<p>Type your new password twice. {name or 'Your program'} decides what a "
                 "password needs: if it does not accept yours, this page will say why.</p>"
-                + _form(self.token(code, nonce), field, show)
+                + _form(self.token(code, nonce), field, show, focus=redrawn and not alert)
             )
             return _page(title, body, merchant, script=True)
         heading, paragraphs = self._words(result)
@@ -469,7 +473,8 @@ def _alert(heading: str, paragraphs: list[str]) -> str:
     )
 
 
-def _form(token: str, invalid: str | None, show: bool) -> str:
+def _form(token: str, invalid: str | None, show: bool, *, focus: bool = False) -> str:
+    """The form; ``focus``: the first field takes it (after the show/hide reload)."""
     kind = "text" if show else "password"
 
     def field(name: str, label: str, hint: str | None) -> str:
@@ -492,6 +497,7 @@ def _form(token: str, invalid: str | None, show: bool) -> str:
             'required autocapitalize="none" autocorrect="off" spellcheck="false"'
             + (f' aria-describedby="{" ".join(described)}"' if described else "")
             + (' aria-invalid="true"' if invalid == name else "")
+            + (" autofocus" if focus and name == "password" else "")
             + ">"
             + (f'<p class="hint" id="{name}-hint">{hint}</p>' if hint else "")
             + error
@@ -503,8 +509,9 @@ def _form(token: str, invalid: str | None, show: bool) -> str:
         + field("password", "New password", None)
         + field("confirmation", "Type the new password again", None)
         + '<button type="submit" form="view" name="view" id="toggle" class="secondary" '
-        f'value="{"hide" if show else "show"}" aria-pressed="{"true" if show else "false"}">'
-        "Show passwords</button>"
+        f'value="{"hide" if show else "show"}">'
+        f'<span class="label">{"Hide passwords" if show else "Show passwords"}</span>'
+        '<span class="nojs"> (clears what you typed)</span></button>'
         '<button type="submit" class="primary">Save new password</button>'
         "</form>"
         f'<form method="post" id="view"><input type="hidden" name="csrf" value="{token}"></form>'

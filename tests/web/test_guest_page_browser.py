@@ -108,16 +108,18 @@ def test_happy_path_from_a_real_reset(stack: Stack, page: Any, screens: Path) ->
     assert order == ["password", "confirmation", "toggle", "Save new password"]
     # Nothing else was loaded, from here or anywhere.
     assert page.execute_script("return performance.getEntriesByType('resource').length") == 0
-    # Show and hide what is typed, keeping it.
+    # Show and hide what is typed, keeping it; the button says what it will do next.
     fill(page, NEW_PASSWORD)
     toggle = page.find_element(By.ID, "toggle")
+    assert toggle.text == "Show passwords"  # nothing is cleared with JavaScript
     toggle.click()
     assert page.find_element(By.ID, "password").get_attribute("type") == "text"
-    assert toggle.get_attribute("aria-pressed") == "true"
+    assert toggle.text == "Hide passwords"
     assert page.find_element(By.ID, "password").get_attribute("value") == NEW_PASSWORD
     browser.screenshot(page, screens / "02-form-shown.png")
     toggle.click()
     assert page.find_element(By.ID, "confirmation").get_attribute("type") == "password"
+    assert toggle.text == "Show passwords"
     save(page)
     assert page.title == f"Your new password is set – {MERCHANT}"
     assert f"You can now sign in to {MERCHANT} with your new password." in text(page)
@@ -320,10 +322,13 @@ def test_the_page_works_without_javascript(stack: Stack, screens: Path, tmp_path
     try:
         _, code = issue_code(stack)
         page.get(page_url(stack, code))
-        assert page.execute_script is not None
+        # The toggle reloads the page here: it says what that does to what was typed.
+        toggle = page.find_element(By.ID, "toggle")
+        assert toggle.text == "Show passwords (clears what you typed)"
         submit(page, "#toggle")  # a real submit without JavaScript
         wait_for(lambda: page.find_element(By.ID, "password").get_attribute("type") == "text")
-        assert page.find_element(By.ID, "toggle").get_attribute("aria-pressed") == "true"
+        assert page.find_element(By.ID, "toggle").text == "Hide passwords (clears what you typed)"
+        assert focused(page) == "password"  # review finding 8: not BODY
         browser.screenshot(page, screens / "10-no-javascript-shown.png")
         fill(page, NEW_PASSWORD)
         save(page)

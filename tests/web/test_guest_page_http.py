@@ -163,17 +163,31 @@ def test_unknown_links_say_so_without_naming_anyone(stack: Stack) -> None:
 
 
 def test_show_passwords_without_javascript_echoes_nothing(stack: Stack) -> None:
+    """Without JavaScript the toggle reloads the page, and what was typed cannot come back
+    (a password is never written into the page): the button says so before it is
+    pressed, names what it does next, and the first field has the focus after (review
+    finding 8)."""
     _, code = issue_code(stack)
     url = page_url(stack, code)
     with httpx.Client(follow_redirects=True) as client:
-        _, token = open_form(client, url)
+        form, token = open_form(client, url)
+        assert _toggle(form.text) == "Show passwords (clears what you typed)"
         shown = client.post(url, data={"csrf": token, "view": "show", "password": "S3cret-typed"})
-        assert shown.status_code == 200
-        assert shown.text.count('type="text"') == 2 and 'aria-pressed="true"' in shown.text
+        assert shown.status_code == 200 and "view=show" in str(shown.url)
+        assert shown.text.count('type="text"') == 2
+        assert _toggle(shown.text) == "Hide passwords (clears what you typed)"
+        assert re.search(r'<input id="password"[^>]* autofocus', shown.text)
         assert "S3cret-typed" not in shown.text
         hidden = client.post(url, data={"csrf": token, "view": "hide"})
         assert hidden.text.count('type="password"') == 2
+        assert _toggle(hidden.text) == "Show passwords (clears what you typed)"
     assert password_calls(stack) == 0
+
+
+def _toggle(page: str) -> str:
+    found = re.search(r'<button[^>]* id="toggle"[^>]*>(.*?)</button>', page)
+    assert found is not None, page
+    return visible_text(found.group(1))
 
 
 def test_unreachable_paytronix_asks_to_try_again_and_support_sees_it_resolve(
