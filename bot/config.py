@@ -514,7 +514,7 @@ class Settings(BaseSettings):
     guest_page_concurrency: int = Field(2, ge=1)
     #: How long the answer to a guest's submission waits for Paytronix; then the page
     #: says the password is still being saved and refreshes itself until it knows.
-    guest_page_wait_seconds: Seconds = Field(8.0, le=60)
+    guest_page_wait_seconds: Seconds = Field(5.0, le=60)
     #: The load balancer in front (its address, or * for any peer): its X-Forwarded-For
     #: (last hop) and X-Forwarded-Proto then give the client's address and scheme (the
     #: guest page's per-address limit and HSTS). Unset: those headers are dropped.

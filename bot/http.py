@@ -155,7 +155,11 @@ def request_kind(body: bytes, content_type: str) -> str:
         check_shape(payload, interactive=True)
         kind = payload.get("type")
         return kind if kind in _INTERACTIVE_KINDS else "interactive"
-    return "command" if "command" in form else "other"
+    if "command" in form:
+        if not (form.get("user_id") or [""])[0]:
+            raise Refused("400 Bad Request", "a command without a user_id")
+        return "command"
+    return "other"
 
 
 #: Slack's bodies nest a dozen levels at most (a view's blocks, elements, rich text,

@@ -169,7 +169,7 @@ class GuestPage:
         path: str = "/guest/reset",
         code_parameter: str = "resetCode",
         code_hours: float = 24.0,
-        wait_seconds: float = 8.0,
+        wait_seconds: float = 5.0,
     ) -> None:
         self.guests = guests
         self.keys = keys

@@ -120,7 +120,7 @@ def test_requests_that_fail_verification_are_refused_and_only_their_size_is_logg
 def test_a_signed_body_over_the_cap_is_refused_unread(stack: Stack) -> None:
     big = b"payload=" + MARKER + b"x" * MAX_BODY_BYTES
     assert _signed_post(stack, big, "application/x-www-form-urlencoded").status_code == 413
-    at_cap = b"token=x&command=%2Fnope&text=" + b"y" * (MAX_BODY_BYTES - 29)
+    at_cap = b"token=x&user_id=UFRONT&command=%2Fnope&text=" + b"y" * (MAX_BODY_BYTES - 44)
     assert len(at_cap) == MAX_BODY_BYTES
     # Exactly the cap is read, verified and handed to Bolt (no listener: 404).
     assert _signed_post(stack, at_cap, "application/x-www-form-urlencoded").status_code == 404
@@ -149,6 +149,7 @@ def test_a_signed_body_over_the_cap_is_refused_unread(stack: Stack) -> None:
         (json.dumps({"type": "event_callback", "team_id": "T0001", "event": "x"}).encode(), JSON),
         (json.dumps({"type": "event_callback", "event": {"type": ["x"]}}).encode(), JSON),
         (json.dumps({"type": ["event_callback"]}).encode(), JSON),
+        (b"command=%2Freset&text=jane%40example.com&team_id=T0001", FORM),
     ],
 )
 def test_a_malformed_verified_body_gets_400_not_a_traceback(
