@@ -5,15 +5,15 @@
   the result on a GET after the form's POST (post/redirect/get), on any process,
   without keeping the password.
 
-Revision ID: guest_page_results
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "guest_page_results"
-down_revision = "0007"
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
