@@ -244,15 +244,21 @@ class SaleStart:
     promo_code: str | None = None
 
 
+#: A payment method's kinds: the token pasted from ClubReady's payment page is one of these.
+PAYMENT_KINDS = {"profile": "ProfileToken", "acct": "AcctToken"}
+
+
 @dataclass(frozen=True)
 class PaymentInput:
+    """One payment method as typed: an amount, the kind of token and the token."""
+
     amount: str | None = None
-    profile_token: str | None = None
-    acct_token: str | None = None
+    token: str | None = None
+    kind: str | None = "profile"
 
     @property
     def empty(self) -> bool:
-        return not any(_clean(v) for v in (self.amount, self.profile_token, self.acct_token))
+        return not (_clean(self.amount) or _clean(self.token))
 
 
 @dataclass(frozen=True)
@@ -286,6 +292,19 @@ def _today_at(location: Location, now: datetime) -> date:
     return now.astimezone(ZoneInfo(location.timezone)).date()
 
 
+def day_words(day: date) -> str:
+    """A day as people say it, for plain-text places (field errors, hints): "Monday,
+    November 23" (Slack's own date formatting is for mrkdwn)."""
+    return f"{day:%A}, {day:%B} {day.day}"
+
+
+def _uuid(value: str | None) -> str | None:
+    try:
+        return str(uuid.UUID(value)) if value else None
+    except ValueError:
+        return None
+
+
 def last4(token: str) -> str:
     return token[-4:] if len(token) >= 8 else "…"
 
@@ -310,8 +329,8 @@ def validate_start(location: ClubReadyLocation, raw: SaleStart, now: datetime) -
         errors["start_date"] = "Choose the day the membership starts."
     elif raw.start_date < today:
         errors["start_date"] = (
-            f"The start date cannot be in the past (today is {today.isoformat()} "
-            f"in {location.timezone})."
+            f"The start date cannot be in the past: today is {day_words(today)} "
+            f"in {location.name}'s time."
         )
     promo = _clean(raw.promo_code)
     if promo and (len(promo) > 100 or _has_control(promo)):
@@ -412,31 +431,21 @@ def validate_details(
                 f"At most the package's price, {money(price)}: this is the most "
                 "ClubReady will try to charge this method."
             )
-        profile, acct = _clean(payment.profile_token), _clean(payment.acct_token)
-        if profile and acct:
-            errors[prefix + "acct_token"] = (
-                "Paste one token per payment method: a ProfileToken or an AcctToken, not both."
+        kind = _clean(payment.kind) or "profile"
+        token = _clean(payment.token)
+        if kind not in PAYMENT_KINDS:
+            errors[prefix + "method"] = "Choose ProfileToken or AcctToken."
+        elif token is None:
+            errors[prefix + "token"] = (
+                f"Paste the {PAYMENT_KINDS[kind]} from ClubReady's payment page."
             )
-        elif not profile and not acct:
-            errors[prefix + "profile_token"] = (
-                "Paste the ProfileToken or AcctToken from ClubReady's payment page."
+        elif not _TOKEN.match(token):
+            errors[prefix + "token"] = (
+                "That does not look like a token: paste it exactly as ClubReady shows it."
             )
-        else:
-            token = profile or acct
-            assert token is not None
-            if not _TOKEN.match(token):
-                errors[prefix + ("profile_token" if profile else "acct_token")] = (
-                    "That does not look like a token: paste it exactly as ClubReady shows it."
-                )
-            elif amount is not None:
-                total += amount
-                methods.append(
-                    {
-                        "kind": "profile" if profile else "acct",
-                        "amount": money(amount),
-                        "token": token,
-                    }
-                )
+        elif amount is not None and prefix + "amount" not in errors:
+            total += amount
+            methods.append({"kind": kind, "amount": money(amount), "token": token})
     if price > 0 and not errors:
         if not methods:
             errors["payment1_amount"] = (
@@ -487,18 +496,12 @@ def new_member_sale(
     )
 
 
-def _form_errors(exc: InvalidVendorRequest, methods: list[dict[str, str]]) -> dict[str, str]:
-    """A sale endpoint's check errors on this form's fields: ``paymentN_token`` is the
-    token field of the kind that payment uses; an error without a field goes first."""
+def _form_errors(exc: InvalidVendorRequest) -> dict[str, str]:
+    """A sale endpoint's check errors on this form's fields (the adapter names them:
+    ``payment1_token``, ``start_date``, …); an error without a field goes first."""
     errors: dict[str, str] = {}
     for error in exc.field_errors:
-        name = error.field or "first_name"
-        match = re.fullmatch(r"payment(\d+)_token", name)
-        if match:
-            index = int(match.group(1)) - 1
-            kind = methods[index]["kind"] if index < len(methods) else "profile"
-            name = f"payment{match.group(1)}_{kind}_token"
-        errors.setdefault(name, error.message)
+        errors.setdefault(error.field or "first_name", error.message)
     return errors
 
 
@@ -760,14 +763,26 @@ class SaleService:
     def today_at(self, location: Location) -> date:
         return _today_at(location, self.clock.now())
 
-    def start(self, actor: Actor, raw: SaleStart) -> Sale:
-        """Authorize and record a draft from the first view."""
+    def new_draft_id(self) -> str:
+        """The id a sale's first view carries, so that submitting that view again (after
+        Back) changes the same draft instead of starting another."""
+        return str(uuid.uuid4())
+
+    def start(self, actor: Actor, raw: SaleStart, draft_id: str | None = None) -> Sale:
+        """Authorize and record a draft from the first view. The same view submitted
+        again (``draft_id``, after Back) changes that draft: its new start, without the
+        member and payment, which the next view takes again (tokens are typed again:
+        they are never shown back)."""
         location = self._location(raw.location_id)
         self._vault()
         now = self.clock.now()
         item = validate_start(location, raw, now)
+        wanted = _uuid(draft_id)
         with self.db.session() as session:
             self.roles.require(session, actor, Permission.REQUEST_SALE, location.id)
+            existing = session.get(Sale, wanted) if wanted else None
+            if existing is not None:
+                return self._restart(session, actor, existing, location, item, raw)
             drafts = (
                 session.scalar(
                     select(func.count())
@@ -786,7 +801,7 @@ class SaleService:
                     "takes from one person. Finish or withdraw some, or wait a little."
                 )
             sale = Sale(
-                id=str(uuid.uuid4()),
+                id=wanted or self.new_draft_id(),
                 org_id=actor.org_id,
                 enterprise_id=actor.enterprise_id,
                 team_id=actor.team_id,
@@ -804,9 +819,57 @@ class SaleService:
                 updated_at=now,
             )
             sale.fingerprint = fingerprint(content_of(sale), [])
-            session.add(sale)
-            session.flush()
+            try:
+                with session.begin_nested():
+                    session.add(sale)
+                    session.flush()
+            except IntegrityError:  # the same first view submitted twice at once
+                session.expunge(sale)
+                existing = self._load(session, sale.id)
+                return self._restart(session, actor, existing, location, item, raw)
             self._audit(session, actor.key, "sale.draft", sale, {"package": item.name})
+        return sale
+
+    def _restart(
+        self,
+        session: Session,
+        actor: Actor,
+        sale: Sale,
+        location: ClubReadyLocation,
+        item: CatalogItem,
+        raw: SaleStart,
+    ) -> Sale:
+        """The first view again (Back, then Next): the draft takes the new start and
+        drops its member, payment and tokens, by compare-and-set on the draft."""
+        if not actor.is_person(sale.org_id, sale.user_id):
+            raise Conflict("Only the person who started this sale can change it.")
+        values: dict[str, Any] = {
+            "location_id": location.id,
+            "package_id": item.package_id,
+            "installment_plan_id": item.installment_plan_id,
+            "package_name": item.name,
+            "amount": money(item.amount),
+            "start_date": raw.start_date,
+            "promo_code": _clean(raw.promo_code),
+            "member": None,
+            "member_masked": "",
+            "member_email_hash": None,
+            "payments": [],
+            "sealed_tokens": None,
+        }
+        values["fingerprint"] = fingerprint(content_of(_preview(sale, values)), [])
+        if not self._transition(
+            session,
+            sale,
+            expected=(Sale.status == SaleStatus.DRAFT) & (Sale.user_id == sale.user_id),
+            values=values,
+            actor=actor.key,
+            action="sale.draft_restarted",
+            details={"package": item.name},
+        ):
+            raise Conflict(
+                f"This sale is {_words(SaleStatus(sale.status))}: start a new one with /sell."
+            )
         return sale
 
     def add_details(self, actor: Actor, sale_id: str, raw: SaleDetails) -> Sale:
@@ -841,7 +904,7 @@ class SaleService:
             try:
                 self.clients.seller(location.id).check(order)
             except InvalidVendorRequest as exc:
-                raise InvalidInput(_form_errors(exc, methods)) from None
+                raise InvalidInput(_form_errors(exc)) from None
             stored_member = {
                 k: (v.isoformat() if isinstance(v, date) else v) for k, v in member.items()
             }
