@@ -292,12 +292,6 @@ def _today_at(location: Location, now: datetime) -> date:
     return now.astimezone(ZoneInfo(location.timezone)).date()
 
 
-def day_words(day: date) -> str:
-    """A day as people say it, for plain-text places (field errors, hints): "Monday,
-    November 23" (Slack's own date formatting is for mrkdwn)."""
-    return f"{day:%A}, {day:%B} {day.day}"
-
-
 def _uuid(value: str | None) -> str | None:
     try:
         return str(uuid.UUID(value)) if value else None
@@ -329,8 +323,8 @@ def validate_start(location: ClubReadyLocation, raw: SaleStart, now: datetime) -
         errors["start_date"] = "Choose the day the membership starts."
     elif raw.start_date < today:
         errors["start_date"] = (
-            f"The start date cannot be in the past: today is {day_words(today)} "
-            f"in {location.name}'s time."
+            f"The start date cannot be in the past (today is {today.isoformat()} "
+            f"in {location.timezone})."
         )
     promo = _clean(raw.promo_code)
     if promo and (len(promo) > 100 or _has_control(promo)):
@@ -555,6 +549,22 @@ def _preview(sale: Sale, values: dict[str, Any]) -> Sale:
     """A detached copy of ``sale`` with ``values`` applied: what it would show."""
     columns = {c.key: getattr(sale, c.key) for c in Sale.__table__.columns}
     return Sale(**{**columns, **{k: v for k, v in values.items() if k in columns}})
+
+
+def _member_values(
+    member: dict[str, Any], methods: list[dict[str, str]], vault: TokenVault
+) -> dict[str, Any]:
+    """A sale's member and payment columns: the member, masked forms, the payments as
+    shown (``…last4``) and the tokens sealed."""
+    return {
+        "member": member,
+        "member_masked": masked_member(member),
+        "member_email_hash": identifier_hash("email", member["email"]),
+        "payments": [
+            {"kind": m["kind"], "amount": m["amount"], "last4": last4(m["token"])} for m in methods
+        ],
+        "sealed_tokens": vault.seal(methods) if methods else None,
+    }
 
 
 def _wipe_tokens(status: str) -> dict[str, Any]:
@@ -897,30 +907,13 @@ class SaleService:
                 raise self.roles.refusal(session, Permission.REQUEST_SALE, sale.location_id)
             location = self._location(sale.location_id)
             member, methods = validate_details(location, Decimal(sale.amount), raw, now)
-            item = location.package(sale.package_id, sale.installment_plan_id)
-            order = new_member_sale(
-                sale, methods, paid_in_full=bool(item and item.paid_in_full), member=member
-            )
-            try:
-                self.clients.seller(location.id).check(order)
-            except InvalidVendorRequest as exc:
-                raise InvalidInput(_form_errors(exc)) from None
-            stored_member = {
-                k: (v.isoformat() if isinstance(v, date) else v) for k, v in member.items()
-            }
+            stored_member = self._checked(location, sale, member, methods)
             if not self._transition(
                 session,
                 sale,
                 expected=Sale.status == SaleStatus.DRAFT,
                 values={
-                    "member": stored_member,
-                    "member_masked": masked_member(stored_member),
-                    "member_email_hash": identifier_hash("email", stored_member["email"]),
-                    "payments": [
-                        {"kind": m["kind"], "amount": m["amount"], "last4": last4(m["token"])}
-                        for m in methods
-                    ],
-                    "sealed_tokens": vault.seal(methods) if methods else None,
+                    **_member_values(stored_member, methods, vault),
                     "fingerprint": fingerprint(
                         {**content_of(sale), "member": stored_member}, methods
                     ),
@@ -931,6 +924,26 @@ class SaleService:
             ):
                 raise Conflict("This sale was already submitted: it can no longer change.")
         return sale, allows(grants, Permission.APPROVE_SALE, sale.location_id)
+
+    def _checked(
+        self,
+        location: ClubReadyLocation,
+        sale: Sale,
+        member: dict[str, Any],
+        methods: list[dict[str, str]],
+    ) -> dict[str, Any]:
+        """ClubReady's own checks of the sale as it would be sent (issue 13: a new
+        member needs a ProfileToken unless the package is paid in full; the last method
+        carries no amount), as field errors; the member as stored."""
+        item = location.package(sale.package_id, sale.installment_plan_id)
+        order = new_member_sale(
+            sale, methods, paid_in_full=bool(item and item.paid_in_full), member=member
+        )
+        try:
+            self.clients.seller(location.id).check(order)
+        except InvalidVendorRequest as exc:
+            raise InvalidInput(_form_errors(exc)) from None
+        return {k: (v.isoformat() if isinstance(v, date) else v) for k, v in member.items()}
 
     def require(self, actor: Actor, permission: Permission, location_id: str | None) -> None:
         with self.db.session() as session:
@@ -1021,8 +1034,13 @@ class SaleService:
             self.notices.status(session, sale)
         return SubmitResult.QUEUED if enough else SubmitResult.PENDING_APPROVAL
 
-    def edit(self, actor: Actor, sale_id: str, raw: SaleStart) -> tuple[Sale, bool]:
-        """Change package, start date or promo code before the sale is approved.
+    def edit(
+        self, actor: Actor, sale_id: str, raw: SaleStart, member: SaleDetails | None = None
+    ) -> tuple[Sale, bool]:
+        """Change package, start date or promo code before the sale is approved, and
+        with ``member`` (the member and payment view) those too (a payment whose token is left empty
+        keeps the token on file for the same kind of method: tokens are never shown
+        back, so only a new method needs one pasted).
 
         Returns (sale, was_pending). A pending sale's earlier approvals no longer
         count (they are bound to the old fingerprint) and its expiry restarts.
@@ -1043,6 +1061,11 @@ class SaleService:
             methods: list[dict[str, str]] = (
                 self._vault().open(sale.sealed_tokens) if sale.sealed_tokens else []
             )
+            member_values: dict[str, Any] = {}
+            if member is not None and sale.member is not None:
+                methods, member_values = self._edited_details(
+                    location, sale, item, member, methods, now
+                )
             covered = sum((Decimal(m["amount"]) for m in methods), Decimal(0))
             if sale.member is not None and covered < item.amount:
                 raise InvalidInput(
@@ -1063,10 +1086,14 @@ class SaleService:
                 "start_date": raw.start_date,
                 "promo_code": _clean(raw.promo_code),
             }
+            content = {**content_of(sale), **changes}
+            if member_values:
+                content["member"] = member_values["member"]
             values: dict[str, Any] = {
                 **changes,
+                **member_values,
                 "package_name": item.name,
-                "fingerprint": fingerprint({**content_of(sale), **changes}, methods),
+                "fingerprint": fingerprint(content, methods),
             }
             details: dict[str, Any] = {"package": item.name, "amount": money(item.amount)}
             pending = status is SaleStatus.PENDING_APPROVAL
@@ -1101,6 +1128,51 @@ class SaleService:
                     self.notices.note(session, sale, "changed", actor.user_id)
                 self._ask_approvals_channel(session, sale)
         return sale, pending
+
+    def _edited_details(
+        self,
+        location: ClubReadyLocation,
+        sale: Sale,
+        item: CatalogItem,
+        raw: SaleDetails,
+        stored: list[dict[str, str]],
+        now: datetime,
+    ) -> tuple[list[dict[str, str]], dict[str, Any]]:
+        """(payment methods, the member's new column values) of a Change that may edit
+        the member and payment. Payments submitted as they are on file (same kinds and
+        amounts, no token pasted) stay as they are; any other payment is validated like
+        a new one, an empty token taken from the method on file of the same kind."""
+        typed = [p for p in raw.payments[:MAX_PAYMENT_METHODS] if not p.empty]
+        kept = len(typed) == len(stored) and all(
+            _clean(p.token) is None
+            and (_clean(p.kind) or "profile") == m["kind"]
+            and _parse_amount(p.amount) == Decimal(m["amount"])
+            for p, m in zip(typed, stored, strict=False)
+        )
+        if kept:
+            member, _ = validate_details(location, Decimal(0), SaleDetails(raw.member), now)
+            methods = stored
+        else:
+            filled = []
+            for index, payment in enumerate(raw.payments[:MAX_PAYMENT_METHODS]):
+                on_file = stored[index] if index < len(stored) else None
+                kind = _clean(payment.kind) or "profile"
+                if (
+                    not payment.empty
+                    and _clean(payment.token) is None
+                    and on_file is not None
+                    and on_file["kind"] == kind
+                ):
+                    payment = PaymentInput(payment.amount, on_file["token"], kind)
+                filled.append(payment)
+            member, methods = validate_details(
+                location, item.amount, SaleDetails(raw.member, tuple(filled)), now
+            )
+        preview = _preview(
+            sale, {"package_id": item.package_id, "installment_plan_id": item.installment_plan_id}
+        )
+        stored_member = self._checked(location, preview, member, methods)
+        return methods, _member_values(stored_member, methods, self._vault())
 
     def withdraw(self, actor: Actor, sale_id: str) -> bool:
         now = self.clock.now()

@@ -81,7 +81,7 @@ def draft(
     sale = service.start(
         who, SaleStart("downtown", package, start_date=date(2026, 11, 23), promo_code=None)
     )
-    payments = (PaymentInput(amount=amount, profile_token=TOKEN),) if amount else ()
+    payments = (PaymentInput(amount=amount, token=TOKEN),) if amount else ()
     return service.add_details(who, sale.id, SaleDetails(member=MEMBER, payments=payments))
 
 
@@ -249,8 +249,8 @@ def test_amounts_are_exact_decimals(service: SaleService) -> None:
         SaleDetails(
             member=MEMBER,
             payments=(
-                PaymentInput(amount="$24.50", profile_token=TOKEN),
-                PaymentInput(amount="24.50", acct_token="tok_acct_6666"),
+                PaymentInput(amount="$24.50", token=TOKEN),
+                PaymentInput(amount="24.50", token="tok_acct_6666", kind="acct"),
             ),
         ),
     )
@@ -280,6 +280,6 @@ def test_thousands_separators_still_read(service: SaleService) -> None:
     sale = service.add_details(
         FRONT,
         annual.id,
-        SaleDetails(member=MEMBER, payments=(PaymentInput(amount="$599", profile_token=TOKEN),)),
+        SaleDetails(member=MEMBER, payments=(PaymentInput(amount="$599", token=TOKEN),)),
     )
     assert sale.payments[0]["amount"] == "599.00"
