@@ -458,9 +458,8 @@ def edit_modal(
 def _payment_lines(sale: Sale) -> str:
     if not sale.payments:
         return "no payment (free package)"
-    kinds = {"profile": "ProfileToken", "acct": "AcctToken"}
     return ", ".join(
-        f"${p['amount']} by {kinds.get(p['kind'], p['kind'])} …{escape(str(p['last4']))}"
+        f"${p['amount']} by {PAYMENT_KINDS.get(p['kind'], p['kind'])} …{escape(str(p['last4']))}"
         for p in sale.payments
     )
 

@@ -50,7 +50,14 @@ from bot.workflows.lifecycle import ClaimResult, Lifecycle, NotSent, Settled, Sp
 from bot.workflows.masking import identifier_hash, mask_email
 from bot.workflows.outbox import Audience, NoticeKind, Outbox
 from bot.workflows.roles import Actor, Permission, Roles, allows
-from bot.workflows.sale_fields import GENDERS, Change, differences, member_fields, snapshot
+from bot.workflows.sale_fields import (
+    GENDERS,
+    PAYMENT_KINDS,
+    Change,
+    differences,
+    member_fields,
+    snapshot,
+)
 from bot.workflows.signals import Signals
 from bot.workflows.vault import TokenVault, VaultError
 from storage.db import Database
@@ -242,10 +249,6 @@ class SaleStart:
     package: str | None  # "<package_id>:<installment_plan_id>"
     start_date: date | None = None
     promo_code: str | None = None
-
-
-#: A payment method's kinds: the token pasted from ClubReady's payment page is one of these.
-PAYMENT_KINDS = {"profile": "ProfileToken", "acct": "AcctToken"}
 
 
 @dataclass(frozen=True)

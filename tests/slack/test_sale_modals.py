@@ -313,3 +313,39 @@ def test_no_view_carries_a_token_or_member_data_in_its_metadata(stack: Stack) ->
     for view in stack.slack.views.values():
         metadata = json.loads(view.get("private_metadata") or "{}")
         assert set(metadata) <= {"sale", "fp", "more", "pay", "root", "draft"}, metadata
+
+
+def test_change_to_another_payment_takes_its_token_and_sells_with_it(stack: Stack) -> None:
+    sale_id = request_approval(stack, package="2003:3003", payments=[{"token": PROFILE_TOKEN}])
+    record = sale(stack, sale_id)
+    before = len(stack.slack.calls_to("views.open"))
+    stack.driver.click(
+        "UFRONT", SaleAction.EDIT, sale_id, channel=str(record.dm_channel_id), ts=str(record.dm_ts)
+    )
+    wait_for(lambda: len(stack.slack.calls_to("views.open")) > before)
+    change = stack.slack.last_view()
+    # A second payment, on demand here too: a gift card's AcctToken pays part of it.
+    change = tap(stack, "UFRONT", change, SaleAction.ADD_PAYMENT)
+    new_token = "tok_profile_NEW_card_8888"
+    saved = stack.driver.submit_view(
+        "UFRONT",
+        change,
+        {
+            action("payment1_method"): "acct",
+            action("payment1_token"): "tok_acct_gift_5555",
+            action("payment1_amount"): "100.00",
+            action("payment2_token"): new_token,
+            action("payment2_amount"): "499.00",
+        },
+    )
+    assert saved.status_code == 200 and saved.text == "", saved.text
+    changed = sale(stack, sale_id)
+    assert [p["last4"] for p in changed.payments] == ["5555", "8888"]
+    assert changed.changed_fields == ["Payment 1", "Payment 2"]
+    assert new_token not in json.dumps(approval_message(stack, sale_id))
+    approve(stack, "UMANAGER", open_review(stack, "UMANAGER", sale_id))
+    approve(stack, "UMANAGER2", open_review(stack, "UMANAGER2", sale_id))
+    assert wait_finished(stack, sale_id).status == SaleStatus.SOLD
+    methods = stack.sandbox.received("clubready", "contract_sale")[0].json["PaymentMethods"]
+    assert methods[0] == {"AcctToken": "tok_acct_gift_5555", "PaymentAmount": 100}
+    assert methods[1] == {"ProfileToken": new_token}

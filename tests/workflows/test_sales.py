@@ -257,6 +257,20 @@ def test_amounts_are_exact_decimals(service: SaleService) -> None:
     assert sum(Decimal(p["amount"]) for p in sale.payments) == Decimal("49.00")
 
 
+def test_one_payment_method_choice_with_one_token(service: SaleService) -> None:
+    """The method is a choice (ProfileToken or AcctToken) and the token one field: a
+    forged choice is refused on the choice, a missing token asks for that kind."""
+    begun = service.start(FRONT, SaleStart("downtown", "2001:3001", date(2026, 11, 23)))
+    for payment, field, says in (
+        (PaymentInput(amount="49.00", token=TOKEN, kind="cash"), "payment1_method", "Choose"),
+        (PaymentInput(amount="49.00", kind="acct"), "payment1_token", "Paste the AcctToken"),
+        (PaymentInput(amount="49.00", token="x"), "payment1_token", "does not look like"),
+    ):
+        with pytest.raises(InvalidInput) as caught:
+            service.add_details(FRONT, begun.id, SaleDetails(MEMBER, (payment,)))
+        assert says in caught.value.errors[field], caught.value.errors
+
+
 @pytest.mark.parametrize(
     ("typed", "message"),
     [
