@@ -257,6 +257,7 @@ def build(
             locations=locations,
             clock=clock,
             attempts_per_address=settings.guest_page_attempts_per_address,
+            concurrency=settings.guest_page_concurrency,
             lease_seconds=settings.worker_lease_seconds,
         )
         guest_resets.on_failure = reset_service.tell_support

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 import sys
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
@@ -17,6 +19,8 @@ from bot.config import ConfigurationError, Settings
 if TYPE_CHECKING:
     from bot.workflows.vault import KeyUse, TokenVault
     from storage.db import Database
+
+T = TypeVar("T")
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
@@ -62,11 +66,12 @@ def serve(
     """Run the app: Socket Mode when FRONTDESK_SLACK_APP_TOKEN is set, HTTP otherwise.
 
     The whole configuration is checked first (exit code 2 and every problem named,
-    before the database is touched); then migrations, the worker, the channel check
-    (in the background), the metrics listener and Slack's.
+    before the database is touched), the listening addresses are taken and the
+    database is reached; then migrations, the worker, the channel check (in the
+    background), the metrics listener and Slack's.
     """
     from bot.app import build
-    from bot.config import load_settings, preflight
+    from bot.config import check_database, load_settings, preflight
     from storage.db import upgrade
 
     _logging()
@@ -75,36 +80,31 @@ def serve(
         preflight(settings)
     except ConfigurationError as exc:
         raise _refuse(exc) from exc
+    app_token = settings.slack_app_token.get_secret_value()
+    sockets = _listeners(settings, http=not app_token)
     try:
+        check_database(settings.database_url)
         if migrate:
-            upgrade(settings.database_url)
-        frontdesk = build(settings)
+            _database_step(lambda: upgrade(settings.database_url))
+        frontdesk = _database_step(lambda: build(settings))
     except ConfigurationError as exc:
+        for sock in sockets.values():
+            sock.close()
         raise _refuse(exc) from exc
+    except BaseException:
+        for sock in sockets.values():
+            sock.close()
+        raise
     from bot.http import HttpServer, MetricsServer
 
-    app_token = settings.slack_app_token.get_secret_value()
     metrics: MetricsServer | None = None
     server: HttpServer | None = None
-    try:
-        if settings.metrics_port:
-            metrics = MetricsServer(
-                frontdesk,
-                host=settings.metrics_host,
-                port=settings.metrics_port,
-                token=settings.metrics_token.get_secret_value(),
-            )
-        if not app_token:
-            server = HttpServer(
-                frontdesk,
-                host=settings.http_host,
-                port=settings.http_port,
-                threads=settings.http_threads,
-            )
-    except OSError as exc:
-        frontdesk.close()
-        which = "FRONTDESK_METRICS_HOST/PORT" if metrics is None else "FRONTDESK_HTTP_HOST/PORT"
-        raise _refuse(ConfigurationError(f"{which}: cannot listen there ({exc})")) from exc
+    if "metrics" in sockets:
+        metrics = MetricsServer(
+            frontdesk, token=settings.metrics_token.get_secret_value(), sock=sockets["metrics"]
+        )
+    if "http" in sockets:
+        server = HttpServer(frontdesk, threads=settings.http_threads, sock=sockets["http"])
     if (
         metrics is not None
         and settings.metrics_host not in ("127.0.0.1", "localhost", "::1")
@@ -138,6 +138,53 @@ def serve(
         if metrics is not None:
             metrics.stop()
         frontdesk.close()
+
+
+def _listeners(settings: Settings, *, http: bool) -> dict[str, socket.socket]:
+    """The metrics and (HTTP mode) Slack listeners' sockets, bound before the database
+    is touched; a host that does not resolve, an address in use or too few descriptors
+    refuse to start naming the setting to fix."""
+    from bot.http import ensure_descriptors, listen_socket
+
+    wanted = {"metrics": ("FRONTDESK_METRICS", settings.metrics_host, settings.metrics_port)}
+    if not settings.metrics_port:
+        wanted.clear()  # 0 turns the metrics listener off
+    if http:
+        wanted["http"] = ("FRONTDESK_HTTP", settings.http_host, settings.http_port)
+    bound: dict[str, socket.socket] = {}
+    problems: list[str] = []
+    for name, (prefix, host, port) in wanted.items():
+        try:
+            bound[name] = listen_socket(host, port)
+        except OSError as exc:
+            problems.append(
+                f"{prefix}_HOST/{prefix}_PORT ({host}:{port}): cannot listen there "
+                f"({exc.strerror or exc})"
+            )
+    if http:
+        try:
+            ensure_descriptors(settings.http_connection_limit)
+        except (OSError, ValueError) as exc:
+            problems.append(f"environment variable FRONTDESK_HTTP_CONNECTION_LIMIT: {exc}")
+    if problems:
+        for sock in bound.values():
+            sock.close()
+        raise _refuse(ConfigurationError("\n".join(problems)))
+    return bound
+
+
+def _database_step(step: Callable[[], T]) -> T:
+    """A step that reaches the database: its failure a ConfigurationError naming it."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        return step()
+    except SQLAlchemyError as exc:
+        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        raise ConfigurationError(
+            "environment variable FRONTDESK_DATABASE_URL: the database refused "
+            f"({detail[0] if detail else type(exc).__name__})"
+        ) from None
 
 
 @app.command()

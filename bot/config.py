@@ -10,6 +10,8 @@ reading its secrets.
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import os
 import re
 from decimal import Decimal
@@ -30,9 +32,10 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from vendors import LocationAdapters, VendorConfigurationError, VendorHttp
+from vendors._transport import is_http_url
 from vendors.clubready import ClubReadyAccount, ClubReadyReset, ContractSoldNewUser
 from vendors.paytronix import (
     AuthStyle,
@@ -71,6 +74,21 @@ ChannelId = Annotated[str, AfterValidator(_channel_id)]
 SLACK_USERGROUP_ID = re.compile(r"^S[A-Z0-9]+$")
 SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]+$")
 _CLOCK_TIME = re.compile(r"^([01]?[0-9]|2[0-3]):([0-5][0-9])$")
+
+
+def _http_url(value: str) -> str:
+    if not is_http_url(value) or any(character.isspace() for character in value):
+        raise ValueError(f"{value!r} is not an http(s) URL (like https://host/path)")
+    return value
+
+
+#: A base URL frontdesk calls: http or https, a host, no spaces.
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
+#: A duration: finite, positive, and at most ``le`` (an absurd one overflows a timedelta).
+Seconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+
+#: A bootstrap admin: a Slack user id, optionally after its team's or org's id.
+BOOTSTRAP_ADMIN = re.compile(r"^(?:[TE][A-Z0-9]+:)?[UW][A-Z0-9]+$")
 
 
 class _Strict(BaseModel):
@@ -345,7 +363,7 @@ class PaytronixLocation(LocationBase):
 
     vendor: Literal["paytronix"]
     merchant_id: Annotated[StrictInt, Field(gt=0)]
-    host: str | None = None  # overrides FRONTDESK_PAYTRONIX_URL for this location
+    host: HttpUrl | None = None  # overrides FRONTDESK_PAYTRONIX_URL for this location
     release: str
     #: The integration's identifier and secret: HTTP Basic on every call.
     client_id_env: str
@@ -474,7 +492,7 @@ class Settings(BaseSettings):
     slack_bot_token: SecretStr = SecretStr("")
     slack_signing_secret: SecretStr = SecretStr("")
     slack_app_token: SecretStr = SecretStr("")
-    slack_api_url: str = "https://slack.com/api/"
+    slack_api_url: HttpUrl = "https://slack.com/api/"
     #: How many times a Web API call answered 429 is retried after its Retry-After.
     slack_rate_limit_retries: int = Field(3, ge=0, le=10)
     #: Bolt's ``process_before_response``: run each listener to its end before
@@ -485,10 +503,10 @@ class Settings(BaseSettings):
     #: Slack notices (the outbox): threads delivering them per process, how long a
     #: message notice is retried before it is abandoned, the Home publish budget
     #: shared by every process (Slack allows views.publish about 100+ a minute).
-    notifier_threads: int = Field(4, ge=0)
-    notice_expiry_hours: float = Field(24.0, gt=0)
-    home_publishes_per_minute: float = Field(60.0, gt=0)
-    home_publish_burst: float = Field(10.0, ge=1)
+    notifier_threads: int = Field(4, ge=0, le=64)
+    notice_expiry_hours: Seconds = Field(24.0, le=24 * 30)
+    home_publishes_per_minute: Seconds = Field(60.0, le=10_000)
+    home_publish_burst: Seconds = Field(10.0, ge=1, le=10_000)
 
     database_url: str = "sqlite:///frontdesk.sqlite3"
 
@@ -503,15 +521,15 @@ class Settings(BaseSettings):
 
     locations_file: Path = Path("locations.yml")
 
-    clubready_url: str = "https://www.clubready.com/api/current"
-    registrar_url: str = "https://regapi.pumpalarm.com"
-    paytronix_url: str = "https://api.paytronix.com"
-    vendor_connect_timeout: float = Field(3.0, gt=0)
-    vendor_read_timeout: float = Field(15.0, gt=0)
+    clubready_url: HttpUrl = "https://www.clubready.com/api/current"
+    registrar_url: HttpUrl = "https://regapi.pumpalarm.com"
+    paytronix_url: HttpUrl = "https://api.paytronix.com"
+    vendor_connect_timeout: Seconds = Field(3.0, le=300)
+    vendor_read_timeout: Seconds = Field(15.0, le=600)
     #: The most one vendor call may take, all attempts, retry waits, connects, reads
     #: and writes included. Under half the worker lease, so a call always ends (its
     #: outcome recorded) before its claim could be taken for abandoned.
-    vendor_deadline_seconds: float = Field(30.0, gt=0)
+    vendor_deadline_seconds: Seconds = Field(30.0, le=3600)
 
     reset_limit_per_hour: int = Field(3, ge=1)
     #: Most resets one person may send, and start, per hour (one account cannot
@@ -521,31 +539,62 @@ class Settings(BaseSettings):
     #: Most sales one person may start per hour.
     sale_drafts_per_person_hour: int = Field(20, ge=1)
     #: How long a sale waits for approval before it expires.
-    sale_approval_hours: float = Field(24.0, gt=0)
+    sale_approval_hours: Seconds = Field(24.0, le=24 * 60)
     #: A pending sale nobody decided reminds its location's managers after this long
     #: (since this version of it was sent for approval), and escalates to the location's
     #: escalation group after the second (counted from the same moment).
-    sale_reminder_minutes: float = Field(30.0, gt=0)
-    sale_escalation_minutes: float = Field(120.0, gt=0)
+    sale_reminder_minutes: Seconds = Field(30.0, le=24 * 60 * 30)
+    sale_escalation_minutes: Seconds = Field(120.0, le=24 * 60 * 30)
     #: Fernet key(s), comma-separated, newest first, that encrypt payment tokens
     #: while a sale awaits approval or execution. ``frontdesk keygen`` makes one.
     payment_token_keys: SecretStr = SecretStr("")
     #: Vendor calls in parallel per process (0: this process leaves them to others).
-    worker_threads: int = Field(4, ge=0)
+    worker_threads: int = Field(4, ge=0, le=64)
     #: Only a safety net: workers are woken when work is queued (in any process).
-    worker_poll_seconds: float = Field(1.0, gt=0)
-    worker_lease_seconds: float = Field(120.0, ge=2)
+    worker_poll_seconds: Seconds = Field(1.0, le=3600)
+    worker_lease_seconds: Seconds = Field(120.0, ge=2, le=86400)
     #: How often each worker recovers abandoned work and runs its periodic tasks.
-    worker_housekeeping_seconds: float = Field(5.0, gt=0)
+    worker_housekeeping_seconds: Seconds = Field(5.0, le=3600)
     #: Names this process in claimed work (default: random); a host name helps operators.
     worker_id: str | None = None
-    #: Slack user ids (``T123:U456`` or ``U456``) who are admins from the start.
-    bootstrap_admins: list[str] = []
+    #: Slack user ids (``T123:U456`` or ``U456``) who are admins from the start:
+    #: comma-separated, or a JSON list.
+    bootstrap_admins: Annotated[list[str], NoDecode] = []
+
+    @field_validator("bootstrap_admins", mode="before")
+    @classmethod
+    def _admins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                try:
+                    value = json.loads(text)
+                except ValueError:
+                    raise ValueError("not a JSON list of Slack user ids") from None
+            else:
+                value = [item.strip() for item in text.split(",") if item.strip()]
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise ValueError("a list of Slack user ids (U012ABC or T012TEAM:U012ABC)")
+        wrong = [item for item in value if not BOOTSTRAP_ADMIN.match(item)]
+        if wrong:
+            raise ValueError(
+                f"{', '.join(repr(w) for w in wrong)}: not a Slack user id (U012ABC, or "
+                "T012TEAM:U012ABC), comma-separated"
+            )
+        return value
 
     http_host: str = "127.0.0.1"
     http_port: int = Field(3000, ge=0, le=65535)
     #: WSGI threads answering Slack per process.
     http_threads: int = Field(8, ge=1)
+    #: Connections the listener holds at once (more wait in the kernel's backlog).
+    http_connection_limit: int = Field(1000, ge=10, le=100_000)
+    #: Seconds a connection may stay idle between requests before it is closed (keep a
+    #: load balancer's idle timeout for its connections to frontdesk below this).
+    http_channel_timeout: int = Field(15, ge=1, le=3600)
+    #: Seconds a request's headers and body may take to arrive, in all, from its first
+    #: byte: a client trickling them in is cut off then.
+    http_request_seconds: int = Field(10, ge=1, le=600)
     #: ``/metrics`` has its own listener, never Slack's: loopback by default.
     metrics_host: str = "127.0.0.1"
     #: 0 turns the metrics listener off.
@@ -559,7 +608,7 @@ class Settings(BaseSettings):
     #: Required when such a location is configured; 32 characters or more each.
     guest_code_keys: SecretStr = SecretStr("")
     #: How long a guest's reset code works.
-    guest_code_hours: float = Field(24.0, gt=0)
+    guest_code_hours: Seconds = Field(24.0, le=24 * 30)
     #: Where ``frontdesk serve`` answers the link in the guest's email, and the query
     #: parameter Paytronix adds the code as.
     guest_page_path: str = "/guest/reset"
@@ -571,15 +620,38 @@ class Settings(BaseSettings):
     #: Guest submissions calling Paytronix at once per process; the rest are told to try
     #: again, so guests never hold the threads that acknowledge Slack.
     guest_page_concurrency: int = Field(2, ge=1)
+    #: How long the answer to a guest's submission waits for Paytronix; then the page
+    #: says the password is still being saved and refreshes itself until it knows.
+    guest_page_wait_seconds: Seconds = Field(5.0, le=60)
     #: The load balancer in front (its address, or * for any peer): its X-Forwarded-For
     #: (last hop) and X-Forwarded-Proto then give the client's address and scheme (the
     #: guest page's per-address limit and HSTS). Unset: those headers are dropped.
+    #: waitress compares it with the peer's address exactly: one IP address, or *.
     trusted_proxy: str | None = None
+
+    @field_validator("trusted_proxy")
+    @classmethod
+    def _one_proxy(cls, value: str | None) -> str | None:
+        text = (value or "").strip()
+        if not text:
+            return None
+        if text == "*":
+            return text
+        try:
+            return str(ipaddress.ip_address(text))  # as the peer's address is written
+        except ValueError:
+            raise ValueError(
+                f"{text!r} is not one IP address: waitress believes forwarded headers only "
+                "from a peer whose address is exactly this one, so give the load "
+                "balancer's address (IPv4 or IPv6; no network, no host name, no list), "
+                "or * for any peer (only where nothing but the load balancer can reach "
+                "this port)"
+            ) from None
 
     #: Member data older than this is purged (the audit trail stays, without it).
     retention_days: int = Field(365, ge=1)
     #: How often the members of mapped Slack user groups are read again.
-    usergroup_refresh_minutes: float = Field(15.0, gt=0)
+    usergroup_refresh_minutes: Seconds = Field(15.0, le=24 * 60)
 
     @model_validator(mode="after")
     def _deadline_within_lease(self) -> Settings:
@@ -612,11 +684,25 @@ class Settings(BaseSettings):
         """Each connect, read, write and pool wait of a vendor call."""
         return httpx.Timeout(self.vendor_read_timeout, connect=self.vendor_connect_timeout)
 
+    @field_validator("guest_page_code_parameter")
+    @classmethod
+    def _code_parameter(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9_.~-]{1,64}", value):
+            raise ValueError(
+                f"{value!r} is not a query parameter name (letters, digits, _ . ~ -): every "
+                "link would look like one without a code"
+            )
+        return value
+
     @field_validator("guest_page_path")
     @classmethod
     def _page_path(cls, value: str) -> str:
-        if not value.startswith("/") or value in ("/slack/events", "/healthz", "/metrics"):
-            raise ValueError("the guest page path starts with / and is not one of the app's own")
+        own = ("/slack/events", "/healthz", "/metrics")
+        if not re.fullmatch(r"(/[A-Za-z0-9._~-]+)+/?", value) or value.rstrip("/") in own:
+            raise ValueError(
+                "the guest page path starts with / (letters, digits, . _ ~ - between slashes) "
+                "and is not one of the app's own"
+            )
         return value
 
     def load_locations(self) -> dict[str, Location]:
@@ -710,6 +796,10 @@ def load_settings() -> Settings:
     """Settings from the environment; a malformed value names its variable."""
     try:
         return Settings()
+    except SettingsError as exc:  # a value pydantic-settings could not even decode
+        found = re.search(r'field "(\w+)"', str(exc))
+        name = "FRONTDESK_" + found.group(1).upper() if found else "a FRONTDESK_ setting"
+        raise ConfigurationError(f"environment variable {name}: cannot be read") from None
     except ValidationError as exc:
         lines = []
         for problem in exc.errors(include_url=False):
@@ -771,9 +861,9 @@ def preflight(settings: Settings) -> dict[str, Location]:
     locations = load_locations(path)
     load_usergroup_roles(path)
     problems: list[str] = []
-    if not settings.slack_bot_token.get_secret_value():
+    if not settings.slack_bot_token.get_secret_value().strip():
         problems.append(
-            "environment variable FRONTDESK_SLACK_BOT_TOKEN is empty or not set "
+            "environment variable FRONTDESK_SLACK_BOT_TOKEN is empty, blank or not set "
             "(the bot token, xoxb-…, under OAuth & Permissions)"
         )
     app_token = settings.slack_app_token.get_secret_value()
@@ -782,10 +872,11 @@ def preflight(settings: Settings) -> dict[str, Location]:
             "environment variable FRONTDESK_SLACK_APP_TOKEN is not an app-level token (xapp-…); "
             "leave it unset for HTTP mode"
         )
-    if not app_token and not settings.slack_signing_secret.get_secret_value():
+    if not app_token and not settings.slack_signing_secret.get_secret_value().strip():
         problems.append(
-            "environment variable FRONTDESK_SLACK_SIGNING_SECRET is empty or not set: HTTP mode "
-            "verifies every request from Slack with it (Basic Information → Signing Secret); "
+            "environment variable FRONTDESK_SLACK_SIGNING_SECRET is empty, blank or not set: "
+            "HTTP mode verifies every request from Slack with it (Basic Information → "
+            "Signing Secret); "
             "Socket Mode needs FRONTDESK_SLACK_APP_TOKEN instead"
         )
     for location in locations.values():
@@ -815,3 +906,41 @@ def preflight(settings: Settings) -> dict[str, Location]:
     if problems:
         raise ConfigurationError("\n".join(problems))
     return locations
+
+
+def check_database(url: str) -> None:
+    """The database can be reached, checked before migrations touch it: a SQLite file's
+    folder exists; PostgreSQL accepts a connection (5 s at most). ConfigurationError
+    names FRONTDESK_DATABASE_URL, shown without its password."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+    from storage.db import normalise_url
+
+    name = "environment variable FRONTDESK_DATABASE_URL"
+    try:
+        parsed = make_url(normalise_url(url))
+    except ArgumentError:
+        raise ConfigurationError(f"{name}: not a database URL") from None
+    shown = parsed.render_as_string(hide_password=True)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        if database and database != ":memory:" and not database.startswith("file:"):
+            folder = Path(database).expanduser().absolute().parent
+            if not folder.is_dir():
+                raise ConfigurationError(
+                    f"{name}: the folder {folder} of the SQLite database {shown} does not exist"
+                )
+        return
+    engine = create_engine(parsed, connect_args={"connect_timeout": 5})
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except SQLAlchemyError as exc:
+        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        raise ConfigurationError(
+            f"{name}: cannot connect to {shown}: {detail[0] if detail else type(exc).__name__}"
+        ) from None
+    finally:
+        engine.dispose()

@@ -14,6 +14,21 @@ our acknowledgement is observed into ``frontdesk_ack_seconds``.
 
 ``/metrics`` is served by ``MetricsServer`` on its own address (loopback by
 default), optionally behind a bearer token: never on Slack's listener.
+
+Connections (``_GuardedServer``): waitress holds at most
+``FRONTDESK_HTTP_CONNECTION_LIMIT`` of them (1000; poll(), not select(), so more
+than 1024 descriptors work), closes one idle between requests after
+``FRONTDESK_HTTP_CHANNEL_TIMEOUT`` seconds (15), and one whose request's headers and
+body have not all arrived ``FRONTDESK_HTTP_REQUEST_SECONDS`` (10) after its first
+byte, however steadily it trickles in (waitress's own timer restarts at every byte).
+A request waitress refuses itself (a body over the cap, malformed framing) and one
+cut off at its deadline leave the same log line and metric as the app's refusals.
+A client can still open connections as fast as they are cut: a buffering load
+balancer or reverse proxy belongs in front (see the README).
+
+HEAD answers carry the status and headers a GET would, never a body
+(``without_body_for_head``, around every listener), so a connection a load balancer
+reuses after a HEAD stays in step.
 """
 
 from __future__ import annotations
@@ -22,6 +37,8 @@ import hmac
 import io
 import json
 import logging
+import resource
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -30,7 +47,10 @@ from urllib.parse import parse_qs
 
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from sqlalchemy import text
-from waitress.server import create_server
+from waitress.adjustments import Adjustments
+from waitress.channel import HTTPChannel
+from waitress.server import TcpWSGIServer
+from waitress.task import ErrorTask, ThreadedTaskDispatcher
 
 from bot.app import Frontdesk
 from bot.observability import bound, new_request_id
@@ -116,35 +136,148 @@ def verify(secret: bytes, environ: dict[str, Any], body: bytes, now: float) -> t
 
 def request_kind(body: bytes, content_type: str) -> str:
     """command, block_actions, view_submission, … or event (the metric's label), from a
-    verified body; Refused (400) when it is not what Slack sends."""
+    verified body; Refused (400) when it is not what Slack sends (``check_shape``)."""
     try:
         decoded = body.decode("utf-8")
     except UnicodeDecodeError:
         raise Refused("400 Bad Request", "body is not UTF-8") from None
     if "json" in content_type:
-        if not isinstance(_json(decoded), dict):
+        event = _json(decoded)
+        if not isinstance(event, dict):
             raise Refused("400 Bad Request", "JSON body is not an object")
+        check_shape(event, interactive=False)
         return "event"
     form = parse_qs(decoded)
     if "payload" in form:
         payload = _json(form["payload"][0])
         if not isinstance(payload, dict):
             raise Refused("400 Bad Request", "payload is not a JSON object")
+        check_shape(payload, interactive=True)
         kind = payload.get("type")
         return kind if kind in _INTERACTIVE_KINDS else "interactive"
-    return "command" if "command" in form else "other"
+    if "command" in form:
+        if not (form.get("user_id") or [""])[0]:
+            raise Refused("400 Bad Request", "a command without a user_id")
+        return "command"
+    return "other"
+
+
+#: Slack's bodies nest a dozen levels at most (a view's blocks, elements, rich text,
+#: state values); anything deeper is refused before Bolt walks it.
+MAX_DEPTH = 64
 
 
 def _json(value: str) -> Any:
     try:
-        return json.loads(value)
-    except ValueError:
+        parsed = json.loads(value)
+    except (ValueError, RecursionError):
         raise Refused("400 Bad Request", "malformed JSON") from None
+    if _too_deep(parsed, MAX_DEPTH):
+        raise Refused("400 Bad Request", f"JSON nested deeper than {MAX_DEPTH}")
+    return parsed
+
+
+def _too_deep(value: Any, limit: int) -> bool:
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict | list):
+            if depth > limit:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            pending.extend((child, depth + 1) for child in children)
+    return False
 
 
 _INTERACTIVE_KINDS = frozenset(
     {"block_actions", "view_submission", "view_closed", "shortcut", "message_action"}
 )
+_OBJECTS = ("team", "channel", "container", "message", "enterprise", "view", "state")
+
+
+def check_shape(body: dict[str, Any], *, interactive: bool) -> None:
+    """What Bolt and our listeners take for granted in a verified body, checked once here:
+    Refused (400) naming the first member that is not what Slack sends. Only shapes are
+    checked (types, presence), never values."""
+    problem = _shape_problem(body, interactive)
+    if problem is not None:
+        raise Refused("400 Bad Request", problem)
+
+
+def _shape_problem(body: dict[str, Any], interactive: bool) -> str | None:
+    kind = body.get("type")
+    if not isinstance(kind, str):
+        return "type is not a string"
+    for name in _OBJECTS:
+        if body.get(name) is not None and not isinstance(body[name], dict):
+            return f"{name} is not an object"
+    if not interactive:
+        if kind == "event_callback":
+            event = body.get("event")
+            if not isinstance(event, dict) or not isinstance(event.get("type"), str):
+                return "event is not an object with a type"
+        return None
+    user = body.get("user")
+    if not isinstance(user, dict) or not isinstance(user.get("id"), str):
+        return "user is not an object with an id"
+    if kind in ("view_submission", "view_closed") or isinstance(body.get("view"), dict):
+        view = body.get("view")
+        if not isinstance(view, dict) or not all(
+            isinstance(view.get(key), str) for key in ("id", "type")
+        ):
+            return "view is not an object with an id and a type"
+        submitted = kind in ("view_submission", "view_closed")
+        if not isinstance(view.get("callback_id", None if submitted else ""), str):
+            return "view.callback_id is not a string"
+        state = view.get("state")
+        if state is not None and not (
+            isinstance(state, dict) and isinstance(state.get("values", {}), dict)
+        ):
+            return "view.state is not an object of values"
+    if kind == "block_actions":
+        actions = body.get("actions")
+        if not isinstance(actions, list) or not actions:
+            return "actions is not a list with an action"
+        if not all(isinstance(a, dict) and isinstance(a.get("action_id"), str) for a in actions):
+            return "an action is not an object with an action_id"
+    if kind in ("shortcut", "message_action") and not isinstance(body.get("callback_id"), str):
+        return "callback_id is not a string"
+    return None
+
+
+def without_body_for_head(app: WsgiApp) -> WsgiApp:
+    """HEAD gets the status and headers the app gives, and no body (RFC 9110 9.3.2):
+    its length is kept in Content-Length (counted when the app set none), so neither
+    waitress's chunking nor stray body bytes put a reused connection out of step."""
+
+    def application(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        if environ.get("REQUEST_METHOD") != "HEAD":
+            return app(environ, start_response)
+        answered: list[Any] = []
+
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            answered[:] = [status, list(headers), exc_info]
+            return lambda data: None  # the legacy write(): nothing of a body leaves
+
+        result = app(environ, capture)
+        length = 0
+        try:
+            for chunk in result:
+                length += len(chunk)
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+        status, headers, exc_info = answered
+        if not any(name.lower() == "content-length" for name, _ in headers):
+            headers.append(("Content-Length", str(length)))
+        if exc_info is not None:
+            start_response(status, headers, exc_info)
+        else:
+            start_response(status, headers)
+        return []
+
+    return application
 
 
 def _answer(start_response: StartResponse, status: str, body: bytes = b"") -> list[bytes]:
@@ -169,8 +302,12 @@ def wsgi_app(frontdesk: Frontdesk, *, max_body: int = MAX_BODY_BYTES) -> WsgiApp
                 status, body = "200 OK", {"ok": True}
             except Exception:
                 status, body = "503 Service Unavailable", {"ok": False, "error": "database"}
-            start_response(status, [("Content-Type", "application/json")])
-            return [json.dumps(body).encode()]
+            encoded = json.dumps(body).encode()
+            start_response(
+                status,
+                [("Content-Type", "application/json"), ("Content-Length", str(len(encoded)))],
+            )
+            return [encoded]
         if path == SLACK_PATH:
             return slack_request(environ, start_response)
         if guest is not None and path == guest.path:
@@ -240,7 +377,7 @@ def wsgi_app(frontdesk: Frontdesk, *, max_body: int = MAX_BODY_BYTES) -> WsgiApp
 
             return list(slack(environ, timed_start_response))
 
-    return application
+    return without_body_for_head(application)
 
 
 def metrics_app(frontdesk: Frontdesk, token: str = "") -> WsgiApp:
@@ -260,7 +397,126 @@ def metrics_app(frontdesk: Frontdesk, token: str = "") -> WsgiApp:
         start_response("200 OK", [("Content-Type", "text/plain; version=0.0.4")])
         return [frontdesk.metrics.render()]
 
-    return application
+    return without_body_for_head(application)
+
+
+#: Reports a request refused below the app: (status, reason, path, declared bytes).
+Report = Callable[[int, str, str, "int | None"], None]
+
+
+def listen_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host:port`` (waitress listens on it): OSError when the
+    host does not resolve or the address is taken, so ``serve`` can name the setting
+    before anything else starts."""
+    infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    failure: OSError | None = None
+    for family, kind, proto, _, address in infos:
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(address)
+        except OSError as exc:
+            sock.close()
+            failure = exc
+            continue
+        return sock
+    raise failure or OSError(f"no address for {host!r}")
+
+
+def ensure_descriptors(connections: int) -> None:
+    """Raise this process's open-files limit to fit ``connections`` (and the rest: the
+    database pool, vendor clients, log files); OSError when the hard limit is lower."""
+    needed = connections + 256
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= needed:
+        return
+    if hard != resource.RLIM_INFINITY and hard < needed:
+        raise OSError(
+            f"the open-files limit is {hard} (ulimit -Hn) and {needed} are needed: lower "
+            "it or raise the limit"
+        )
+    resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+
+
+def _path_of(request: Any) -> str:
+    """The path a request names (never its query string), even before its headers ended."""
+    path = getattr(request, "path", None)
+    if path is None and request is not None:
+        first = bytes(getattr(request, "header_plus", b"")).split(b"\r\n", 1)[0].split(b" ")
+        path = first[1].decode("latin-1") if len(first) == 3 else ""
+    return str(path or "").split("?", 1)[0][:200]
+
+
+class _ReportedErrorTask(ErrorTask):
+    """waitress's own refusal (a body over the cap, malformed framing, headers too large),
+    reported like the app's before it is answered. Nothing of the request is read."""
+
+    def execute(self) -> None:
+        report: Report | None = getattr(self.channel.server, "report", None)
+        error = self.request.error
+        if report is not None and error is not None:
+            declared = getattr(self.request, "content_length", 0) or None
+            reason = (
+                "body over the cap (refused by waitress)"
+                if error.code == 413
+                else f"{error.reason.lower()} (refused by waitress)"
+            )
+            report(error.code, reason, _path_of(self.request), declared)
+        super().execute()
+
+
+class _GuardedChannel(HTTPChannel):
+    """waitress's channel, noting when the request it is receiving began to arrive."""
+
+    error_task_class = _ReportedErrorTask
+    #: When the first byte of the request being received arrived (None: none is).
+    reading_since: float | None = None
+    _reading: Any = None
+
+    def received(self, data: bytes) -> bool:
+        result = bool(super().received(data))
+        request = self.request  # the one still arriving, once complete ones are queued
+        if request is None:
+            self.reading_since = self._reading = None
+        elif request is not self._reading:
+            self._reading, self.reading_since = request, time.time()
+        return result
+
+
+class _GuardedServer(TcpWSGIServer):
+    """waitress's server, which also closes a connection whose request has not all
+    arrived ``request_seconds`` after it began (checked every ``cleanup_interval``)."""
+
+    channel_class = _GuardedChannel
+
+    def __init__(self, *args: Any, request_seconds: int, report: Report | None, **kw: Any):
+        self.request_seconds = request_seconds
+        self.report = report
+        super().__init__(*args, **kw)
+
+    def maintenance(self, now: float) -> None:
+        super().maintenance(now)  # idle connections: channel_timeout
+        cutoff = now - self.request_seconds
+        for channel in list(self.active_channels.values()):
+            since = getattr(channel, "reading_since", None)
+            if since is None or channel.will_close:
+                continue
+            if channel.requests:
+                # The app is answering the one before: this one's time starts after.
+                channel.reading_since = now
+            elif since < cutoff:
+                channel.will_close = True
+                channel.reading_since = None
+                if self.report is not None:
+                    request = channel.request
+                    self.report(
+                        408,
+                        f"request not received within {self.request_seconds} s",
+                        _path_of(request),
+                        getattr(request, "content_length", 0) or None,
+                    )
 
 
 class _Waitress:
@@ -275,6 +531,11 @@ class _Waitress:
         threads: int,
         max_body: int,
         trusted_proxy: str | None = None,
+        sock: socket.socket | None = None,
+        connection_limit: int = 1000,
+        channel_timeout: int = 15,
+        request_seconds: int = 10,
+        report: Report | None = None,
     ) -> None:
         # Behind a trusted load balancer waitress itself sets the client's address and
         # scheme from its last X-Forwarded-For hop and X-Forwarded-Proto.
@@ -287,22 +548,39 @@ class _Waitress:
             if trusted_proxy
             else {}
         )
+        sock = sock if sock is not None else listen_socket(host, port)
         # waitress refuses a body of max_request_body_size or more itself (413, unread
         # when declared, and it stops buffering a chunked one there).
-        self._server: Any = create_server(
-            app,
-            host=host,
-            port=port,
+        adjustments = Adjustments(
+            sockets=[sock],
             threads=threads,
             max_request_body_size=max_body + 1,
+            connection_limit=connection_limit,
+            channel_timeout=channel_timeout,
+            cleanup_interval=1,
+            asyncore_use_poll=True,
             **trusted,
+        )
+        dispatcher = ThreadedTaskDispatcher()
+        dispatcher.set_thread_count(threads)
+        self._server: Any = _GuardedServer(
+            app,
+            {},
+            _sock=sock,
+            dispatcher=dispatcher,
+            adj=adjustments,
+            sockinfo=(sock.family, sock.type, sock.proto, sock.getsockname()),
+            bind_socket=False,
+            request_seconds=request_seconds,
+            report=report,
         )
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
 
     @property
     def url(self) -> str:
-        return f"http://{self._server.effective_host}:{self._server.effective_port}"
+        host = str(self._server.effective_host)
+        return f"http://{f'[{host}]' if ':' in host else host}:{self._server.effective_port}"
 
     def start(self) -> _Waitress:
         self._thread = threading.Thread(target=self._loop, name="frontdesk-http", daemon=True)
@@ -337,7 +615,7 @@ class _Waitress:
 
 
 class HttpServer(_Waitress):
-    """Slack's listener (``/slack/events``, ``/healthz``)."""
+    """Slack's listener (``/slack/events``, ``/healthz``), and the guest page."""
 
     def __init__(
         self,
@@ -347,14 +625,27 @@ class HttpServer(_Waitress):
         port: int = 0,
         threads: int = 8,
         max_body: int = MAX_BODY_BYTES,
+        sock: socket.socket | None = None,
     ) -> None:
+        settings = frontdesk.services.settings
+        metrics = frontdesk.metrics
+
+        def report(status: int, reason: str, path: str, size: int | None) -> None:
+            metrics.edge_refusals.labels(str(status)).inc()
+            log.warning("request refused", extra={"path": path, "bytes": size, "reason": reason})
+
         super().__init__(
             wsgi_app(frontdesk, max_body=max_body),
             host=host,
             port=port,
             threads=threads,
             max_body=max_body,
-            trusted_proxy=frontdesk.services.settings.trusted_proxy,
+            trusted_proxy=settings.trusted_proxy,
+            sock=sock,
+            connection_limit=settings.http_connection_limit,
+            channel_timeout=settings.http_channel_timeout,
+            request_seconds=settings.http_request_seconds,
+            report=report,
         )
 
     def start(self) -> HttpServer:
@@ -366,10 +657,22 @@ class MetricsServer(_Waitress):
     """``/metrics`` on its own address, for Prometheus."""
 
     def __init__(
-        self, frontdesk: Frontdesk, *, host: str = "127.0.0.1", port: int = 0, token: str = ""
+        self,
+        frontdesk: Frontdesk,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        token: str = "",
+        sock: socket.socket | None = None,
     ) -> None:
         super().__init__(
-            metrics_app(frontdesk, token), host=host, port=port, threads=2, max_body=4096
+            metrics_app(frontdesk, token),
+            host=host,
+            port=port,
+            threads=2,
+            max_body=4096,
+            sock=sock,
+            connection_limit=100,
         )
 
     def start(self) -> MetricsServer:

@@ -458,6 +458,9 @@ class GuestPageAttempt(Base):
     outcome: Mapped[str] = mapped_column(String(24))
     #: The reset row this attempt put in support's triage, if it did.
     triage_request_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    #: The vendor call that settled this submission (its outcome and words, redacted):
+    #: what the page shows on the GET after the form's POST.
+    vendor_attempt_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class SaleSeen(Base):

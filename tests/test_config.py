@@ -4,6 +4,7 @@ and nothing recorded (``frontdesk serve`` run as a process, as an operator would
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import textwrap
@@ -111,11 +112,11 @@ CASES = {
     ),
     "signing secret": (
         {"FRONTDESK_SLACK_SIGNING_SECRET": ""},
-        "environment variable FRONTDESK_SLACK_SIGNING_SECRET is empty or not set",
+        "environment variable FRONTDESK_SLACK_SIGNING_SECRET is empty, blank or not set",
     ),
     "bot token": (
         {"FRONTDESK_SLACK_BOT_TOKEN": None},
-        "environment variable FRONTDESK_SLACK_BOT_TOKEN is empty or not set",
+        "environment variable FRONTDESK_SLACK_BOT_TOKEN is empty, blank or not set",
     ),
     "app token": (
         {
@@ -157,6 +158,77 @@ CASES = {
         {"FRONTDESK_LOCATIONS_FILE": "/nonexistent/locations.yml"},
         "/nonexistent/locations.yml: the locations file does not exist",
     ),
+    # The review's misconfig.py: each of these was a traceback (exit 1), started the
+    # server, or refused only after migrations.
+    **{
+        f"{name} {value}": (
+            {f"FRONTDESK_{name}": value},
+            f"environment variable FRONTDESK_{name}: Input should be",
+        )
+        for name, value in (
+            ("GUEST_CODE_HOURS", "inf"),
+            ("GUEST_CODE_HOURS", "nan"),
+            ("GUEST_CODE_HOURS", "1e12"),
+            ("SALE_APPROVAL_HOURS", "inf"),
+            ("WORKER_LEASE_SECONDS", "inf"),
+            ("VENDOR_READ_TIMEOUT", "inf"),
+            ("USERGROUP_REFRESH_MINUTES", "1e300"),
+        )
+    },
+    "bootstrap admins not a list": (
+        {"FRONTDESK_BOOTSTRAP_ADMINS": "notjson"},
+        "environment variable FRONTDESK_BOOTSTRAP_ADMINS: 'notjson': not a Slack user id",
+    ),
+    "bootstrap admins broken JSON": (
+        {"FRONTDESK_BOOTSTRAP_ADMINS": '["U012ADMIN",'},
+        "environment variable FRONTDESK_BOOTSTRAP_ADMINS: not a JSON list of Slack user ids",
+    ),
+    "blank signing secret": (
+        {"FRONTDESK_SLACK_SIGNING_SECRET": "   "},
+        "environment variable FRONTDESK_SLACK_SIGNING_SECRET is empty, blank or not set",
+    ),
+    "empty code parameter": (
+        {"FRONTDESK_GUEST_PAGE_CODE_PARAMETER": ""},
+        "environment variable FRONTDESK_GUEST_PAGE_CODE_PARAMETER: '' is not a query parameter",
+    ),
+    "slack api url": (
+        {"FRONTDESK_SLACK_API_URL": "not a url"},
+        "environment variable FRONTDESK_SLACK_API_URL: 'not a url' is not an http(s) URL",
+    ),
+    "paytronix url": (
+        {"FRONTDESK_PAYTRONIX_URL": "ftp://x"},
+        "environment variable FRONTDESK_PAYTRONIX_URL: 'ftp://x' is not an http(s) URL",
+    ),
+    "location host": (
+        {"locations": _replace("merchant_id: 1234", "merchant_id: 1234\n    host: ftp://px")},
+        "location 'bistro', field 'host': 'ftp://px' is not an http(s) URL",
+    ),
+    "trusted proxy network": (
+        {"FRONTDESK_TRUSTED_PROXY": "10.0.0.0/8"},
+        "environment variable FRONTDESK_TRUSTED_PROXY: '10.0.0.0/8' is not one IP address",
+    ),
+    "trusted proxy garbage": (
+        {"FRONTDESK_TRUSTED_PROXY": "not an address!"},
+        "environment variable FRONTDESK_TRUSTED_PROXY: 'not an address!' is not one IP address",
+    ),
+    "sqlite folder missing": (
+        {"FRONTDESK_DATABASE_URL": "sqlite:////nonexistent/folder/fd.sqlite3"},
+        "environment variable FRONTDESK_DATABASE_URL: the folder /nonexistent/folder of the "
+        "SQLite database",
+    ),
+    "postgresql unreachable": (
+        {"FRONTDESK_DATABASE_URL": "postgresql://fd:hunter2-pw@127.0.0.1:9/fd"},
+        "environment variable FRONTDESK_DATABASE_URL: cannot connect to "
+        "postgresql+psycopg://fd:***@127.0.0.1:9/fd",
+    ),
+    "guest page path on slack's": (
+        {"FRONTDESK_GUEST_PAGE_PATH": "/slack/events/"},
+        "environment variable FRONTDESK_GUEST_PAGE_PATH: the guest page path starts with /",
+    ),
+    "unresolvable http host": (
+        {"FRONTDESK_HTTP_HOST": "no.such.host.invalid"},
+        "FRONTDESK_HTTP_HOST/FRONTDESK_HTTP_PORT (no.such.host.invalid:0): cannot listen there",
+    ),
 }
 
 
@@ -170,6 +242,34 @@ def test_serve_refuses_a_bad_configuration_with_exit_code_2(tmp_path: Path, case
     assert "configuration error" in result.stderr
     assert expected in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
+    assert "hunter2-pw" not in result.stderr
+
+
+@pytest.mark.parametrize("which", ["HTTP", "METRICS"])
+def test_an_address_in_use_is_named_before_the_database_is_touched(
+    tmp_path: Path, which: str
+) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = str(busy.getsockname()[1])
+        result = _serve(tmp_path, _env(tmp_path, **{f"FRONTDESK_{which}_PORT": port}))
+    assert result.returncode == 2, result.stderr
+    assert f"FRONTDESK_{which}_HOST/FRONTDESK_{which}_PORT (127.0.0.1:{port}): cannot listen" in (
+        result.stderr
+    )
+    other = "METRICS" if which == "HTTP" else "HTTP"
+    assert f"FRONTDESK_{other}_" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_settings_take_what_waitress_and_slack_accept() -> None:
+    settings = Settings(
+        trusted_proxy=" 2001:DB8::1 ", bootstrap_admins="U012ADMIN, T012TEAM:U0OTHER"
+    )
+    assert settings.trusted_proxy == "2001:db8::1"  # as the peer's address is written
+    assert settings.bootstrap_admins == ["U012ADMIN", "T012TEAM:U0OTHER"]
+    assert Settings(trusted_proxy="*", bootstrap_admins='["U1"]').bootstrap_admins == ["U1"]
+    assert Settings(trusted_proxy="").trusted_proxy is None
 
 
 def test_every_problem_is_named_at_once(tmp_path: Path) -> None:

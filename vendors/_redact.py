@@ -8,6 +8,7 @@ an exception text carrying a URL).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit, urlunsplit
@@ -42,6 +43,12 @@ def _is_secret_key(key: str) -> bool:
     return key.lower().replace("_", "") in _NORMALISED_SECRET_KEYS
 
 
+#: A secret shorter than this (a guest's three-letter password) is redacted only where
+#: it stands alone, as a whole word: replaced inside other words it would shred every
+#: text ("a" in "password"). Longer ones are redacted wherever they appear.
+WHOLE_WORD_BELOW = 4
+
+
 class Redactor:
     """Redacts a fixed set of secret values plus every secret-named field."""
 
@@ -49,17 +56,25 @@ class Redactor:
         # Each secret as sent and as a URL or a form would carry it (a vendor may echo
         # the query string); longest first so that a secret containing another is
         # replaced whole.
-        known = {s for s in secrets if s and len(s) >= 4}
-        forms = {f for s in known for f in (s, quote(s, safe=""), quote_plus(s))}
-        self._secrets = sorted(forms, key=len, reverse=True)
+        self._known = frozenset(s for s in secrets if s)
+        forms = {f for s in self._known for f in (s, quote(s, safe=""), quote_plus(s))}
+        self._secrets = sorted(
+            (f for f in forms if len(f) >= WHOLE_WORD_BELOW), key=len, reverse=True
+        )
+        short = sorted((f for f in forms if len(f) < WHOLE_WORD_BELOW), key=len, reverse=True)
+        self._short = (
+            re.compile("|".join(rf"(?<!\w){re.escape(f)}(?!\w)" for f in short)) if short else None
+        )
 
     def extended(self, secrets: Iterable[str | None]) -> Redactor:
-        return Redactor([*self._secrets, *secrets])
+        return Redactor([*self._known, *secrets])
 
     def text(self, value: str) -> str:
         for secret in self._secrets:
             if secret in value:
                 value = value.replace(secret, REDACTED)
+        if self._short is not None:
+            value = self._short.sub(REDACTED, value)
         return value
 
     def url(self, url: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from html import unescape
 
 import httpx
@@ -16,13 +17,22 @@ def visible_text(page: str) -> str:
 
 
 class GuestVisitor:
-    """A browser without JavaScript, as plain HTTP: keeps the page's cookie, posts its form."""
+    """A browser without JavaScript, as plain HTTP: keeps the page's cookie, posts its form,
+    follows the page's redirects and its own refreshes while it says "still being saved"."""
 
     def __init__(self) -> None:
-        self.http = httpx.Client(timeout=30)
+        self.http = httpx.Client(timeout=30, follow_redirects=True)
 
     def open(self, link: str) -> str:
-        return self.http.get(link).text
+        return self.settle(self.http.get(link)).text
+
+    def settle(self, page: httpx.Response, seconds: float = 60) -> httpx.Response:
+        """Reload a page that refreshes itself (``meta refresh``) until it stops."""
+        deadline = time.monotonic() + seconds
+        while 'http-equiv="refresh"' in page.text and time.monotonic() < deadline:
+            time.sleep(1)
+            page = self.http.get(page.url)
+        return page
 
     def choose(self, link: str, password: str, confirmation: str | None = None) -> str:
         """Open the link, type the password twice and press Save: the answer's page."""
@@ -34,7 +44,7 @@ class GuestVisitor:
             "password": password,
             "confirmation": password if confirmation is None else confirmation,
         }
-        return self.http.post(link, data=form).text
+        return self.settle(self.http.post(link, data=form)).text
 
     def close(self) -> None:
         self.http.close()

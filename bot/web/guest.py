@@ -5,9 +5,21 @@ A small WSGI app mounted by ``bot/http.py``; the workflow (``bot/workflows/
 guest_resets.py``) decides, this module only reads requests and writes pages.
 
 - No JavaScript needed: show/hide is a second form's submit button (it carries no
-  password); a tiny inline script, allowed by its hash, does the same in place.
+  password, and a password is never written back into a page, so what was typed is
+  lost: the button says so, "(clears what you typed)", and the first field has the
+  focus after); a tiny inline script, allowed by its hash, does the same in place,
+  keeping what was typed, and drops that warning. The button names what it will do
+  next: "Show passwords" or "Hide passwords".
 - The form's ``action`` is left out, so it posts to the page's own URL: the code
   travels in the query string it came in and is never written into the page.
+- Post/redirect/get: a submission is answered ``303 See Other`` to the page's own
+  address plus ``result=<attempt>.<signature>`` (signed for this code and this
+  browser's cookie), so Back and refresh never resend the form; the GET shows that
+  attempt's outcome from the database, where the password never was. The POST waits
+  for Paytronix at most ``wait_seconds``; past that, and while a submission with the
+  link is in flight (a double tap, a second window, the link opened again), the page
+  says the password is still being saved and refreshes itself (``meta refresh``, no
+  JavaScript) until the outcome is there.
 - CSRF: a random nonce in a ``SameSite=Strict``, ``HttpOnly`` cookie and, in the form,
   an HMAC of the code and that nonce. No server session: any process can check it.
   Cross-site fetch metadata (``Sec-Fetch-Site``) or a foreign ``Origin`` is refused too.
@@ -26,17 +38,17 @@ import html
 import logging
 import re
 import secrets
-import threading
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import TimeoutError as FutureTimeout
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, quote, unquote_plus
 
 from bot.config import Settings
 from bot.observability import bound, new_request_id
 from bot.workflows.guest_codes import GuestKeys
-from bot.workflows.guest_resets import GuestResets, PageResult, Verdict
+from bot.workflows.guest_resets import WITH_FORM, GuestResets, PageResult, Verdict
 
 if TYPE_CHECKING:
     from bot.app import Frontdesk
@@ -77,12 +89,22 @@ a{color:#0b57d0}
 """.strip()
 
 SCRIPT = (
+    # A page restored from the back/forward cache is stale (the link may have been
+    # used since): load it again.
+    'window.addEventListener("pageshow",function(e){if(e.persisted)location.reload();});'
     '(function(){var b=document.getElementById("toggle");if(!b)return;'
-    'b.addEventListener("click",function(e){e.preventDefault();'
-    'var s=b.getAttribute("aria-pressed")!=="true";'
+    'var w=b.querySelector(".nojs");if(w)w.remove();var l=b.querySelector(".label");'
+    'b.addEventListener("click",function(e){e.preventDefault();var s=b.value==="show";'
     '["password","confirmation"].forEach(function(i){var f=document.getElementById(i);'
     'if(f)f.type=s?"text":"password";});'
-    'b.setAttribute("aria-pressed",s?"true":"false");b.value=s?"hide":"show";});})();'
+    'b.value=s?"hide":"show";l.textContent=s?"Hide passwords":"Show passwords";});})();'
+    # "Still being saved": ask again every few seconds in the background and load the
+    # page once, when it has an outcome (without JavaScript, <noscript>'s meta refresh).
+    '(function(){if(!document.getElementById("saving"))return;'
+    'function check(){fetch(location.href,{credentials:"same-origin",cache:"no-store"})'
+    ".then(function(r){if(r.status!==202)location.reload();else setTimeout(check,3000);})"
+    ".catch(function(){setTimeout(check,3000);});}"
+    "setTimeout(check,3000);})();"
 )
 
 
@@ -94,6 +116,7 @@ CSP = (
     "default-src 'none'; "
     f"style-src {_hash(STYLE)}; "
     f"script-src {_hash(SCRIPT)}; "
+    "connect-src 'self'; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
 SECURITY_HEADERS = [
@@ -118,15 +141,21 @@ STATUS = {
     Verdict.EMPTY: 200,
     Verdict.UNCERTAIN: 200,
     Verdict.UNAVAILABLE: 503,
+    Verdict.SATURATED: 503,
     Verdict.UNKNOWN_CODE: 404,
     Verdict.EXPIRED: 410,
     Verdict.USED: 410,
     Verdict.LOCKED: 410,
     Verdict.CLOSED: 410,
-    Verdict.BUSY: 409,
+    Verdict.REJECTED: 410,
+    Verdict.BUSY: 202,
     Verdict.LIMITED: 429,
     Verdict.FORGED: 403,
 }
+#: Seconds between the "still being saved" page's refreshes.
+REFRESH_SECONDS = 3
+#: The query parameters the page adds to its own address (beside the code's).
+RESULT, VIEW = "result", "view"
 
 
 class GuestPage:
@@ -139,15 +168,15 @@ class GuestPage:
         keys: GuestKeys,
         path: str = "/guest/reset",
         code_parameter: str = "resetCode",
-        concurrency: int = 2,
         code_hours: float = 24.0,
+        wait_seconds: float = 5.0,
     ) -> None:
         self.guests = guests
         self.keys = keys
         self.path = path
         self.code_parameter = code_parameter
         self.code_hours = code_hours
-        self._calls = threading.BoundedSemaphore(max(1, concurrency))
+        self.wait_seconds = wait_seconds
 
     # -- WSGI ----------------------------------------------------------------------
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -187,10 +216,17 @@ class GuestPage:
 
     def _get(self, request: _Request) -> tuple[int, bytes, list[tuple[str, str]]]:
         code = request.code(self.code_parameter)
-        result = self.guests.open(code, request.address)
         nonce, cookie = self._nonce(request)
-        request.verdict = result.verdict.value
-        return STATUS[result.verdict], self._page_for(result, nonce, code), cookie
+        result = None
+        attempt_id = self._result_of(code, nonce, request.query(RESULT)) if not cookie else None
+        if attempt_id is not None:
+            result = self.guests.result(code, attempt_id)
+        if result is None:
+            result = self.guests.open(code, request.address)
+        request.verdict = result.verdict.value + ("_earlier" if result.earlier else "")
+        show = request.query(VIEW) == "show"
+        body = self._page_for(result, nonce, code, show=show, redrawn=request.query(VIEW) != "")
+        return STATUS[result.verdict], body, cookie
 
     def _post(self, request: _Request) -> tuple[int, bytes, list[tuple[str, str]]]:
         length = request.content_length()
@@ -206,31 +242,62 @@ class GuestPage:
             body = _page("Not accepted", _message("This form could not be read."), None)
             return 415, body, []
         code = request.code(self.code_parameter)
-        form = request.form(length) if request.same_origin() else None
         nonce = request.cookie(_cookie_name(request.https))
+        form = request.form(length) if request.same_origin() else None
+        if form is UNREADABLE:
+            request.verdict = "unreadable"
+            return 400, _page(*UNREADABLE_PAGE, None), []
         if form is None or not self._csrf_ok(code, nonce, form.get("csrf", "")):
             result = self.guests.forged(request.address)
             request.verdict = result.verdict.value
             return STATUS[result.verdict], self._page_for(result), []
         assert nonce is not None
-        if "view" in form:  # show or hide the passwords: nothing else is read
-            result = self.guests.open(code, request.address)
-            request.verdict = "view_" + result.verdict.value
-            show = form["view"] == "show"
-            return STATUS[result.verdict], self._page_for(result, nonce, code, show=show), []
-        if not self._calls.acquire(blocking=False):
-            # Every slot is waiting on Paytronix: send nothing, keep the threads for Slack.
-            request.verdict = "saturated"
-            result = PageResult(Verdict.UNAVAILABLE, self.guests.merchant_of(code))
-            return 503, self._page_for(result, nonce, code), []
-        try:
-            result = self.guests.choose_password(
-                code, form.get("password", ""), form.get("confirmation", ""), request.address
-            )
-        finally:
-            self._calls.release()
-        request.verdict = result.verdict.value
-        return STATUS[result.verdict], self._page_for(result, nonce, code), []
+        if VIEW in form:  # show or hide the passwords: nothing else is read
+            request.verdict = "view"
+            view = "show" if form[VIEW] == "show" else "hide"
+            return self._see_other(request, {VIEW: view, RESULT: None})
+        submission = self.guests.submit(
+            code, form.get("password", ""), form.get("confirmation", ""), request.address
+        )
+        if submission.attempt_id is None:
+            request.verdict = Verdict.LIMITED.value
+            return STATUS[Verdict.LIMITED], self._page_for(PageResult(Verdict.LIMITED)), []
+        if submission.call is not None:
+            try:  # Paytronix usually answers in time; if not, the next page keeps watching
+                submission.call.result(timeout=self.wait_seconds)
+            except FutureTimeout:
+                pass
+        request.verdict = "submitted"
+        token = self._result_token(code, nonce, submission.attempt_id)
+        return self._see_other(request, {RESULT: token, VIEW: None})
+
+    def _see_other(
+        self, request: _Request, params: dict[str, str | None]
+    ) -> tuple[int, bytes, list[tuple[str, str]]]:
+        """303 to this page's own address (relative: ``?query``, so a path prefix a load
+        balancer adds survives), its query kept but for ``params``."""
+        location = request.own_query(params)
+        body = _page("One moment", _message("One moment…"), None)
+        return 303, body, [("Location", location)]
+
+    # -- results ---------------------------------------------------------------------
+    def _result_token(self, code: str, nonce: str, attempt_id: int) -> str:
+        digest = self.keys.digest("result", f"{code}\x00{nonce}\x00{attempt_id}")
+        return f"{attempt_id}.{digest[:32]}"
+
+    def _result_of(self, code: str, nonce: str, token: str) -> int | None:
+        """The attempt a ``result`` parameter names, when it was made for this code in
+        this browser (its cookie); None otherwise."""
+        number, _, signature = token.partition(".")
+        if not (number.isascii() and number.isdigit() and len(number) <= 18 and signature):
+            return None
+        message = f"{code}\x00{nonce}\x00{int(number)}"
+        if any(
+            hmac.compare_digest(expected[:32], signature)
+            for expected in self.keys.digests("result", message)
+        ):
+            return int(number)
+        return None
 
     # -- CSRF ------------------------------------------------------------------------
     def _nonce(self, request: _Request) -> tuple[str, list[tuple[str, str]]]:
@@ -261,17 +328,12 @@ class GuestPage:
         code: str = "",
         *,
         show: bool = False,
+        redrawn: bool = False,
     ) -> bytes:
         merchant = result.merchant
         name = html.escape(merchant or "")
         verdict = result.verdict
-        with_form = verdict in (
-            Verdict.FORM,
-            Verdict.REFUSED,
-            Verdict.MISMATCH,
-            Verdict.EMPTY,
-            Verdict.UNAVAILABLE,
-        )
+        with_form = verdict is Verdict.FORM or verdict in WITH_FORM
         if with_form and nonce is not None:
             alert, field = _problem(result)
             title = "Choose a new password" + (f" – {merchant}" if merchant else "")
@@ -282,20 +344,31 @@ class GuestPage:
                 + alert
                 + f"<p>Type your new password twice. {name or 'Your program'} decides what a "
                 "password needs: if it does not accept yours, this page will say why.</p>"
-                + _form(self.token(code, nonce), field, show)
+                + _form(self.token(code, nonce), field, show, focus=redrawn and not alert)
             )
             return _page(title, body, merchant, script=True)
         heading, paragraphs = self._words(result)
         body = f"<h1>{heading}</h1>" + "".join(f"<p>{p}</p>" for p in paragraphs)
         if verdict is Verdict.DONE:
             body = f'<div class="done">{body}</div>'
-        return _page(heading + (f" – {merchant}" if merchant else ""), body, merchant)
+        title = heading + (f" – {merchant}" if merchant else "")
+        if verdict is Verdict.BUSY:  # watches for the outcome: a script, else meta refresh
+            body = f'<div id="saving">{body}</div>'
+            return _page(title, body, merchant, script=True, refresh=REFRESH_SECONDS)
+        return _page(title, body, merchant)
 
     def _words(self, result: PageResult) -> tuple[str, list[str]]:
         name = html.escape(result.merchant or "")
         ask = f"ask {name} for a new reset link" if name else "ask for a new reset link"
         hours = f"{self.code_hours:g} hours"
         verdict = result.verdict
+        if verdict is Verdict.DONE and result.earlier:
+            return "Your new password is set", [
+                "It was saved from this link a moment ago, when you first pressed Save (or "
+                f"from another window): sign in to {name} with the password you typed then.",
+                "Nothing was sent again. This link has done its job and will not work again. "
+                "You can close this page.",
+            ]
         if verdict is Verdict.DONE:
             return "Your new password is set", [
                 f"You can now sign in to {name} with your new password.",
@@ -327,10 +400,17 @@ class GuestPage:
                 "An earlier try with it could not be confirmed, so it was closed for your safety.",
                 f"Try signing in with the password you chose then. If it does not work, {ask}.",
             ]
+        if verdict is Verdict.REJECTED:
+            return "This link no longer works", [
+                f"{name or 'The program'} no longer accepts it, so your password was not "
+                f"changed. Please {ask}.",
+                f"{name}'s support team has been told." if name else "Support has been told.",
+            ]
         if verdict is Verdict.BUSY:
             return "Your new password is still being saved", [
-                "This link is being used right now, from another window or an earlier click.",
-                "Wait a minute, then open the link from your email again.",
+                f"{name or 'The program'} has not answered yet. Keep this page open: it "
+                "checks again every few seconds and will show what happened.",
+                "Please do not send another password meanwhile.",
             ]
         if verdict is Verdict.LIMITED:
             return "Too many tries", [
@@ -377,6 +457,11 @@ def _problem(result: PageResult) -> tuple[str, str | None]:
             "Your password was not changed",
             ["We could not reach the service: try again in a few minutes."],
         ), None
+    if verdict is Verdict.SATURATED:
+        return _alert(
+            "Your password was not changed",
+            ["Many new passwords are being saved right now: try again in a minute."],
+        ), None
     return "", None
 
 
@@ -388,7 +473,8 @@ def _alert(heading: str, paragraphs: list[str]) -> str:
     )
 
 
-def _form(token: str, invalid: str | None, show: bool) -> str:
+def _form(token: str, invalid: str | None, show: bool, *, focus: bool = False) -> str:
+    """The form; ``focus``: the first field takes it (after the show/hide reload)."""
     kind = "text" if show else "password"
 
     def field(name: str, label: str, hint: str | None) -> str:
@@ -411,6 +497,7 @@ def _form(token: str, invalid: str | None, show: bool) -> str:
             'required autocapitalize="none" autocorrect="off" spellcheck="false"'
             + (f' aria-describedby="{" ".join(described)}"' if described else "")
             + (' aria-invalid="true"' if invalid == name else "")
+            + (" autofocus" if focus and name == "password" else "")
             + ">"
             + (f'<p class="hint" id="{name}-hint">{hint}</p>' if hint else "")
             + error
@@ -422,8 +509,9 @@ def _form(token: str, invalid: str | None, show: bool) -> str:
         + field("password", "New password", None)
         + field("confirmation", "Type the new password again", None)
         + '<button type="submit" form="view" name="view" id="toggle" class="secondary" '
-        f'value="{"hide" if show else "show"}" aria-pressed="{"true" if show else "false"}">'
-        "Show passwords</button>"
+        f'value="{"hide" if show else "show"}">'
+        f'<span class="label">{"Hide passwords" if show else "Show passwords"}</span>'
+        '<span class="nojs"> (clears what you typed)</span></button>'
         '<button type="submit" class="primary">Save new password</button>'
         "</form>"
         f'<form method="post" id="view"><input type="hidden" name="csrf" value="{token}"></form>'
@@ -434,14 +522,39 @@ def _message(text: str) -> str:
     return f"<h1>{html.escape(text)}</h1>"
 
 
-def _page(title: str, body: str, merchant: str | None, *, script: bool = False) -> bytes:
+#: A form body that is not UTF-8 (the form says accept-charset="utf-8"): not the guest's
+#: fault, and nothing was sent.
+UNREADABLE: dict[str, str] = {"": "unreadable"}
+UNREADABLE_PAGE = (
+    "This form could not be read",
+    "<h1>This form could not be read</h1>"
+    "<p>Your browser sent it in a way this page cannot read (not as UTF-8 text), so nothing "
+    "was sent and your password was not changed.</p>"
+    "<p>Open the link from your email again and type your new password again. If this "
+    "happens again, try another browser.</p>",
+)
+
+
+def _page(
+    title: str,
+    body: str,
+    merchant: str | None,
+    *,
+    script: bool = False,
+    refresh: int | None = None,
+) -> bytes:
     header = f"<header><p>{html.escape(merchant)}</p></header>" if merchant else ""
     return (
         "<!doctype html>"
         '<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         '<meta name="robots" content="noindex, nofollow">'
-        f"<title>{html.escape(title)}</title>"
+        + (
+            f'<noscript><meta http-equiv="refresh" content="{refresh}"></noscript>'
+            if refresh
+            else ""
+        )
+        + f"<title>{html.escape(title)}</title>"
         f"<style>{STYLE}</style></head>"
         f"<body>{header}<main>{body}</main>"
         + (f"<script>{SCRIPT}</script>" if script else "")
@@ -468,6 +581,10 @@ class _Request:
         self.address = str(environ.get("REMOTE_ADDR", ""))
 
     def code(self, parameter: str) -> str:
+        return self.query(parameter)
+
+    def query(self, parameter: str) -> str:
+        """The first value of a query parameter ("" when absent or unreadable)."""
         try:
             query = parse_qs(
                 str(self.environ.get("QUERY_STRING", "")),
@@ -479,6 +596,17 @@ class _Request:
         values = query.get(parameter) or [""]
         return values[0]
 
+    def own_query(self, params: dict[str, str | None]) -> str:
+        """``?query`` of this request with ``params`` replaced (None: removed); the
+        rest (the code among it) exactly as it came."""
+        kept = [
+            part
+            for part in str(self.environ.get("QUERY_STRING", "")).split("&")
+            if part and unquote_plus(part.split("=", 1)[0]) not in params
+        ]
+        kept += [f"{name}={quote(value)}" for name, value in params.items() if value is not None]
+        return "?" + "&".join(kept)
+
     def content_length(self) -> int | None:
         try:
             return int(self.environ.get("CONTENT_LENGTH") or 0)
@@ -486,11 +614,15 @@ class _Request:
             return None
 
     def form(self, length: int) -> dict[str, str] | None:
+        """The form's fields; UNREADABLE when it is not UTF-8; None when it is not a
+        form at all (too many fields)."""
         raw = self.environ["wsgi.input"].read(length) if length else b""
         try:
             text = raw.decode("utf-8")
             parsed = parse_qs(text, keep_blank_values=True, max_num_fields=10, errors="strict")
-        except (UnicodeDecodeError, ValueError):
+        except UnicodeDecodeError:
+            return UNREADABLE
+        except ValueError:
             return None
         return {key: values[0] for key, values in parsed.items()}
 
@@ -527,6 +659,6 @@ def guest_page(frontdesk: Frontdesk) -> GuestPage | None:
         keys=guests.codes.keys,
         path=settings.guest_page_path,
         code_parameter=settings.guest_page_code_parameter,
-        concurrency=settings.guest_page_concurrency,
         code_hours=settings.guest_code_hours,
+        wait_seconds=settings.guest_page_wait_seconds,
     )

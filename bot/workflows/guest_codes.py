@@ -37,6 +37,7 @@ class CodeStatus(StrEnum):
     USED = "used"
     LOCKED = "locked"  # too many refused tries
     UNKNOWN = "unknown"  # Paytronix's answer never came: closed, support resends
+    REJECTED = "rejected"  # Paytronix refused the code itself: closed, support resends
 
 
 class CodeState(StrEnum):
@@ -49,6 +50,7 @@ class CodeState(StrEnum):
     USED = "used"
     LOCKED = "locked"
     CLOSED = "closed"  # after an uncertain outcome
+    REJECTED = "rejected"  # Paytronix no longer accepts it
 
 
 class GuestKeys:
@@ -146,6 +148,8 @@ class GuestCodes:
             return CodeState.USED
         if status is CodeStatus.UNKNOWN:
             return CodeState.CLOSED
+        if status is CodeStatus.REJECTED:
+            return CodeState.REJECTED
         if status is CodeStatus.LOCKED or (
             status is CodeStatus.OPEN and row.tries >= self.tries_per_code  # limit lowered
         ):

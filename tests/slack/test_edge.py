@@ -10,6 +10,7 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -27,6 +28,16 @@ from tests.slack.helpers import last_message_to, reset, wait_for
 from vendors.sandbox import Fault
 
 MARKER = b"PLANTED-EDGE-BODY-5f1e"
+
+
+FORM = "application/x-www-form-urlencoded"
+JSON = "application/json"
+
+
+def _payload(payload: dict[str, Any]) -> bytes:
+    """An interactive payload as Slack posts it (a user and a team unless given)."""
+    whole = {"user": {"id": "UFRONT", "team_id": "T0001"}, "team": {"id": "T0001"}, **payload}
+    return urlencode({"payload": json.dumps(whole)}).encode()
 
 
 def _signed_post(
@@ -109,7 +120,7 @@ def test_requests_that_fail_verification_are_refused_and_only_their_size_is_logg
 def test_a_signed_body_over_the_cap_is_refused_unread(stack: Stack) -> None:
     big = b"payload=" + MARKER + b"x" * MAX_BODY_BYTES
     assert _signed_post(stack, big, "application/x-www-form-urlencoded").status_code == 413
-    at_cap = b"token=x&command=%2Fnope&text=" + b"y" * (MAX_BODY_BYTES - 29)
+    at_cap = b"token=x&user_id=UFRONT&command=%2Fnope&text=" + b"y" * (MAX_BODY_BYTES - 44)
     assert len(at_cap) == MAX_BODY_BYTES
     # Exactly the cap is read, verified and handed to Bolt (no listener: 404).
     assert _signed_post(stack, at_cap, "application/x-www-form-urlencoded").status_code == 404
@@ -123,6 +134,22 @@ def test_a_signed_body_over_the_cap_is_refused_unread(stack: Stack) -> None:
         (b"payload=%7Bnot-json" + MARKER, "application/x-www-form-urlencoded"),
         (b"payload=%5B1%5D", "application/x-www-form-urlencoded"),
         (b"payload=\xff\xfe" + MARKER, "application/x-www-form-urlencoded"),
+        # Shapes Bolt trips over (the review's edge_attacks.py): each was a 500 and a
+        # traceback.
+        (b"[" * 100_000 + b"]" * 100_000, "application/json"),
+        (b"payload=" + b"%5B" * 50_000 + b"%5D" * 50_000, "application/x-www-form-urlencoded"),
+        (_payload({"type": "view_submission", "view": "str"}), FORM),
+        (_payload({"type": "view_submission", "view": {"id": "V1", "callback_id": "x"}}), FORM),
+        (_payload({"type": "view_closed", "view": {"type": 5, "callback_id": "x"}}), FORM),
+        (_payload({"type": "block_actions", "actions": []}), FORM),
+        (_payload({"type": "block_actions", "actions": [None]}), FORM),
+        (_payload({"type": "block_actions", "actions": [{"value": "x"}]}), FORM),
+        (_payload({"type": "block_actions", "actions": "z", "user": "x", "team": "y"}), FORM),
+        (_payload({"type": "shortcut", "callback_id": ["x"]}), FORM),
+        (json.dumps({"type": "event_callback", "team_id": "T0001", "event": "x"}).encode(), JSON),
+        (json.dumps({"type": "event_callback", "event": {"type": ["x"]}}).encode(), JSON),
+        (json.dumps({"type": ["event_callback"]}).encode(), JSON),
+        (b"command=%2Freset&text=jane%40example.com&team_id=T0001", FORM),
     ],
 )
 def test_a_malformed_verified_body_gets_400_not_a_traceback(

@@ -327,3 +327,34 @@ def test_paytronix_reset_password_never_echoed() -> None:
     assert "N3w-Passw0rd!" not in text and "code-123456" not in text
     assert "partner-pass-QQQ" not in text and "px-secret-XYZ" not in text
     assert base64.b64encode(b"partner:partner-pass-QQQ").decode() not in text
+
+
+@respx.mock
+@pytest.mark.parametrize(
+    ("error_code", "about_the_code"),
+    [
+        ("resetCode.invalid", True),  # the sandbox's
+        ("guestmanagement.invalid_reset_password_code", True),  # Paytronix's naming style
+        ("guest_management.reset_code_expired", True),
+        ("guestmanagement.invalid_code", True),
+        ("password.tooWeak", False),
+        ("guestmanagement.password_invalid", False),
+        ("request.invalid", False),
+        ("", False),
+    ],
+)
+def test_a_refusal_of_the_reset_code_itself_names_the_code_not_the_password(
+    error_code: str, about_the_code: bool
+) -> None:
+    """Review finding 4: Paytronix refusing the code (expired or spent on its side) is not
+    a refusal of the password: the refusal names the code as its field."""
+    from vendors.paytronix import RESET_CODE_FIELD
+
+    respx.post(RESET).respond(
+        200,
+        json={"result": "failure", "errorCode": error_code, "errorMessage": "The code is bad"},
+    )
+    outcome = guest_passwords().set_password(reset_code="c" * 43, new_password="N3w-pass")
+    assert outcome.kind is OutcomeKind.REFUSED and outcome.code == (error_code or "failure")
+    named = [error.field for error in outcome.field_errors]
+    assert named == ([RESET_CODE_FIELD] if about_the_code else [])

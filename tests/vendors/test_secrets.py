@@ -159,3 +159,19 @@ def test_a_secret_echoed_url_encoded_is_redacted() -> None:
     redactor = Redactor([key])
     for echoed in ("ApiKey=k3y%2BWith%2FSlash%3D%3D", "k3y%2BWith%2FSlash%3D%3D", key):
         assert "Slash" not in redactor.text(f"bad request for {echoed} at store 101")
+
+
+def test_a_short_secret_is_redacted_where_it_stands_alone() -> None:
+    """A guest's three-letter password that Paytronix echoes in its refusal (the review's
+    echo_short.py): redacted as a whole word, without shredding the words around it."""
+    from vendors import Redactor
+
+    redactor = Redactor(["api-key-long-enough"]).extended(["q7Z", "a", "%!"])
+    assert redactor.text("Password q7Z is too weak") == "Password [REDACTED] is too weak"
+    assert redactor.text("'q7Z' (3 characters)") == "'[REDACTED]' (3 characters)"
+    assert redactor.text("a is not a password") == "[REDACTED] is not [REDACTED] password"
+    assert redactor.text("use %! or more") == "use [REDACTED] or more"
+    assert redactor.text("q7Zq7Z and xq7Z stay") == "q7Zq7Z and xq7Z stay"
+    assert redactor.json({"errorMessage": "newPassword=q7Z"}) == {
+        "errorMessage": "newPassword=[REDACTED]"
+    }

@@ -108,16 +108,18 @@ def test_happy_path_from_a_real_reset(stack: Stack, page: Any, screens: Path) ->
     assert order == ["password", "confirmation", "toggle", "Save new password"]
     # Nothing else was loaded, from here or anywhere.
     assert page.execute_script("return performance.getEntriesByType('resource').length") == 0
-    # Show and hide what is typed, keeping it.
+    # Show and hide what is typed, keeping it; the button says what it will do next.
     fill(page, NEW_PASSWORD)
     toggle = page.find_element(By.ID, "toggle")
+    assert toggle.text == "Show passwords"  # nothing is cleared with JavaScript
     toggle.click()
     assert page.find_element(By.ID, "password").get_attribute("type") == "text"
-    assert toggle.get_attribute("aria-pressed") == "true"
+    assert toggle.text == "Hide passwords"
     assert page.find_element(By.ID, "password").get_attribute("value") == NEW_PASSWORD
     browser.screenshot(page, screens / "02-form-shown.png")
     toggle.click()
     assert page.find_element(By.ID, "confirmation").get_attribute("type") == "password"
+    assert toggle.text == "Show passwords"
     save(page)
     assert page.title == f"Your new password is set – {MERCHANT}"
     assert f"You can now sign in to {MERCHANT} with your new password." in text(page)
@@ -126,6 +128,12 @@ def test_happy_path_from_a_real_reset(stack: Stack, page: Any, screens: Path) ->
     assert guest_password(stack) == NEW_PASSWORD
     assert password_calls(stack) == 1
     assert NEW_PASSWORD not in page.page_source and code not in page.page_source
+    # Post/redirect/get (review finding 13): the page shown is a GET of the result, so a
+    # refresh shows it again and resends nothing (no "Confirm Form Resubmission").
+    assert "&result=" in page.current_url
+    page.refresh()
+    assert page.title == f"Your new password is set – {MERCHANT}"
+    assert password_calls(stack) == 1
 
 
 def test_mismatched_passwords_are_pointed_out_and_send_nothing(
@@ -314,10 +322,13 @@ def test_the_page_works_without_javascript(stack: Stack, screens: Path, tmp_path
     try:
         _, code = issue_code(stack)
         page.get(page_url(stack, code))
-        assert page.execute_script is not None
+        # The toggle reloads the page here: it says what that does to what was typed.
+        toggle = page.find_element(By.ID, "toggle")
+        assert toggle.text == "Show passwords (clears what you typed)"
         submit(page, "#toggle")  # a real submit without JavaScript
         wait_for(lambda: page.find_element(By.ID, "password").get_attribute("type") == "text")
-        assert page.find_element(By.ID, "toggle").get_attribute("aria-pressed") == "true"
+        assert page.find_element(By.ID, "toggle").text == "Hide passwords (clears what you typed)"
+        assert focused(page) == "password"  # review finding 8: not BODY
         browser.screenshot(page, screens / "10-no-javascript-shown.png")
         fill(page, NEW_PASSWORD)
         save(page)
@@ -337,3 +348,66 @@ def test_text_contrast_meets_wcag_aa_from_the_dom(stack: Stack, page: Any) -> No
     assert len(pairs) >= 8
     low = [(t, round(r, 2)) for t, r in pairs if r < 4.5]
     assert low == [], low
+
+
+def test_taps_on_save_while_paytronix_is_slow_end_on_the_outcome(
+    make_stack: Callable[..., Stack], page: Any, screens: Path
+) -> None:
+    """Review finding 2 (dblclick.py): three taps 0.3 s apart on a phone with Paytronix
+    3 s slow ended on "Your password was not changed" although it was set."""
+    stack = make_stack(read_timeout=10.0)
+    _, code = issue_code(stack)
+    page.get(page_url(stack, code))
+    fill(page, NEW_PASSWORD)
+    stack.sandbox.inject(
+        Fault("latency", vendor="paytronix", operation="resetGuestPassword", seconds=3, times=-1)
+    )
+    page.execute_script(
+        "const b = document.querySelector('button.primary');"
+        "for (let i = 0; i < 3; i++) setTimeout(() => b.click(), i * 300);"
+    )
+    wait_for(lambda: "Your new password is set" in page.title, 20)
+    assert "not changed" not in text(page)
+    browser.screenshot(page, screens / "11-taps-done.png")
+    browser.assert_accessible(page)
+    assert password_calls(stack) == 1 and guest_password(stack) == NEW_PASSWORD
+
+
+def test_a_slow_paytronix_shows_it_is_still_saving_then_the_outcome(
+    make_stack: Callable[..., Stack], page: Any, screens: Path
+) -> None:
+    """Review finding 13: the phone showed only the browser's spinner for up to 30 s. Now
+    a page says the password is still being saved and refreshes itself to the outcome."""
+    stack = make_stack(read_timeout=10.0, overrides={"guest_page_wait_seconds": 1})
+    _, code = issue_code(stack)
+    page.get(page_url(stack, code))
+    fill(page, NEW_PASSWORD)
+    stack.sandbox.inject(
+        Fault("latency", vendor="paytronix", operation="resetGuestPassword", seconds=5)
+    )
+    save(page)
+    assert page.title == f"Your new password is still being saved – {MERCHANT}"
+    browser.screenshot(page, screens / "12-still-saving.png")
+    browser.assert_accessible(page)
+    wait_for(lambda: "Your new password is set" in page.title, 20)  # refreshed by itself
+    assert password_calls(stack) == 1 and guest_password(stack) == NEW_PASSWORD
+
+
+def test_without_javascript_the_saving_page_refreshes_itself(
+    make_stack: Callable[..., Stack], tmp_path: Path
+) -> None:
+    stack = make_stack(read_timeout=10.0, overrides={"guest_page_wait_seconds": 1})
+    page = browser.start(tmp_path / "no-js-slow-profile", javascript=False)
+    try:
+        _, code = issue_code(stack)
+        page.get(page_url(stack, code))
+        fill(page, NEW_PASSWORD)
+        stack.sandbox.inject(
+            Fault("latency", vendor="paytronix", operation="resetGuestPassword", seconds=4)
+        )
+        save(page)
+        assert "still being saved" in page.title
+        wait_for(lambda: "Your new password is set" in page.title, 20)  # meta refresh
+    finally:
+        page.quit()
+    assert password_calls(stack) == 1 and guest_password(stack) == NEW_PASSWORD

@@ -20,11 +20,17 @@ from bot.config import ConfigurationError, Settings, load_locations
 from bot.devtools.stack import DEMO_SECRETS, LOCATIONS_YAML, wait_for
 from bot.vendor_clients import VendorClients
 from bot.workflows.guest_codes import CodeStatus, GuestCodes, GuestKeys
-from bot.workflows.guest_resets import GuestResets, Verdict
+from bot.workflows.guest_resets import GuestResets, PageResult, Verdict
 from bot.workflows.resets import ResetInput, ResetService, ResetStatus
 from bot.workflows.roles import Actor, Role, Roles
 from storage.db import Database
-from storage.models import AuditEvent, GuestResetCode, ResetRequest
+from storage.models import (
+    AuditEvent,
+    GuestPageAttempt,
+    GuestResetCode,
+    RateLock,
+    ResetRequest,
+)
 from vendors.sandbox import Fault, Sandbox
 
 KEY = DEMO_SECRETS["FRONTDESK_GUEST_CODE_KEYS"]
@@ -96,9 +102,7 @@ def world(
     resets = ResetService(
         db=db, roles=roles, clients=clients, locations=locations, clock=clock, guest_codes=codes
     )
-    guests = GuestResets(
-        db=db, codes=codes, clients=clients, locations=locations, clock=clock, wait_seconds=5
-    )
+    guests = GuestResets(db=db, codes=codes, clients=clients, locations=locations, clock=clock)
     failed: list[ResetRequest] = []
     resolved: list[ResetRequest] = []
     guests.on_failure = failed.append
@@ -270,19 +274,22 @@ def test_a_double_submission_reaches_paytronix_once(world: World) -> None:
     world.sandbox.inject(
         Fault("latency", vendor="paytronix", operation="resetGuestPassword", seconds=0.3)
     )
-    results: list[Verdict] = []
+    results: list[PageResult] = []
     barrier = threading.Barrier(2)
 
     def submit() -> None:
         barrier.wait()
-        results.append(world.guests.choose_password(code, PASSWORD, PASSWORD, ADDRESS).verdict)
+        results.append(world.guests.choose_password(code, PASSWORD, PASSWORD, ADDRESS))
 
     threads = [threading.Thread(target=submit) for _ in range(2)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert sorted(results) == [Verdict.DONE, Verdict.USED]
+    # The second was made while the first was at Paytronix: it sent nothing and shows
+    # the first one's outcome (review finding 2: never "not changed").
+    assert [result.verdict for result in results] == [Verdict.DONE, Verdict.DONE]
+    assert sorted(result.earlier for result in results) == [False, True]
     assert world.calls() == 1
 
 
@@ -291,7 +298,8 @@ def test_a_submission_whose_process_died_becomes_unknown(world: World) -> None:
     row = world.code_row()
     with world.db.session() as session:
         assert world.codes.claim(session, row.id, timedelta(minutes=2)) is not None
-    assert world.guests.open(code, ADDRESS).verdict is Verdict.FORM  # held, not yet stale
+    # Held, not yet stale: still being saved (review finding 3: not a fresh form).
+    assert world.guests.open(code, ADDRESS).verdict is Verdict.BUSY
     world.clock.advance(minutes=3)
     world.guests.housekeeping()
     assert world.code_row().status == CodeStatus.UNKNOWN
@@ -335,3 +343,104 @@ def test_a_lowered_try_limit_locks_codes_already_past_it(world: World) -> None:
         Verdict.LOCKED
     )
     assert world.calls() == 2
+
+
+def test_paytronix_refusing_the_code_itself_closes_the_link_without_a_try(world: World) -> None:
+    """Review finding 4: Paytronix expired or spent the code on its side. The guest is told
+    the link no longer works (ask for a new one), no try is counted, support sees it."""
+    _, code = world.reset()
+    paytronix = world.sandbox.vendors["paytronix"].state
+    with paytronix.lock:
+        paytronix.reset_codes.clear()
+    rejected = world.guests.choose_password(code, PASSWORD, PASSWORD, ADDRESS)
+    assert (rejected.verdict, rejected.merchant) == (Verdict.REJECTED, "Partner Bistro Rewards")
+    row = world.code_row()
+    assert (row.status, row.tries) == (CodeStatus.REJECTED, 0)
+    assert world.guests.open(code, ADDRESS).verdict is Verdict.REJECTED
+    again = world.guests.choose_password(code, "An0ther-one", "An0ther-one", ADDRESS)
+    assert again.verdict is Verdict.REJECTED
+    assert world.calls() == 1
+    world.flush_notices()
+    [triage] = world.failed
+    assert triage.status == ResetStatus.REFUSED and triage.resolved_at is None
+    assert "no longer accepts the guest's link" in (triage.outcome_message or "")
+    assert "Retry sends the guest a new link" in (triage.outcome_message or "")
+
+
+def test_the_address_limit_holds_under_parallel_lookups(world: World) -> None:
+    """Review finding 7: 200 parallel unknown-code lookups from one address got 27 answers
+    past a limit of 20: the count and the record were not one step."""
+    world.guests.attempts_per_address = 5
+    barrier = threading.Barrier(24)
+    verdicts: list[Verdict] = []
+
+    def look(index: int) -> None:
+        barrier.wait()
+        verdicts.append(world.guests.open(f"guess-{index:040d}", ADDRESS).verdict)
+
+    threads = [threading.Thread(target=look, args=(i,)) for i in range(24)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert verdicts.count(Verdict.UNKNOWN_CODE) == 5
+    assert verdicts.count(Verdict.LIMITED) == 19
+    with world.db.session() as session:
+        recorded = session.scalars(select(GuestPageAttempt.address_hash)).all()
+    assert recorded == [world.guests.address_key(ADDRESS)] * 5
+
+
+def test_addresses_of_one_ipv6_64_share_a_limit(world: World) -> None:
+    """Review finding 7: rotating addresses inside one /64 (one household's or one
+    attacker's prefix) was never limited."""
+    world.guests.attempts_per_address = 3
+    seen = [world.guests.open("unknown-code", f"2001:db8:1:2::{i:x}").verdict for i in range(1, 6)]
+    assert seen == [Verdict.UNKNOWN_CODE] * 3 + [Verdict.LIMITED] * 2
+    assert world.guests.open("unknown-code", "2001:db8:1:3::1").verdict is Verdict.UNKNOWN_CODE
+    # An IPv4 client seen through an IPv6 socket is the same client.
+    for _ in range(3):
+        world.guests.open("unknown-code", "203.0.113.9")
+    assert world.guests.open("unknown-code", "::ffff:203.0.113.9").verdict is Verdict.LIMITED
+    # The clients' lock rows go once their hour has passed.
+    with world.db.session() as session:
+        assert len(session.scalars(select(RateLock)).all()) == 3
+    world.clock.advance(hours=3)
+    world.guests.housekeeping()
+    with world.db.session() as session:
+        assert session.scalars(select(RateLock)).all() == []
+
+
+def test_a_limited_address_learns_it_when_the_link_is_opened(world: World) -> None:
+    """Review finding 6: the guest saw the form, typed the password twice, and only then
+    read "Too many tries"."""
+    _, code = world.reset()
+    world.guests.attempts_per_address = 2
+    for index in range(2):
+        world.guests.open(f"guess-{index}", ADDRESS)
+    assert world.guests.open(code, ADDRESS).verdict is Verdict.LIMITED
+    assert world.guests.open(code, "198.51.100.9").verdict is Verdict.FORM
+
+
+def test_a_submission_counts_against_its_client_before_it_leaves(world: World) -> None:
+    """Review finding 7: a submission was counted only once Paytronix had answered, so
+    parallel submissions from one client all passed the limit. Each is now recorded in
+    the transaction that counted it."""
+    codes = [world.reset()[1] for _ in range(3)]  # the member's hourly limit
+    world.guests.attempts_per_address = 1
+    world.sandbox.inject(
+        Fault("latency", vendor="paytronix", operation="resetGuestPassword", seconds=0.2, times=-1)
+    )
+    barrier = threading.Barrier(len(codes))
+    verdicts: list[Verdict] = []
+
+    def submit(code: str) -> None:
+        barrier.wait()
+        verdicts.append(world.guests.choose_password(code, PASSWORD, PASSWORD, ADDRESS).verdict)
+
+    threads = [threading.Thread(target=submit, args=(code,)) for code in codes]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(verdicts) == sorted([Verdict.DONE, Verdict.LIMITED, Verdict.LIMITED])
+    assert world.calls() == 1
