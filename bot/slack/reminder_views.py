@@ -113,7 +113,8 @@ def asked_lines(asks: Sequence[SaleAsk]) -> list[str]:
         users = [a.target_id for a in rows if a.target_kind == Target.USER.value]
         groups = [a.target_id for a in rows if a.target_kind == Target.USERGROUP.value]
         if reason is AskReason.REQUEST:
-            lines.append(f"{' '.join(f'<#{c}>' for c in channels)} {when}")
+            where = ", ".join(f"<#{c}>" for c in channels)
+            lines.append(f"Sent for approval {when} in {where}")
         elif reason is AskReason.REMINDER:
             dms = f", and by direct message {_people(users)}" if users else ""
             lines.append(f"Reminder {when}: in the approval thread{dms}")

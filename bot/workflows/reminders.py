@@ -177,7 +177,7 @@ class Reminders:
             for sale_id, fingerprint, location_id in self._due(step, now):
                 if quiet_until(self.locations.get(location_id), now) is not None:
                     continue  # due again, and taken, at the end of the quiet hours
-                taken = self._take(step, sale_id, fingerprint)
+                taken = self._take(step, sale_id, fingerprint, location_id)
                 if taken is not None:
                     asked.append(taken)
         return asked
@@ -218,27 +218,29 @@ class Reminders:
             and started + step.after <= now
         )
 
-    def _take(self, step: Step, sale_id: str, fingerprint: str) -> Asked | None:
+    def _take(self, step: Step, sale_id: str, fingerprint: str, location_id: str) -> Asked | None:
         """Ask about one sale for ``step``, once: asks, notices and audit in one
-        transaction, after the compare-and-set of the step's thread row."""
+        transaction, whose first statement is the compare-and-set (the insert of the
+        step's thread row)."""
         now = self.clock.now()
+        location = self.locations.get(location_id)
+        if not isinstance(location, ClubReadyLocation) or not location.approvals_channel:
+            return None
+        channel = location.approvals_channel
         with self.db.session() as session:
-            # Decisions lock the sale's row too (PostgreSQL): one of us waits.
+            # The insert first: a writer from its first statement (on SQLite no read
+            # snapshot to go stale before the write; on PostgreSQL a second process
+            # waits here on the unique key until this one commits, then finds the row).
+            if not self._insert(
+                session, sale_id, fingerprint, step.reason, Target.CHANNEL, channel, now
+            ):
+                return None  # taken already, by another process or an earlier round
+            # Decisions lock the sale's row too (PostgreSQL): one of us waits, and a
+            # decision committed meanwhile is seen here.
             sale = session.scalars(
                 select(Sale).where(Sale.id == sale_id).with_for_update()
             ).one_or_none()
             if sale is None or not self._is_due(sale, fingerprint, step, now):
-                return None
-            location = self.locations.get(sale.location_id)
-            if not isinstance(location, ClubReadyLocation) or not location.approvals_channel:
-                return None
-            channel = location.approvals_channel
-            if not self._insert(session, sale, step.reason, Target.CHANNEL, channel, now):
-                return None  # taken already, by another process or an earlier round
-            # The write is ours now (SQLite's lock too): read the sale again, so that a
-            # decision committed since the first read is seen.
-            session.refresh(sale)
-            if not self._is_due(sale, fingerprint, step, now):
                 session.rollback()
                 return None
             if step.reason is AskReason.REMINDER:
@@ -253,9 +255,19 @@ class Reminders:
                 users = [u for u in dict.fromkeys(group.users) if u not in done]
                 usergroup = group.usergroup
             for user in users:
-                self._insert(session, sale, step.reason, Target.USER, user, now)
+                self._insert(
+                    session, sale.id, sale.fingerprint, step.reason, Target.USER, user, now
+                )
             if usergroup:
-                self._insert(session, sale, step.reason, Target.USERGROUP, usergroup, now)
+                self._insert(
+                    session,
+                    sale.id,
+                    sale.fingerprint,
+                    step.reason,
+                    Target.USERGROUP,
+                    usergroup,
+                    now,
+                )
             self._notices(session, step, sale, users, usergroup, len(managers))
             started = version_started(sale)
             details: dict[str, Any] = {
@@ -338,7 +350,8 @@ class Reminders:
     def _insert(
         self,
         session: Session,
-        sale: Sale,
+        sale_id: str,
+        fingerprint: str,
         reason: AskReason,
         target: Target,
         target_id: str,
@@ -351,8 +364,8 @@ class Reminders:
         added = session.execute(
             insert(table)
             .values(
-                sale_id=sale.id,
-                fingerprint=sale.fingerprint,
+                sale_id=sale_id,
+                fingerprint=fingerprint,
                 reason=reason.value,
                 target_kind=target.value,
                 target_id=target_id,
