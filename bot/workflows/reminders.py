@@ -156,15 +156,17 @@ class Reminders:
         )
 
     # -- where each step applies ------------------------------------------------------
-    def _asking_locations(self, step: Step) -> list[str]:
-        """Locations whose pending sales this step concerns: those with an approvals
-        channel (and, to escalate, an escalation group)."""
+    def _asking_locations(self, step: Step, now: datetime) -> list[str]:
+        """Locations whose pending sales this step concerns now: those with an
+        approvals channel (and, to escalate, an escalation group) and outside their
+        quiet hours (what falls due inside them is taken at their end)."""
         return [
             location.id
             for location in self.locations.values()
             if isinstance(location, ClubReadyLocation)
             and location.approvals_channel
             and (step.reason is not AskReason.ESCALATION or location.escalation_group)
+            and quiet_until(location, now) is None
         ]
 
     # -- the sweep (every process's housekeeping) -------------------------------------
@@ -173,10 +175,7 @@ class Reminders:
         taken by this call (another process may have taken some)."""
         asked: list[Asked] = []
         for step in (self.reminder, self.escalation):
-            now = self.clock.now()
-            for sale_id, fingerprint, location_id in self._due(step, now):
-                if quiet_until(self.locations.get(location_id), now) is not None:
-                    continue  # due again, and taken, at the end of the quiet hours
+            for sale_id, fingerprint, location_id in self._due(step, self.clock.now()):
                 taken = self._take(step, sale_id, fingerprint, location_id)
                 if taken is not None:
                     asked.append(taken)
@@ -185,7 +184,7 @@ class Reminders:
     def _due(self, step: Step, now: datetime) -> list[tuple[str, str, str]]:
         """(sale id, fingerprint, location id) of pending sales whose current version
         waited ``step.after`` and has not had this step yet, oldest first."""
-        where = self._asking_locations(step)
+        where = self._asking_locations(step, now)
         if not where:
             return []
         started = func.coalesce(Sale.changed_at, Sale.submitted_at)
@@ -226,6 +225,8 @@ class Reminders:
         location = self.locations.get(location_id)
         if not isinstance(location, ClubReadyLocation) or not location.approvals_channel:
             return None
+        if quiet_until(location, now) is not None:
+            return None  # quiet hours began since the sweep looked
         channel = location.approvals_channel
         with self.db.session() as session:
             # The insert first: a writer from its first statement (on SQLite no read

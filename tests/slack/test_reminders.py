@@ -31,9 +31,9 @@ from bot.slack.ids import SaleAction
 from bot.workflows.outbox import NoticeKind, NoticeStatus, Outbox
 from bot.workflows.reminders import AskReason, Reminders
 from bot.workflows.roles import Actor, Role, Roles
-from bot.workflows.sales import SaleStatus
+from bot.workflows.sales import PaymentInput, SaleDetails, SaleStart, SaleStatus
 from storage.db import Database
-from storage.models import AuditEvent, Notice, SaleAsk
+from storage.models import AuditEvent, GroupMembership, Notice, SaleAsk
 
 #: Monday 30 November 2026, 10:00 in New York (downtown's time zone): working hours.
 MORNING = datetime(2026, 11, 30, 15, 0, tzinfo=UTC)
@@ -49,6 +49,7 @@ def locations(escalation: str = "S0LEADS", quiet: bool = False) -> str:
 
 
 def make_stack(database_url: str, workdir: Path, clock: ManualClock, **kwargs: Any) -> Stack:
+    workdir.mkdir(exist_ok=True)
     running = Stack(
         workdir=workdir, database_url=database_url, clock=clock, start_worker=False, **kwargs
     )
@@ -135,6 +136,22 @@ def _undelivered(stack: Stack) -> int:
 def settled(stack: Stack) -> None:
     """Every sale notice recorded so far delivered (or dropped) by the notifier."""
     wait_for(lambda: _undelivered(stack) == 0, 15.0)
+
+
+def reminders_of(stack: Stack, db: Database, **kwargs: Any) -> Reminders:
+    """Another worker's sweep over ``db`` (its own engine: as another process's)."""
+    settings = stack.frontdesk.services.settings
+    clock = stack.frontdesk.clock
+    return Reminders(
+        db=db,
+        clock=clock,
+        roles=Roles(clock=clock, usergroup_roles=settings.load_usergroup_roles()),
+        locations=stack.frontdesk.services.locations,
+        outbox=Outbox(db=db, clock=clock, signals=stack.frontdesk.services.outbox.signals),
+        remind_after_minutes=settings.sale_reminder_minutes,
+        escalate_after_minutes=settings.sale_escalation_minutes,
+        **kwargs,
+    )
 
 
 def sweep(stack: Stack) -> list[AskReason]:
@@ -325,24 +342,46 @@ def test_no_reminder_once_expired_even_before_the_expiry_sweep(
 
 
 def test_a_reminder_queued_before_a_decision_is_dropped_not_sent(
-    stack: Stack, clock: ManualClock
+    database_url: str, tmp_path: Path, clock: ManualClock
 ) -> None:
-    sale_id = request_approval(stack)
-    settled(stack)
-    stack.slack.go_down()
+    """The reminder is recorded, then the manager rejects before the notifier comes to
+    it (here: the process's notifier stopped; another process delivers the notices)."""
+    first, restarted = staffed(make_stack(database_url, tmp_path / "one", clock)), None
     try:
+        sale_id = request_approval(first)
+        settled(first)
+        first.frontdesk.notifier.stop()
         clock.advance(minutes=30)
-        assert [a.reason for a in stack.frontdesk.reminders.sweep()] == [AskReason.REMINDER]
-        # Slack is away while the manager decides (the decision is recorded anyway).
+        assert [a.reason for a in first.frontdesk.reminders.sweep()] == [AskReason.REMINDER]
         manager = Actor(team_id=TEAM, user_id="UMANAGER")
-        assert stack.frontdesk.services.sales.reject(manager, sale_id, "wrong package")
+        assert first.frontdesk.services.sales.reject(manager, sale_id, "wrong package")
+        assert asks_notices(first) == 3  # the thread reply and two DMs, waiting
+        first.frontdesk.close()
+        restarted = restart(first, database_url, tmp_path / "two", clock)
+        settled(restarted)
+        record = sale(restarted, sale_id)
+        rejection = restarted.slack.message(
+            str(record.approval_channel_id), str(record.approval_ts)
+        )
+        assert "Rejected" in json.dumps(rejection["blocks"])  # the notifier did run
+        assert thread_replies(restarted, sale_id) == []
+        assert dms(restarted, "UMANAGER2") == [] and dms(restarted, "UMANAGER") == []
+        # The audit trail keeps that the reminder was taken (and when it was decided).
+        assert audit_actions(restarted, sale_id)[-2:] == ["sale.remind", "sale.reject"]
     finally:
-        stack.slack.come_back()
-    settled(stack)
-    assert thread_replies(stack, sale_id) == []
-    assert dms(stack, "UMANAGER2") == [] and dms(stack, "UMANAGER") == []
-    # The audit trail keeps that the reminder was taken (and when it was decided).
-    assert audit_actions(stack, sale_id)[-2:] == ["sale.remind", "sale.reject"]
+        stop(first, restarted)
+
+
+def restart(first: Stack, database_url: str, workdir: Path, clock: ManualClock) -> Stack:
+    """Another process on the same database and Slack workspace, after ``first`` ended."""
+    return make_stack(database_url, workdir, clock, shared_slack=first.slack)
+
+
+def stop(first: Stack, restarted: Stack | None) -> None:
+    if restarted is not None:
+        restarted.stop()
+        assert restarted.slack.invalid == []
+    first.stop()
 
 
 # -- quiet hours ------------------------------------------------------------------------------
@@ -369,24 +408,106 @@ def test_quiet_hours_hold_reminders_until_their_end(database_url: str, tmp_path:
     assert running.slack.invalid == []
 
 
+UPTOWN = """\
+  - id: uptown
+    name: Uptown Fitness
+    vendor: clubready
+    store_id: 102
+    chain_id: 1
+    api_key_env: FRONTDESK_DEMO_CLUBREADY_KEY
+    triage_channel: C0TRIAGE
+    approvals_channel: C0APPROVALS
+    timezone: America/New_York
+    quiet_hours: {start: "09:00", end: "12:00"}
+    catalog:
+      - {package_id: 2001, installment_plan_id: 3001, name: Monthly Basic, amount: "49.00"}
+"""
+
+
+def submit_at(stack: Stack, location_id: str) -> str:
+    """A sale submitted for approval at ``location_id`` (through the workflow)."""
+    sales = stack.frontdesk.services.sales
+    requester = Actor(team_id=TEAM, user_id="UFRONT")
+    draft = sales.start(
+        requester,
+        SaleStart(
+            location_id=location_id,
+            package="2001:3001",
+            start_date=sales.today_at(stack.frontdesk.services.locations[location_id]),
+        ),
+    )
+    details = SaleDetails(
+        member={"first_name": "Ann", "last_name": "Lee", "email": "ann@example.com"},
+        payments=(PaymentInput(amount="49.00", profile_token="tok_profile_1111"),),
+    )
+    added = sales.add_details(requester, draft.id, details)
+    sales.submit(requester, added.id, added.fingerprint)
+    return added.id
+
+
+def test_sales_in_quiet_hours_do_not_hold_up_others(
+    database_url: str, tmp_path: Path, clock: ManualClock
+) -> None:
+    """Quiet locations are left out of the due query: however many of their sales wait
+    (here more than one sweep's batch), another location's are reminded on time."""
+    yaml = LOCATIONS_YAML.replace("  - id: sparkle\n", UPTOWN + "  - id: sparkle\n", 1)
+    running = staffed(make_stack(database_url, tmp_path, clock, locations_yaml=yaml))
+    try:
+        running.grant("UFRONT", Role.FRONT_DESK, "uptown")
+        running.grant("UUPTOWN", Role.MANAGER, "uptown")
+        quiet = submit_at(running, "uptown")  # 10:00 in New York: uptown is quiet
+        clock.advance(minutes=1)
+        loud = submit_at(running, "downtown")
+        clock.advance(minutes=30)
+        one_at_a_time = reminders_of(running, running.frontdesk.db, batch=1)
+        assert [(a.sale_id, a.reason) for a in one_at_a_time.sweep()] == [
+            (loud, AskReason.REMINDER)
+        ]
+        clock.advance(hours=1, minutes=29)  # 12:00: uptown's quiet hours are over
+        taken = [(a.sale_id, a.reason) for a in one_at_a_time.sweep()]
+        assert taken == [(quiet, AskReason.REMINDER)]
+        settled(running)
+        assert len(dms(running, "UUPTOWN")) == 1
+    finally:
+        running.stop()
+
+
+def test_managers_by_user_group_are_reminded(stack: Stack, clock: ManualClock) -> None:
+    """The configuration maps S0MANAGERS to managers at downtown: its members (as last
+    synced from Slack) are reminded like managers granted in frontdesk."""
+    with stack.frontdesk.db.session() as session:
+        session.add(
+            GroupMembership(
+                org_id=TEAM, usergroup_id="S0MANAGERS", user_id="UGROUPED", refreshed_at=MORNING
+            )
+        )
+        session.add(
+            GroupMembership(
+                org_id=TEAM, usergroup_id="S0SUPPORT", user_id="USUPPORTER", refreshed_at=MORNING
+            )
+        )
+    request_approval(stack)
+    clock.advance(minutes=30)
+    assert sweep(stack) == [AskReason.REMINDER]
+    assert len(dms(stack, "UGROUPED")) == 1
+    assert dms(stack, "USUPPORTER") == []  # support never approves sales
+
+
 # -- once, whatever the processes and restarts ----------------------------------------------
 def test_a_restart_in_the_middle_of_an_escalation_neither_loses_nor_repeats_it(
     database_url: str, tmp_path: Path, clock: ManualClock
 ) -> None:
-    for name in ("one", "two"):
-        (tmp_path / name).mkdir()
-    first = staffed(make_stack(database_url, tmp_path / "one", clock))
-    restarted: Stack | None = None
+    first, restarted = staffed(make_stack(database_url, tmp_path / "one", clock)), None
     try:
         sale_id = request_approval(first)
         clock.advance(minutes=30)
         assert sweep(first) == [AskReason.REMINDER]
-        first.slack.go_down()  # the escalation is recorded; its delivery never happens
+        first.frontdesk.notifier.stop()
         clock.advance(minutes=90)
         assert [a.reason for a in first.frontdesk.reminders.sweep()] == [AskReason.ESCALATION]
-        first.frontdesk.close()  # the process ends with the notices undelivered
-        first.slack.come_back()
-        restarted = make_stack(database_url, tmp_path / "two", clock, shared_slack=first.slack)
+        first.frontdesk.close()  # the process ends: the escalation recorded, not delivered
+        assert len(thread_replies(first, sale_id)) == 1
+        restarted = restart(first, database_url, tmp_path / "two", clock)
         assert sweep(restarted) == []  # not taken again
         settled(restarted)
         replies = thread_replies(restarted, sale_id)
@@ -397,33 +518,14 @@ def test_a_restart_in_the_middle_of_an_escalation_neither_loses_nor_repeats_it(
         assert len(thread_replies(restarted, sale_id)) == 2
         assert audit_actions(restarted, sale_id).count("sale.escalate") == 1
     finally:
-        if restarted is not None:
-            restarted.stop()
-        first.http.stop()
-        first.metrics.stop()
-        first.sandbox.stop()
-        first.slack.stop()
+        stop(first, restarted)
 
 
 def test_two_workers_racing_ask_once(stack: Stack, clock: ManualClock, database_url: str) -> None:
     """Workers of separate processes (each its own engine and connections) sweep at the
     same moment, many times: each reminder and escalation is taken once."""
     sale_ids = [request_approval(stack) for _ in range(3)]
-    settings = stack.frontdesk.services.settings
-    workers = []
-    for _ in range(4):
-        db = Database(database_url)
-        workers.append(
-            Reminders(
-                db=db,
-                clock=clock,
-                roles=Roles(clock=clock),
-                locations=stack.frontdesk.services.locations,
-                outbox=Outbox(db=db, clock=clock, signals=stack.frontdesk.services.outbox.signals),
-                remind_after_minutes=settings.sale_reminder_minutes,
-                escalate_after_minutes=settings.sale_escalation_minutes,
-            )
-        )
+    workers = [reminders_of(stack, Database(database_url)) for _ in range(4)]
     try:
         taken: list[tuple[str, AskReason]] = []
         errors: list[BaseException] = []
