@@ -8,8 +8,11 @@ at the moments it chooses (the notifier runs, and delivers through the fake Slac
 from __future__ import annotations
 
 import json
+import multiprocessing
 import threading
+import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -568,3 +571,50 @@ def test_two_workers_racing_ask_once(stack: Stack, clock: ManualClock, database_
     finally:
         for worker in workers:
             worker.db.engine.dispose()
+
+
+def _sweep_in_a_process(
+    database_url: str, locations_file: str, now: str, start_at: float
+) -> list[tuple[str, str]]:
+    """A separate process's worker: its own interpreter, engine and connections, the
+    same database and configuration, its clock at ``now``; sweeps from ``start_at``."""
+    from bot.config import load_locations, load_usergroup_roles
+    from bot.workflows.outbox import Signals
+
+    clock = ManualClock(datetime.fromisoformat(now))
+    db = Database(database_url)
+    path = Path(locations_file)
+    reminders = Reminders(
+        db=db,
+        clock=clock,
+        roles=Roles(clock=clock, usergroup_roles=load_usergroup_roles(path)),
+        locations=load_locations(path),
+        outbox=Outbox(db=db, clock=clock, signals=Signals()),
+    )
+    while time.time() < start_at:
+        time.sleep(0.005)
+    taken = [(a.sale_id, a.reason.value) for _ in range(3) for a in reminders.sweep()]
+    db.engine.dispose()
+    return taken
+
+
+def test_worker_processes_racing_ask_once(
+    stack: Stack, clock: ManualClock, database_url: str
+) -> None:
+    """Real processes (spawned interpreters) sweep the same due sales at the same moment."""
+    sale_ids = [request_approval(stack) for _ in range(2)]
+    taken: list[tuple[str, str]] = []
+    with ProcessPoolExecutor(3, mp_context=multiprocessing.get_context("spawn")) as pool:
+        for minutes in (30, 90):
+            clock.advance(minutes=minutes)
+            start_at = time.time() + 8  # after every process has started and loaded
+            args = (database_url, str(stack.locations_file), clock.now().isoformat(), start_at)
+            runs = [pool.submit(_sweep_in_a_process, *args) for _ in range(3)]
+            taken += [item for run in runs for item in run.result(timeout=120)]
+    assert sorted(taken) == sorted((s, r) for s in sale_ids for r in ("reminder", "escalation"))
+    settled(stack)
+    for sale_id in sale_ids:
+        assert len(thread_replies(stack, sale_id)) == 2
+        actions = audit_actions(stack, sale_id)
+        assert actions.count("sale.remind") == actions.count("sale.escalate") == 1
+    assert len(dms(stack, "UMANAGER")) == len(dms(stack, "UMANAGER2")) == len(sale_ids)
