@@ -28,6 +28,7 @@ from bot.workflows.guest_codes import GuestCodes, GuestKeys
 from bot.workflows.guest_resets import GuestResets
 from bot.workflows.home import HomeService
 from bot.workflows.outbox import Outbox
+from bot.workflows.reminders import Reminders
 from bot.workflows.replays import SeenRequests
 from bot.workflows.resets import ResetService
 from bot.workflows.roles import RoleAdmin, Roles
@@ -59,6 +60,8 @@ class Frontdesk:
     clients: VendorClients
     clock: Clock
     seen_requests: SeenRequests
+    #: Pending sales' reminders and escalations (the worker's housekeeping sweeps them).
+    reminders: Reminders
     #: The guest reset page's workflow, where a Paytronix location needs it.
     guest_resets: GuestResets | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -262,6 +265,16 @@ def build(
         worker.every(60, "guest reset page", guest_resets.housekeeping)
     sync = admin.UsergroupSync(client=client, admin=services.admin, mappings=roles.usergroup_roles)
     worker.on_housekeeping("sale expiry", sale_service.expire_due)
+    reminders = Reminders(
+        db=db,
+        clock=clock,
+        roles=roles,
+        locations=locations,
+        outbox=outbox,
+        remind_after_minutes=settings.sale_reminder_minutes,
+        escalate_after_minutes=settings.sale_escalation_minutes,
+    )
+    worker.on_housekeeping("sale reminders", reminders.sweep)
     worker.on_housekeeping("workflow steps", step_ends.tell_due)
     if roles.usergroup_roles:
         worker.every(settings.usergroup_refresh_minutes * 60, "user groups", sync.refresh)
@@ -300,6 +313,7 @@ def build(
         clients=clients,
         clock=clock,
         seen_requests=seen_requests,
+        reminders=reminders,
         guest_resets=guest_resets,
     )
 

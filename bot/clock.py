@@ -26,3 +26,17 @@ class ManualClock:
 
     def advance(self, **delta: float) -> None:
         self._now += timedelta(**delta)
+
+
+class ShiftedClock:
+    """The system clock, moved forward on demand: the demo's fast clock (half an hour
+    passes in a moment, and everything that reads the clock sees it pass)."""
+
+    def __init__(self) -> None:
+        self._offset = timedelta()
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self._offset
+
+    def advance(self, **delta: float) -> None:
+        self._offset += timedelta(**delta)

@@ -70,6 +70,11 @@ def _channel_id(value: str) -> str:
 
 ChannelId = Annotated[str, AfterValidator(_channel_id)]
 
+#: A Slack user group id (``S…``) and a user id (``U…``, or ``W…`` on Enterprise Grid).
+SLACK_USERGROUP_ID = re.compile(r"^S[A-Z0-9]+$")
+SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]+$")
+_CLOCK_TIME = re.compile(r"^([01]?[0-9]|2[0-3]):([0-5][0-9])$")
+
 
 def _http_url(value: str) -> str:
     if not is_http_url(value) or any(character.isspace() for character in value):
@@ -175,6 +180,85 @@ class LocationBase(_Strict):
         return {"triage": self.triage_channel}
 
 
+class EscalationGroup(_Strict):
+    """Who a pending sale escalates to: a Slack user group (mentioned in the approval
+    message's thread) or people (each sent a direct message, and named there). In the
+    locations file: ``escalation_group: S012AB3CD`` or ``escalation_group: [U012AB3CD,
+    U045EF6GH]``."""
+
+    usergroup: str | None = None
+    users: tuple[str, ...] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_file(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.strip()
+            return {"users": (value,)} if SLACK_USER_ID.match(value) else {"usergroup": value}
+        if isinstance(value, list | tuple):
+            return {"users": tuple(value)}
+        return value
+
+    @model_validator(mode="after")
+    def _ids(self) -> EscalationGroup:
+        if self.usergroup is not None and not SLACK_USERGROUP_ID.match(self.usergroup):
+            raise ValueError(
+                f"{self.usergroup!r} is neither a Slack user group id (like S012AB3CD) nor a "
+                "user id (like U012AB3CD); for several people give a list of user ids"
+            )
+        wrong = [user for user in self.users if not SLACK_USER_ID.match(str(user))]
+        if wrong:
+            raise ValueError(
+                f"{', '.join(map(repr, wrong))}: not Slack user ids (like U012AB3CD: in Slack, "
+                "open the person's profile, ⋮, Copy member ID)"
+            )
+        if self.usergroup is not None and self.users:
+            raise ValueError("give a user group or user ids, not both")
+        if self.usergroup is None and not self.users:
+            raise ValueError("name a user group or at least one user")
+        return self
+
+
+class QuietHours(_Strict):
+    """A daily window, in the location's time zone, when frontdesk reminds nobody:
+    reminders and escalations due inside it wait for its end. ``start`` and ``end`` are
+    ``"HH:MM"`` (quoted: YAML reads 21:00 unquoted as a number); the window may cross
+    midnight (``start: "21:00"``, ``end: "07:00"``)."""
+
+    start: str
+    end: str
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _clock_time(cls, value: Any) -> str:
+        if not isinstance(value, str) or not _CLOCK_TIME.match(value.strip()):
+            raise ValueError(
+                'a time of day in quotes, like "21:00" (unquoted, YAML reads 21:00 as a number)'
+            )
+        hours, minutes = value.strip().split(":")
+        return f"{int(hours):02d}:{minutes}"
+
+    @model_validator(mode="after")
+    def _a_window(self) -> QuietHours:
+        if self.start == self.end:
+            raise ValueError("quiet hours must start and end at different times")
+        return self
+
+    @staticmethod
+    def _minutes(value: str) -> int:
+        hours, minutes = value.split(":")
+        return int(hours) * 60 + int(minutes)
+
+    @property
+    def start_minute(self) -> int:
+        """Minutes after midnight, local time."""
+        return self._minutes(self.start)
+
+    @property
+    def end_minute(self) -> int:
+        return self._minutes(self.end)
+
+
 class ClubReadyLocation(LocationBase):
     vendor_label: ClassVar[str] = "ClubReady"
     identifier_fields: ClassVar[tuple[str, ...]] = ("email", "username")
@@ -189,6 +273,11 @@ class ClubReadyLocation(LocationBase):
     #: A manager may sell without approval up to this amount; above it a second
     #: manager approves. None: no limit.
     manager_sale_limit: Decimal | None = None
+    #: Who a sale nobody decided escalates to (FRONTDESK_SALE_ESCALATION_MINUTES after
+    #: it was asked); None: it is only reminded.
+    escalation_group: EscalationGroup | None = None
+    #: When nobody is reminded here (local time); None: at any hour.
+    quiet_hours: QuietHours | None = None
 
     @model_validator(mode="after")
     def _approvals_where_selling(self) -> ClubReadyLocation:
@@ -451,6 +540,11 @@ class Settings(BaseSettings):
     sale_drafts_per_person_hour: int = Field(20, ge=1)
     #: How long a sale waits for approval before it expires.
     sale_approval_hours: Seconds = Field(24.0, le=24 * 60)
+    #: A pending sale nobody decided reminds its location's managers after this long
+    #: (since this version of it was sent for approval), and escalates to the location's
+    #: escalation group after the second (counted from the same moment).
+    sale_reminder_minutes: Seconds = Field(30.0, le=24 * 60 * 30)
+    sale_escalation_minutes: Seconds = Field(120.0, le=24 * 60 * 30)
     #: Fernet key(s), comma-separated, newest first, that encrypt payment tokens
     #: while a sale awaits approval or execution. ``frontdesk keygen`` makes one.
     payment_token_keys: SecretStr = SecretStr("")
@@ -567,6 +661,22 @@ class Settings(BaseSettings):
                 "less than half of FRONTDESK_WORKER_LEASE_SECONDS "
                 f"({self.worker_lease_seconds:g}), so a vendor call ends well before its "
                 "claim expires"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _reminders_in_order(self) -> Settings:
+        if self.sale_reminder_minutes >= self.sale_escalation_minutes:
+            raise ValueError(
+                f"FRONTDESK_SALE_REMINDER_MINUTES ({self.sale_reminder_minutes:g}) must be less "
+                f"than FRONTDESK_SALE_ESCALATION_MINUTES ({self.sale_escalation_minutes:g}): "
+                "managers are reminded before the sale escalates"
+            )
+        if self.sale_escalation_minutes >= self.sale_approval_hours * 60:
+            raise ValueError(
+                f"FRONTDESK_SALE_ESCALATION_MINUTES ({self.sale_escalation_minutes:g}) must be "
+                f"less than FRONTDESK_SALE_APPROVAL_HOURS ({self.sale_approval_hours:g}) in "
+                "minutes: a sale expires before it could escalate"
             )
         return self
 

@@ -77,6 +77,13 @@ def test_demo_runs_and_leaves_its_database(tmp_path: Path) -> None:
     # Workflow Builder step completes with the vendor's outcome.
     assert "filled in: Member email: jane@example.com" in result.output
     assert "The step completed with outputs {'outcome': 'sent'" in result.output
+    # A sale nobody answers: a reminder (thread and Morgan's DM), then an escalation,
+    # and the requester's DM lists who was asked.
+    story = result.output.split("Story 8")[1]
+    assert "#approvals thread sees: :bell: Still waiting for a decision" in story
+    assert "Morgan (manager) sees: :bell: A sale waits for your decision" in story
+    assert "#approvals thread sees: :rotating_light: Escalated to <!subteam^S0LEADS>" in story
+    assert "Reminder <!date^" in story and "by direct message <@UMORGAN>" in story
     assert (tmp_path / "demo" / "frontdesk.sqlite3").exists()
 
 

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bot.clock import ShiftedClock
 from bot.devtools import sale_steps as steps
 from bot.devtools.guest import GuestVisitor, visible_text
 from bot.devtools.stack import Stack, wait_for
@@ -245,6 +246,43 @@ class Demo:
         self.sees(FRAN, stack.slack.messages_in("D" + FRAN[1:])[-1])
 
 
+def reminder_story(demo: Demo, stack: Stack, clock: ShiftedClock) -> None:
+    """Nobody answers Fran's sale: the clock runs fast, the worker's sweep reminds
+    Morgan after 30 minutes and escalates to the area leads after 2 hours."""
+    sale_id = demo.sale({**WALK_IN, "first_name": "Casey"}, "tok_profile_demo_5151")
+    approval = steps.sale(stack, sale_id)
+
+    def reply(number: int) -> dict[str, Any]:
+        """The approval thread's ``number``th reply, once posted."""
+        thread = approval.approval_ts
+        return wait_for(
+            lambda: [m for m in stack.slack.messages_in("C0APPROVALS") if m["thread_ts"] == thread][
+                number - 1 :
+            ]
+        )[0]
+
+    print("\n▶ 30 minutes pass (a fast clock); nobody has decided")
+    clock.advance(minutes=30)
+    stack.frontdesk.reminders.sweep()  # what every worker's housekeeping runs
+    demo.sees("#approvals thread", reply(1))
+    demo.sees(
+        MORGAN,
+        wait_for(
+            lambda: [m for m in stack.slack.messages_in("D" + MORGAN[1:]) if sale_id in str(m)]
+        )[-1],
+    )
+    print("\n▶ 90 more minutes pass; still nobody")
+    clock.advance(minutes=90)
+    stack.frontdesk.reminders.sweep()
+    demo.sees("#approvals thread", reply(2))
+    # The requester's DM is brought up to date: who has been asked, and when.
+    dm = str(approval.dm_channel_id), str(approval.dm_ts)
+    demo.sees(
+        FRAN,
+        wait_for(lambda: "Escalated" in str(stack.slack.message(*dm)) and stack.slack.message(*dm)),
+    )
+
+
 def guest_story(demo: Demo, stack: Stack) -> None:
     """At the b2b location frontdesk makes the reset code; the guest's email links to
     frontdesk's own page, where the guest chooses the new password."""
@@ -282,7 +320,9 @@ def run(directory: Path) -> int:
         shutil.rmtree(directory)
     directory.mkdir(parents=True)
     database = directory / "frontdesk.sqlite3"
-    stack = Stack(workdir=directory, database_url=f"sqlite:///{database}")
+    clock = ShiftedClock()
+    stack = Stack(workdir=directory, database_url=f"sqlite:///{database}", clock=clock)
+    stack.slack.clock = lambda: clock.now().timestamp()
     try:
         stack.grant(FRAN, Role.FRONT_DESK)
         stack.grant(SAM, Role.SUPPORT)
@@ -365,6 +405,9 @@ def run(directory: Path) -> int:
             "can someone reset it?"
         )
         demo.workflow_step("Sparkle Car Wash", "jane@example.com")
+
+        print("\n═══ Story 8: a sale nobody answers: a reminder, then an escalation ═══")
+        reminder_story(demo, stack, clock)
 
         print(f"\nDatabase left for inspection: {database}")
         print(

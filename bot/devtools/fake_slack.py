@@ -27,6 +27,7 @@ import json
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -103,6 +104,9 @@ class FakeSlack:
         self.dropped: list[str] = []
         self._ts = itertools.count(1)
         self._last_ts = 0
+        #: Slack's clock (message timestamps): a test whose app runs on a manual clock
+        #: sets it to that clock, as Slack's and the app's agree in life.
+        self.clock: Callable[[], float] = time.time
         #: The app's functions (manifest ``functions``): callback id → definition.
         self.functions: dict[str, dict[str, Any]] = {}
         #: Step runs started by Slack, by function_execution_id.
@@ -408,7 +412,7 @@ class FakeSlack:
     def _message_ts(self) -> str:
         """Like Slack's: the time of posting, in microseconds, unique in the workspace."""
         with self._lock:
-            self._last_ts = max(round(time.time() * 1_000_000), self._last_ts + 1)
+            self._last_ts = max(round(self.clock() * 1_000_000), self._last_ts + 1)
             stamp = self._last_ts
         return f"{stamp // 1_000_000}.{stamp % 1_000_000:06d}"
 

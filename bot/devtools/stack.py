@@ -62,6 +62,8 @@ locations:
     approvals_channel: C0APPROVALS
     timezone: America/New_York
     manager_sale_limit: "100.00"
+    # A sale nobody decides escalates to the area managers (after the reminder).
+    escalation_group: S0LEADS
     catalog:
       - {package_id: 2001, installment_plan_id: 3001, name: Monthly Basic, amount: "49.00"}
       - {package_id: 2002, installment_plan_id: 3002, name: Free Trial Week, amount: "0.00",
@@ -122,6 +124,8 @@ class Stack:
     shared_slack: FakeSlack | None = None
     #: Any other settings (``Settings`` field → value).
     overrides: dict[str, Any] = field(default_factory=dict)
+    #: The locations file.
+    locations_yaml: str = LOCATIONS_YAML
 
     def __post_init__(self) -> None:
         self.sandbox = Sandbox().start()
@@ -133,7 +137,7 @@ class Stack:
                 self.slack.add_channel(channel)
         os.environ.update(self.secrets)
         self.locations_file = self.workdir / "locations.yml"
-        self.locations_file.write_text(textwrap.dedent(LOCATIONS_YAML))
+        self.locations_file.write_text(textwrap.dedent(self.locations_yaml))
         self.settings = Settings(
             slack_bot_token=SecretStr(BOT_TOKEN),
             slack_signing_secret=SecretStr(SIGNING_SECRET),

@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.config import ClubReadyLocation, Location
-from bot.slack import home_views, sale_views, views
+from bot.slack import home_views, reminder_views, sale_views, views
 from bot.workflows.home import HomeService
 from bot.workflows.outbox import NoticeKind
+from bot.workflows.reminders import AskReason, still_asking
 from bot.workflows.resets import NEEDS_TRIAGE as RESET_TRIAGE_STATUSES
 from bot.workflows.resets import ResetService, ResetStatus, RetryResult
 from bot.workflows.roles import Actor
@@ -163,7 +164,11 @@ def _sale_dm(notice: Notice, ctx: Context) -> Delivery:
         return Message(sale.user_id, text, blocks, sale.dm_ts, sale.dm_channel_id)
     if not sale.dm_ts and sale.submitted_at is None:
         return Nothing("a draft: nothing to tell yet")
-    text, blocks = sale_views.requester_message(sale, location)
+    asked = None
+    if sale.status == SaleStatus.PENDING_APPROVAL:
+        asks = [a for a in ctx.sales.asks(sale.id) if a.fingerprint == sale.fingerprint]
+        asked = reminder_views.asked_block(asks)
+    text, blocks = sale_views.requester_message(sale, location, asked)
     return Message(sale.user_id, text, blocks, sale.dm_ts, sale.dm_channel_id)
 
 
@@ -205,6 +210,27 @@ def _sale_tell(notice: Notice, ctx: Context) -> Delivery:
     return Post(sale.dm_channel_id or sale.user_id, words, views.plain(f"{words}\n{summary}"))
 
 
+def _sale_ask(notice: Notice, ctx: Context) -> Delivery:
+    """A reminder or an escalation: in the approval thread, or a person's DM. Only
+    while the sale still waits for a decision on this very version: one queued before
+    a decision, a withdrawal, a change or an expiry is dropped here."""
+    sale = ctx.sales.get(str(notice.subject_id))
+    if sale is None:
+        return Nothing("the sale is gone")
+    payload = notice.payload
+    if not still_asking(sale, str(payload.get("fingerprint")), ctx.sales.clock.now()):
+        return Nothing("no longer waiting for a decision on that version")
+    reason = AskReason.REMINDER if notice.kind == NoticeKind.SALE_REMINDER else AskReason.ESCALATION
+    if payload.get("to") == "thread":
+        if not sale.approval_ts or not sale.approval_channel_id:
+            return Nothing("no approval message to reply to")
+        text, blocks = reminder_views.thread_reply(sale, reason, payload)
+        return Post(sale.approval_channel_id, text, blocks, thread_ts=sale.approval_ts)
+    location = ctx.locations.get(sale.location_id)
+    text, blocks = reminder_views.direct_message(sale, location, reason)
+    return Post(str(payload["user_id"]), text, blocks)
+
+
 def _reply(notice: Notice, ctx: Context) -> Delivery:
     payload = notice.payload
     url = payload.get("response_url")
@@ -236,6 +262,8 @@ RENDERERS: dict[NoticeKind, Renderer] = {
     NoticeKind.SALE_TRIAGE: _sale_triage,
     NoticeKind.SALE_NOTE: _sale_note,
     NoticeKind.SALE_TELL: _sale_tell,
+    NoticeKind.SALE_REMINDER: _sale_ask,
+    NoticeKind.SALE_ESCALATION: _sale_ask,
     NoticeKind.REPLY: _reply,
     NoticeKind.HOME: _home,
 }

@@ -750,14 +750,19 @@ def approval_message(
     return text, as_blocks(blocks)
 
 
-def requester_message(sale: Sale, location: Location | None) -> tuple[str, list[dict[str, Any]]]:
-    """The requester's DM about their sale, kept up to date."""
+def requester_message(
+    sale: Sale, location: Location | None, asked: SectionBlock | None = None
+) -> tuple[str, list[dict[str, Any]]]:
+    """The requester's DM about their sale, kept up to date (``asked``: while it is
+    pending, who has been asked and when; bot/slack/reminder_views.py)."""
     status = SaleStatus(sale.status)
     text = f"Your sale: {sale_summary(sale, location)}"
     blocks: list[Any] = [
         SectionBlock(text=MarkdownTextObject(text=text)),
         SectionBlock(text=MarkdownTextObject(text=outcome_words(sale))),
     ]
+    if asked is not None and status is SaleStatus.PENDING_APPROVAL:
+        blocks.append(asked)
     if status in (SaleStatus.DRAFT, SaleStatus.PENDING_APPROVAL):
         blocks.append(
             ActionsBlock(

@@ -75,6 +75,8 @@ class NoticeKind(StrEnum):
     SALE_TRIAGE = "sale.triage"  # slot: a failed sale's triage post
     SALE_NOTE = "sale.note"  # post: a note in the approval message's thread
     SALE_TELL = "sale.tell"  # post: a new DM to the requester (it notifies)
+    SALE_REMINDER = "sale.reminder"  # post: in the approval thread, or a manager's DM
+    SALE_ESCALATION = "sale.escalation"  # post: in the approval thread, or a named person's DM
     REPLY = "reply"  # reply: ephemeral, through a response_url
     HOME = "home"  # slot: one person's App Home
     HOMES = "homes"  # fan-out: a change some Homes show (who sees it is found later)

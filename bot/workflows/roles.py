@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import String, cast, delete, null, select, tuple_
+from sqlalchemy import String, cast, delete, null, or_, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -185,6 +185,43 @@ class Roles:
             if self._bootstrapped(actor):
                 result[key].append(Grant(Role.ADMIN, None))
         return result
+
+    def holders(
+        self, session: Session, permission: Permission, location_id: str
+    ) -> list[tuple[str, str]]:
+        """The people, (org_id, user_id), whom stored grants or mapped user groups give
+        ``permission`` at ``location_id`` (who :meth:`can`, read the other way round;
+        the configuration's bootstrap admins aside), in one query."""
+        roles = GIVEN_BY[permission]
+        everywhere = [r.value for r in roles if r in EVERYWHERE_ROLES]
+        granted = select(RoleGrant.org_id, RoleGrant.user_id).where(
+            RoleGrant.role.in_([r.value for r in roles]),
+            or_(
+                RoleGrant.location_id.is_(None),
+                RoleGrant.location_id == location_id,
+                RoleGrant.role.in_(everywhere),
+            ),
+        )
+        groups = [
+            mapping.usergroup
+            for mapping in self.usergroup_roles
+            if Role(mapping.role) in roles
+            and (
+                not mapping.locations
+                or location_id in mapping.locations
+                or Role(mapping.role) in EVERYWHERE_ROLES
+            )
+        ]
+        query = (
+            granted.union(
+                select(GroupMembership.org_id, GroupMembership.user_id).where(
+                    GroupMembership.usergroup_id.in_(groups)
+                )
+            )
+            if groups
+            else granted
+        )
+        return sorted({(org_id, user_id) for org_id, user_id in session.execute(query)})
 
     def admins(self, session: Session, *, limit: int = 5) -> list[str]:
         """User ids of some admins, to name in a refusal."""
