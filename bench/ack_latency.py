@@ -134,7 +134,7 @@ class Work:
 
 def details_view(sale_id: str) -> dict[str, Any]:
     blocks = []
-    for field in ("first_name", "last_name", "email", "payment1_amount", "payment1_profile_token"):
+    for field in ("first_name", "last_name", "email", "payment1_amount", "payment1_token"):
         block_id, action_id = SALE_FIELDS[field]
         blocks.append(
             {
@@ -176,7 +176,7 @@ def operations(driver: SlackDriver, work: Work | None) -> dict[str, Callable[[],
             SALE_FIELDS["last_name"][1]: "Lee",
             SALE_FIELDS["email"][1]: f"ann{n}@example.com",
             SALE_FIELDS["payment1_amount"][1]: "49.00",
-            SALE_FIELDS["payment1_profile_token"][1]: f"tok_profile_bench_d{n:05d}",
+            SALE_FIELDS["payment1_token"][1]: f"tok_profile_bench_d{n:05d}",
         }
         return driver.submit_view(user, details_view(sale_id), values)
 

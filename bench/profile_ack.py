@@ -138,8 +138,8 @@ def main() -> None:
                         "value": "49.00",
                     }
                 },
-                SALE_FIELDS["payment1_profile_token"][0]: {
-                    SALE_FIELDS["payment1_profile_token"][1]: {
+                SALE_FIELDS["payment1_token"][0]: {
+                    SALE_FIELDS["payment1_token"][1]: {
                         "type": "plain_text_input",
                         "value": f"tok_profile_p{n:05d}",
                     }

@@ -160,7 +160,7 @@ class Cluster:
             draft.id,
             SaleDetails(
                 member={"first_name": "Ann", "last_name": "Lee", "email": email},
-                payments=(PaymentInput(amount="49.00", profile_token=token),),
+                payments=(PaymentInput(amount="49.00", token=token),),
             ),
         )
         sales.submit(REQUESTER, sale.id, sale.fingerprint)

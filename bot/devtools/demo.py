@@ -31,6 +31,19 @@ WALK_IN = {
 }
 
 
+def _field(block: dict[str, Any]) -> str:
+    """An input as a person sees it: its label, and what is already chosen or filled."""
+    element = block["element"]
+    label = str(block["label"]["text"])
+    chosen = (
+        (element.get("initial_option") or {}).get("text", {}).get("text")
+        or element.get("initial_value")
+        or element.get("initial_date")
+    )
+    optional = " (optional)" if block.get("optional") else ""
+    return f"{label}{optional}" + (f" = {chosen}" if chosen else "")
+
+
 def _text(message: dict[str, Any]) -> str:
     parts = [b.get("text", {}).get("text", "") for b in message.get("blocks", [])]
     parts += [
@@ -175,33 +188,67 @@ class Demo:
         execution = stack.slack.execution(execution_id)
         print(f"  The step {execution.state} with outputs {execution.outputs}")
 
-    def view(self, who: str, view: dict[str, Any]) -> None:
+    def view(self, who: str, view: dict[str, Any], limit: int = 400) -> None:
+        """A modal top to bottom: texts, fields (with what is prefilled), buttons, then
+        its own buttons (close, submit)."""
         title = view.get("title", {}).get("text", "")
-        inputs = [b["label"]["text"] for b in view.get("blocks", []) if b.get("type") == "input"]
-        shown = _text(view) or "fields: " + ", ".join(inputs)
-        print(f"  {PEOPLE[who]} sees the modal “{title}”: {shown[:400]}")
+        parts = []
+        for block in view.get("blocks", []):
+            kind = block.get("type")
+            if kind == "input":
+                parts.append(f"‹{_field(block)}›")
+            elif kind == "actions":
+                parts += [f"[{e['text']['text']}]" for e in block.get("elements", [])]
+            elif kind == "context":
+                parts += [e.get("text", "") for e in block.get("elements", [])]
+            elif "text" in block:
+                parts.append(block["text"]["text"])
+        shown = " ".join(p.replace("\n", " · ") for p in parts if p)
+        if len(shown) > limit:
+            shown = shown[:limit] + "…"
+        footer = [view.get(k, {}).get("text") for k in ("close", "submit")]
+        footer_text = " ".join(f"[{t}]" for t in footer if t)
+        print(f"  {PEOPLE[who]} sees the modal “{title}”: {shown} {footer_text}")
 
-    def sale(self, member: dict[str, str], token: str) -> str:
-        """Fran sells at Downtown: /sell, the two views, the review, Submit for approval."""
+    def sale(self, member: dict[str, str], token: str, typo: str | None = None) -> str:
+        """Fran sells at Downtown: /sell, the two views, the review, Submit for approval
+        (with ``typo``: the email typed wrong first, caught on the review, fixed by Edit)."""
         stack = self.stack
         self.say(FRAN, "types `/sell`")
         start = steps.open_sell(stack, FRAN)
         self.view(FRAN, start)
         self.say(FRAN, "chooses Monthly Basic, starting today, and clicks Next")
         details = steps.acknowledged(stack, start, steps.submit_start(stack, start, FRAN))
-        self.say(FRAN, "enters the walk-in's details and pastes the ProfileToken")
-        review = steps.acknowledged(
-            stack,
-            details,
-            steps.submit_details(
-                stack, details, FRAN, member, [{"amount": "49.00", "profile_token": token}]
-            ),
+        self.view(FRAN, details, 600)
+        self.say(
+            FRAN,
+            "types the walk-in's name and email, taps More details for the cell phone, "
+            "pastes the ProfileToken (the amount is already the price) and taps Review",
         )
-        self.view(FRAN, review)
-        self.say(FRAN, "clicks Submit for approval")
+        typed = {**member, "email": typo} if typo else member
+        review = steps.acknowledged(
+            stack, details, steps.submit_details(stack, details, FRAN, typed, [{"token": token}])
+        )
+        self.view(FRAN, review, 600)
+        if typo:
+            self.say(FRAN, "sees the email is mistyped and taps Edit")
+            details = steps.back(stack, FRAN, review)
+            self.view(FRAN, details, 300)
+            print("  (everything she typed is still there, the token too)")
+            self.say(FRAN, "corrects the email and taps Review")
+            fixed = {steps.action("email"): member["email"]}
+            review = steps.acknowledged(
+                stack, details, stack.driver.submit_view(FRAN, details, fixed)
+            )
+            self.view(FRAN, review, 600)
+        self.say(
+            FRAN, "taps Submit for approval: the modal closes; her DM from the app keeps the sale"
+        )
         sale_id = steps.sale_id_of(review)
-        self.view(FRAN, steps.press(stack, FRAN, review, SaleAction.SUBMIT))
+        steps.decide(stack, FRAN, review)
         wait_for(lambda: steps.sale(stack, sale_id).approval_ts)
+        wait_for(lambda: steps.sale(stack, sale_id).dm_ts)
+        self.sees(FRAN, stack.slack.messages_in("D" + FRAN[1:])[-1])
         self.sees("#approvals", steps.approval_message(stack, sale_id))
         return sale_id
 
@@ -299,7 +346,7 @@ def run(directory: Path) -> int:
         demo.sees("#triage", wait_for(lambda: stack.slack.messages_in("C0TRIAGE"))[-1])
 
         print("\n═══ Story 4: a walk-in buys a membership; a manager approves; sold once ═══")
-        sale_id = demo.sale(WALK_IN, "tok_profile_demo_4242")
+        sale_id = demo.sale(WALK_IN, "tok_profile_demo_4242", typo="alex.rivrea@example.com")
         demo.approve(sale_id)
         print(
             f"  ClubReady received {len(stack.sandbox.received('clubready', 'contract_sale'))}"

@@ -49,6 +49,11 @@ class SlackDriver:
         #: The app's functions as its manifest declares them (callback id → definition),
         #: for ``function_executed`` events.
         self.functions: dict[str, dict[str, Any]] = {}
+        #: What the person typed in each open view (view id → action id → value): like
+        #: Slack's client, a view keeps it while it stays in the modal's stack (Back to
+        #: it, an error answer, an update with the same input ids), so submitting it again
+        #: sends it again unless typed over.
+        self.typed: dict[str, dict[str, str]] = {}
 
     def post(
         self,
@@ -349,6 +354,8 @@ class SlackDriver:
         (several, comma-separated, for a multi-select); a user select takes a user id."""
         state: dict[str, dict[str, Any]] = {}
         response_urls: list[dict[str, str]] = []
+        if view.get("id"):
+            values = self.typed[view["id"]] = {**self.typed.get(view["id"], {}), **values}
         for block in view.get("blocks", []):
             if block.get("type") != "input":
                 continue
@@ -356,14 +363,14 @@ class SlackDriver:
             action_id = element["action_id"]
             entered = values.get(action_id)
             item: dict[str, Any]
-            if element["type"] == "static_select":
+            if element["type"] in ("static_select", "radio_buttons"):
                 chosen = (
                     entered
                     if entered is not None
                     else (element.get("initial_option") or {}).get("value")
                 )
                 item = {
-                    "type": "static_select",
+                    "type": element["type"],
                     "selected_option": (
                         {"value": chosen, "text": {"type": "plain_text", "text": chosen}}
                         if chosen is not None

@@ -221,8 +221,18 @@ class FakeSlack:
         if problem:
             with self._lock:
                 self.invalid.append((f"ack:{answer.get('response_action')}", problem))
-        view_id = previous["id"] if answer.get("response_action") == "update" else None
-        stored = {**view, "id": view_id or f"V{next(self._ts):06d}", "hash": f"h{next(self._ts)}"}
+        if answer.get("response_action") == "update":
+            # The same place in the modal's stack.
+            place = {
+                k: previous[k] for k in ("id", "previous_view_id", "root_view_id") if k in previous
+            }
+        else:  # push: on top of the view answered; its close button returns there
+            place = {
+                "id": f"V{next(self._ts):06d}",
+                "previous_view_id": previous["id"],
+                "root_view_id": previous.get("root_view_id") or previous["id"],
+            }
+        stored = {**view, **place, "hash": f"h{next(self._ts)}"}
         with self._lock:
             self.views[stored["id"]] = stored
         return stored
@@ -416,7 +426,11 @@ class FakeSlack:
         if method in ("views.open", "views.update", "views.push"):
             view = _json_arg(args.get("view"))
             view_id = args.get("view_id") or f"V{next(self._ts):06d}"
-            stored = {**view, "id": view_id, "hash": f"h{next(self._ts)}"}
+            with self._lock:
+                # An update keeps the view's place in its modal's stack.
+                old = self.views.get(view_id, {})
+            place = {k: old[k] for k in ("previous_view_id", "root_view_id") if k in old}
+            stored = {**view, **place, "id": view_id, "hash": f"h{next(self._ts)}"}
             with self._lock:
                 self.views[view_id] = stored
             return {"ok": True, "view": stored}

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from bot.devtools.stack import Stack, wait_for
-from bot.slack.ids import SALE_FIELDS, Command, SaleAction
+from bot.slack.ids import SALE_FIELDS, Command, SaleAction, SaleDecision
 from bot.workflows.sales import SaleStatus
 from storage.models import Sale
 
@@ -66,6 +66,23 @@ def submit_start(
     return stack.driver.submit_view(user, view, values)
 
 
+def inputs_of(view: dict[str, Any]) -> list[str]:
+    """The block ids of a view's inputs, in order."""
+    return [b["block_id"] for b in view.get("blocks", []) if b.get("type") == "input"]
+
+
+def tap(stack: Stack, user: str, view: dict[str, Any], action_id: str) -> dict[str, Any]:
+    """A button in a modal that reshapes it (More details, Add a second payment): the
+    view as updated in place (same id, so what was typed is kept)."""
+    before = len(stack.slack.calls_to("views.update"))
+    response = stack.driver.click_in_view(user, view, action_id, sale_id_of(view))
+    assert response.status_code == 200
+    wait_for(lambda: len(stack.slack.calls_to("views.update")) > before)
+    updated = stack.slack.views[view["id"]]
+    assert updated["hash"] != view["hash"]
+    return updated
+
+
 def submit_details(
     stack: Stack,
     view: dict[str, Any],
@@ -73,12 +90,29 @@ def submit_details(
     member: dict[str, str] | None = None,
     payments: list[dict[str, str]] | None = None,
 ) -> httpx.Response:
-    values = {action(k): v for k, v in (MEMBER if member is None else member).items()}
-    default = [{"amount": "49.00", "profile_token": PROFILE_TOKEN}]
-    for index, payment in enumerate(default if payments is None else payments, start=1):
+    """Fill the member and payment view and press Review. Each payment is ``token``
+    (pasted), and optionally ``method`` (profile or acct) and ``amount``: the method is
+    preselected and the first amount prefilled with the price. Fields one tap away
+    (More details, Add a second payment) are tapped open first, as a person would."""
+    member = MEMBER if member is None else member
+    payments = [{"token": PROFILE_TOKEN}] if payments is None else payments
+    if any(block(k) not in inputs_of(view) for k in member):
+        view = tap(stack, user, view, SaleAction.MORE_DETAILS)
+    if len(payments) > 1 and block("payment2_token") not in inputs_of(view):
+        view = tap(stack, user, view, SaleAction.ADD_PAYMENT)
+    values = {action(k): v for k, v in member.items()}
+    for index, payment in enumerate(payments, start=1):
         for key, value in payment.items():
             values[action(f"payment{index}_{key}")] = value
     return stack.driver.submit_view(user, view, values)
+
+
+def back(stack: Stack, user: str, view: dict[str, Any]) -> dict[str, Any]:
+    """The close button of a pushed view (Back, Edit): Slack tells the app the view
+    closed and shows the view under it again, as it was left."""
+    assert view.get("previous_view_id"), "not pushed: its close button would close the modal"
+    assert stack.driver.view_closed(user, view).status_code == 200
+    return stack.slack.views[view["previous_view_id"]]
 
 
 def review_view(
@@ -106,32 +140,32 @@ def sale(stack: Stack, sale_id: str) -> Sale:
     return found
 
 
-def press(stack: Stack, user: str, view: dict[str, Any], action_id: str) -> dict[str, Any]:
-    """Click a button in a modal; wait for the modal to change and return the new view."""
-    before = len(stack.slack.calls_to("views.update"))
-    response = stack.driver.click_in_view(user, view, action_id, sale_id_of(view))
-    assert response.status_code == 200
-    wait_for(lambda: len(stack.slack.calls_to("views.update")) > before)
-    return stack.slack.views[view["id"]]
+def submit_review(
+    stack: Stack, user: str, view: dict[str, Any], decision: str | None = None
+) -> httpx.Response:
+    """Submit the requester's review (a manager there chooses ``decision``)."""
+    values = {action("decision"): decision} if decision else {}
+    return stack.driver.submit_view(user, view, values)
 
 
-def press_refused(stack: Stack, user: str, view: dict[str, Any], action_id: str) -> str:
-    """Click a button in a modal that is refused: the notice pushed on top of it (the
-    modal underneath keeps everything); its text."""
-    before = len(stack.slack.calls_to("views.push"))
-    response = stack.driver.click_in_view(user, view, action_id, sale_id_of(view))
-    assert response.status_code == 200
-    pushed = wait_for(lambda: stack.slack.calls_to("views.push")[before:])
-    return str(pushed[0].args["view"])
+def decide(stack: Stack, user: str, view: dict[str, Any], decision: str | None = None) -> None:
+    """Submit the review; the whole modal closes (the DM is the sale's record)."""
+    response = submit_review(stack, user, view, decision)
+    assert response.status_code == 200, response.text
+    assert response.json() == {"response_action": "clear"}, response.text
 
 
 def request_approval(stack: Stack, user: str = "UFRONT", **kwargs: Any) -> str:
     """A sale submitted for approval; returns its id once its approval message is posted."""
     review = review_view(stack, user, **kwargs)
     sale_id = sale_id_of(review)
-    press(stack, user, review, SaleAction.SUBMIT)
+    decide(stack, user, review, SaleDecision.SUBMIT if _chooses(review) else None)
     wait_for(lambda: sale(stack, sale_id).approval_ts)
     return sale_id
+
+
+def _chooses(review: dict[str, Any]) -> bool:
+    return block("decision") in inputs_of(review)
 
 
 def approval_message(stack: Stack, sale_id: str) -> dict[str, Any]:

@@ -109,6 +109,8 @@ RESET_FIELDS: dict[str, tuple[ResetView, ResetAction]] = {
 
 class SaleView(StrEnum):
     START = "sale_start"
+    #: Change on a pending sale: the whole sale prefilled (tokens asked again only to
+    #: change a payment).
     EDIT = "sale_edit"
     DETAILS = "sale_details"
     REVIEW = "sale_review"
@@ -118,9 +120,14 @@ class SaleView(StrEnum):
     NOTICE = "sale_notice"
 
 
+class SaleDecision(StrEnum):
+    """What the requester's review submits (a manager there chooses; others submit)."""
+
+    SUBMIT = "submit_for_approval"
+    SELL_NOW = "sell_now"
+
+
 class SaleAction(StrEnum):
-    SUBMIT = "sale_submit_for_approval"
-    SELL_NOW = "sale_sell_now"
     EDIT = "sale_edit_open"
     WITHDRAW = "sale_withdraw"
     REVIEW = "sale_review_open"
@@ -129,6 +136,10 @@ class SaleAction(StrEnum):
     RECONCILE = "sale_reconcile_open"
     #: A sale a workflow started: add the member and payment, privately.
     CONTINUE = "sale_continue"
+    #: In the member and payment view (and Change): show the optional member fields.
+    MORE_DETAILS = "sale_more_details"
+    #: In the member and payment view (and Change): a second payment method.
+    ADD_PAYMENT = "sale_add_payment"
 
 
 #: Sale form field (workflow name) → (block id, action id), in every sale view. The
@@ -144,8 +155,9 @@ SALE_FIELDS: dict[str, tuple[str, str]] = {
         *(
             f"payment{n}_{part}"
             for n in range(1, MAX_PAYMENT_METHODS + 1)
-            for part in ("amount", "profile_token", "acct_token")
+            for part in ("method", "token", "amount")
         ),
+        "decision",
         "reason",
         "finding",
         "note",

@@ -24,21 +24,26 @@ from slack_sdk.models.blocks import (
     Option,
     PlainTextInputElement,
     PlainTextObject,
+    RadioButtonsElement,
     SectionBlock,
     StaticSelectElement,
 )
 from slack_sdk.models.views import View
 
 from bot.config import CatalogItem, ClubReadyLocation, Location
-from bot.slack.ids import SALE_FIELDS, SaleAction, SaleView, TriageAction
+from bot.slack.ids import SALE_FIELDS, SaleAction, SaleDecision, SaleView, TriageAction
 from bot.slack.views import as_blocks, claimed_block, escape, location_option, resolved_block
 from bot.workflows.sale_fields import Change
 from bot.workflows.sales import (
     GENDERS,
+    MAX_PAYMENT_METHODS,
+    PAYMENT_KINDS,
+    REQUIRED_MEMBER_FIELDS,
     ReconcileFinding,
     ReviewSheet,
     SaleStatus,
     describe_status,
+    masked_member,
     masked_member_lines,
     money,
     package_key,
@@ -63,22 +68,51 @@ MEMBER_LABELS = {
 }
 
 
-def metadata(sale: Sale, *, with_fingerprint: bool = False) -> str:
-    data = {"sale": sale.id}
+#: The member fields the member and payment view asks first; the rest are "More details".
+OPTIONAL_MEMBER_FIELDS = tuple(f for f in MEMBER_LABELS if f not in REQUIRED_MEMBER_FIELDS)
+
+
+def metadata(sale: Sale, *, with_fingerprint: bool = False, **shape: int) -> str:
+    """A sale view's private_metadata: the sale's id (and the fingerprint reviewed), and
+    how the view is laid out (``more``: the optional member fields shown; ``pay``: how
+    many payment methods; ``root``: opened on its own, not pushed). Nothing else: the
+    client can read it, so no member data and never a token."""
+    data: dict[str, Any] = {"sale": sale.id}
     if with_fingerprint:
         data["fp"] = sale.fingerprint
+    data.update({k: v for k, v in shape.items() if v})
     return json.dumps(data)
 
 
-def read_metadata(view: dict[str, Any]) -> tuple[str, str | None]:
-    """(sale id, fingerprint) from a view's private_metadata."""
+def _metadata(view: dict[str, Any]) -> dict[str, Any]:
     try:
         data = json.loads(view.get("private_metadata") or "{}")
     except ValueError:
         data = {}
-    if not isinstance(data, dict):
-        data = {}
+    return data if isinstance(data, dict) else {}
+
+
+def read_metadata(view: dict[str, Any]) -> tuple[str, str | None]:
+    """(sale id, fingerprint) from a view's private_metadata."""
+    data = _metadata(view)
     return str(data.get("sale") or ""), (str(data["fp"]) if data.get("fp") else None)
+
+
+def read_shape(view: dict[str, Any]) -> dict[str, int]:
+    """How a member and payment view is laid out (see :func:`metadata`), bounded."""
+    data = _metadata(view)
+    shape: dict[str, int] = {}
+    for key, top in (("more", 1), ("pay", MAX_PAYMENT_METHODS), ("root", 1)):
+        value = data.get(key)
+        if isinstance(value, int) and 0 < value <= top:
+            shape[key] = value
+    return shape
+
+
+def draft_id(view: dict[str, Any]) -> str | None:
+    """The draft a sale's first view stands for (so Next after Back changes it)."""
+    value = _metadata(view).get("draft")
+    return str(value) if value else None
 
 
 def _modal(
@@ -127,9 +161,26 @@ def start_modal(
     locations: list[ClubReadyLocation],
     selected: ClubReadyLocation,
     today: date,
-    sale: Sale | None = None,
+    draft: str,
 ) -> dict[str, Any]:
-    """First view: location, package (price shown), start date, promo code."""
+    """First view: location, package (price shown), start date, promo code. ``draft``:
+    the id the sale's draft takes (Back then Next changes that same draft)."""
+    blocks = _start_blocks(locations, selected, today, None)
+    return _modal(
+        SaleView.START,
+        "Sell a membership",
+        blocks,
+        submit="Next",
+        private_metadata=json.dumps({"draft": draft}),
+    )
+
+
+def _start_blocks(
+    locations: list[ClubReadyLocation],
+    selected: ClubReadyLocation,
+    today: date,
+    sale: Sale | None,
+) -> list[Any]:
     location_block, location_action = SALE_FIELDS["location"]
     package_block, package_action = SALE_FIELDS["package"]
     start_block, start_action = SALE_FIELDS["start_date"]
@@ -184,109 +235,231 @@ def start_modal(
             ),
         ),
     ]
-    if sale is None:
-        return _modal(SaleView.START, "Sell a membership", blocks, submit="Next")
-    blocks.append(
-        ContextBlock(
-            elements=[
-                MarkdownTextObject(
-                    text="Changing the sale means it needs a new approval. "
-                    "The member and payment stay as they are."
-                )
-            ]
+    return blocks
+
+
+def _member_input(field: str, value: Any = None) -> InputBlock:
+    block_id, action_id = SALE_FIELDS[field]
+    label = MEMBER_LABELS[field]
+    optional = field not in REQUIRED_MEMBER_FIELDS
+    if field == "date_of_birth":
+        return InputBlock(
+            block_id=block_id,
+            label=label,
+            optional=True,
+            element=DatePickerElement(action_id=action_id, initial_date=value or None),
         )
-    )
-    return _modal(
-        SaleView.EDIT, "Change the sale", blocks, submit="Save", private_metadata=metadata(sale)
+    if field == "gender":
+        options = [Option(value=k, text=v) for k, v in GENDERS.items()]
+        return InputBlock(
+            block_id=block_id,
+            label=label,
+            optional=True,
+            element=StaticSelectElement(
+                action_id=action_id,
+                options=options,
+                initial_option=next((o for o in options if o.value == value), None),
+            ),
+        )
+    return InputBlock(
+        block_id=block_id,
+        label=label,
+        optional=optional,
+        element=PlainTextInputElement(
+            action_id=action_id,
+            max_length=255,
+            initial_value=str(value) if value else None,
+            focus_on_load=(field == "first_name" and not value) or None,
+        ),
     )
 
 
-def details_modal(sale: Sale) -> dict[str, Any]:
-    """Second view: the new member, then how they pay."""
-    blocks: list[Any] = [
-        SectionBlock(
-            text=MarkdownTextObject(
-                text=f"*{escape(sale.package_name)}* · ${escape(sale.amount)} · "
-                f"starts {sale.start_date.isoformat()}"
-            )
-        )
+def _method_options() -> list[Option]:
+    return [
+        Option(
+            value="profile",
+            text="ProfileToken",
+            description="A card or bank account kept on file for the instalments",
+        ),
+        Option(value="acct", text="AcctToken", description="A one-time payment method"),
     ]
-    for field, label in MEMBER_LABELS.items():
-        block_id, action_id = SALE_FIELDS[field]
-        if field == "date_of_birth":
-            blocks.append(
-                InputBlock(
-                    block_id=block_id,
-                    label=label,
-                    optional=True,
-                    element=DatePickerElement(action_id=action_id),
-                )
-            )
-        elif field == "gender":
-            blocks.append(
-                InputBlock(
-                    block_id=block_id,
-                    label=label,
-                    optional=True,
-                    element=StaticSelectElement(
-                        action_id=action_id,
-                        options=[Option(value=k, text=v) for k, v in GENDERS.items()],
-                    ),
-                )
-            )
-        else:
-            blocks.append(
-                _text_input(
-                    field, label, optional=field not in ("first_name", "last_name", "email")
-                )
-            )
+
+
+def _payment_inputs(
+    index: int, count: int, amount: str | None, on_file: dict[str, Any] | None
+) -> list[Any]:
+    """One payment method: how it pays (one choice), its one token, its amount. On a
+    Change (``on_file``) the token is asked again only to change the method."""
+    title = f"Payment {index}: " if count > 1 else ""
+    method_block, method_action = SALE_FIELDS[f"payment{index}_method"]
+    token_block, token_action = SALE_FIELDS[f"payment{index}_token"]
+    amount_block, amount_action = SALE_FIELDS[f"payment{index}_amount"]
+    options = _method_options()
+    kind = str(on_file["kind"]) if on_file else "profile"
+    if on_file:
+        token_hint = (
+            f"Leave it empty to keep the {PAYMENT_KINDS.get(kind, kind)} on file "
+            f"(…{on_file.get('last4')}); paste a new one to change how they pay."
+        )
+    else:
+        token_hint = "Paste it from ClubReady's payment page (it is never shown again)."
+    return [
+        InputBlock(
+            block_id=method_block,
+            label=f"{title}Pays with",
+            element=RadioButtonsElement(
+                action_id=method_action,
+                options=options,
+                initial_option=next(o for o in options if o.value == kind),
+            ),
+        ),
+        InputBlock(
+            block_id=token_block,
+            label=f"{title}Token",
+            optional=on_file is not None,
+            hint=token_hint,
+            element=PlainTextInputElement(action_id=token_action, max_length=500),
+        ),
+        InputBlock(
+            block_id=amount_block,
+            label=f"{title}Amount ($)",
+            element=PlainTextInputElement(
+                action_id=amount_action, max_length=20, initial_value=amount or None
+            ),
+        ),
+    ]
+
+
+def _member_payment_blocks(
+    sale: Sale,
+    *,
+    more: bool,
+    payments: int,
+    member: dict[str, Any] | None = None,
+    on_file: list[dict[str, Any]] | None = None,
+) -> list[Any]:
+    """The member's required fields, then the payment, then what is one tap away (a
+    second payment, the optional member fields). ``member``/``on_file``: a Change's
+    prefill (the requester's own input, shown to them alone; never a token)."""
+    member = member or {}
+    on_file = on_file or []
+    blocks: list[Any] = [_member_input(f, member.get(f)) for f in REQUIRED_MEMBER_FIELDS]
+    buttons: list[ButtonElement] = []
     if sale.amount == money("0"):
         blocks.append(
             ContextBlock(elements=[MarkdownTextObject(text="Free package: no payment needed.")])
         )
     else:
-        blocks.append(DividerBlock())
-        blocks.append(
-            SectionBlock(
-                text=MarkdownTextObject(
-                    text=f"*Payment* · the amounts must add up to at least ${sale.amount}. "
-                    "Paste each token from ClubReady's payment page: a ProfileToken "
-                    "*or* an AcctToken per method."
+        count = max(1, min(MAX_PAYMENT_METHODS, max(payments, len(on_file))))
+        words = f"*Payment* · ${escape(sale.amount)}"
+        if count > 1:
+            words += " · the amounts add up to the price; the last one takes what is left"
+        blocks += [DividerBlock(), SectionBlock(text=MarkdownTextObject(text=words))]
+        for index in range(1, count + 1):
+            kept = on_file[index - 1] if index <= len(on_file) else None
+            amount = kept["amount"] if kept else (sale.amount if index == 1 else None)
+            blocks += _payment_inputs(index, count, amount, kept)
+        if count < MAX_PAYMENT_METHODS:
+            buttons.append(
+                ButtonElement(
+                    action_id=SaleAction.ADD_PAYMENT, text="Add a second payment", value=sale.id
                 )
+            )
+    if more:
+        blocks += [
+            DividerBlock(),
+            SectionBlock(text=MarkdownTextObject(text="*More details* (optional)")),
+            *(_member_input(f, member.get(f)) for f in OPTIONAL_MEMBER_FIELDS),
+        ]
+    else:
+        buttons.append(
+            ButtonElement(
+                action_id=SaleAction.MORE_DETAILS,
+                text="More details: phone, birthday, address…",
+                value=sale.id,
             )
         )
-        for index in (1, 2):
-            title = "Payment 1" if index == 1 else "Payment 2 (optional)"
-            blocks.append(
-                _text_input(
-                    f"payment{index}_amount", f"{title}: amount", max_length=20, hint="like 49.00"
+    if buttons:
+        blocks.append(ActionsBlock(block_id="sale_more", elements=buttons))
+    return blocks
+
+
+def details_modal(
+    sale: Sale, *, more: bool = False, payments: int = 1, root: bool = False
+) -> dict[str, Any]:
+    """Second view: the new member's required fields, how they pay (one method, the
+    amount prefilled with the price), and one tap away a second payment and the
+    optional details. Pushed on the first view, so Back returns to it as it was; opened
+    on its own (``root``, a sale a workflow started) it has Cancel."""
+    blocks: list[Any] = [
+        ContextBlock(
+            elements=[
+                MarkdownTextObject(
+                    text=f"*{escape(sale.package_name)}* · ${escape(sale.amount)} · "
+                    f"starts {sale.start_date.isoformat()} · only you see what you type here"
                 )
-            )
-            blocks.append(
-                _text_input(
-                    f"payment{index}_profile_token", f"{title}: ProfileToken", max_length=500
-                )
-            )
-            blocks.append(
-                _text_input(f"payment{index}_acct_token", f"{title}: AcctToken", max_length=500)
-            )
+            ]
+        ),
+        *_member_payment_blocks(sale, more=more, payments=payments),
+    ]
     return _modal(
         SaleView.DETAILS,
         "New member",
         blocks,
         submit="Review",
-        close="Back",
-        private_metadata=metadata(sale),
+        close="Cancel" if root else "Back",
+        private_metadata=metadata(sale, more=int(more), pay=payments, root=int(root)),
         notify_on_close=True,
+    )
+
+
+def edit_modal(
+    location: ClubReadyLocation,
+    today: date,
+    sale: Sale,
+    *,
+    more: bool | None = None,
+    payments: int | None = None,
+) -> dict[str, Any]:
+    """Change: the whole sale prefilled (the requester's own, shown to them alone):
+    package, start and promo code, then the member and payment, where a token is asked
+    again only to change how they pay."""
+    member = dict(sale.member or {})
+    if more is None:
+        more = any(member.get(f) for f in OPTIONAL_MEMBER_FIELDS)
+    on_file = list(sale.payments or [])
+    count = payments or max(1, len(on_file))
+    blocks = _start_blocks([location], location, today, sale)
+    if sale.member is not None:
+        blocks += [
+            DividerBlock(),
+            *_member_payment_blocks(
+                sale, more=more, payments=count, member=member, on_file=on_file
+            ),
+        ]
+    blocks.append(
+        ContextBlock(
+            elements=[
+                MarkdownTextObject(
+                    text="Changing a sale that waits for approval means it needs a new one."
+                )
+            ]
+        )
+    )
+    return _modal(
+        SaleView.EDIT,
+        "Change the sale",
+        blocks,
+        submit="Save",
+        private_metadata=metadata(sale, more=int(more), pay=count),
     )
 
 
 def _payment_lines(sale: Sale) -> str:
     if not sale.payments:
         return "no payment (free package)"
-    kinds = {"profile": "ProfileToken", "acct": "AcctToken"}
     return ", ".join(
-        f"${p['amount']} by {kinds.get(p['kind'], p['kind'])} …{escape(str(p['last4']))}"
+        f"${p['amount']} by {PAYMENT_KINDS.get(p['kind'], p['kind'])} …{escape(str(p['last4']))}"
         for p in sale.payments
     )
 
@@ -327,41 +500,60 @@ def _sale_fields(sale: Sale, *, masked: bool) -> list[Any]:
     ]
 
 
-def review_modal(sale: Sale, location: Location | None, can_sell_now: bool) -> dict[str, Any]:
-    """The requester's last look, masked, with what to do next."""
-    buttons = [
-        ButtonElement(
-            action_id=SaleAction.SUBMIT, text="Submit for approval", style="primary", value=sale.id
-        )
+def review_modal(
+    sale: Sale, location: Location | None, can_sell_now: bool, *, pushed: bool = True
+) -> dict[str, Any]:
+    """The requester's last look: what they typed, in full (this view is theirs alone
+    and gone once submitted), tokens as ``…last4``; what the approvers will see, masked.
+    Pushed on the member and payment view, its Edit returns there with everything kept.
+    A manager of the location chooses between selling now and asking for approval."""
+    blocks: list[Any] = [
+        SectionBlock(
+            text=MarkdownTextObject(
+                text=f"Check the sale at *{_where(sale, location)}*, then submit it."
+            )
+        ),
+        *_sale_fields(sale, masked=False),
+        ContextBlock(
+            elements=[
+                MarkdownTextObject(
+                    text="Only you see this. Managers see the member as "
+                    f"*{escape(masked_member(sale.member or {}))}*; tokens are never shown."
+                )
+            ]
+        ),
     ]
+    submit = "Submit for approval"
     if can_sell_now:
-        buttons.append(
-            ButtonElement(
-                action_id=SaleAction.SELL_NOW,
-                text="Sell now",
-                style="danger",
-                value=sale.id,
-                confirm=ConfirmObject(
-                    title="Sell now?",
-                    text=f"This charges ${sale.amount} without another approval "
-                    "(above your limit a second manager still approves).",
-                    confirm="Sell now",
-                    deny="Back",
+        block_id, action_id = SALE_FIELDS["decision"]
+        blocks.append(
+            InputBlock(
+                block_id=block_id,
+                label="Sell it now?",
+                element=RadioButtonsElement(
+                    action_id=action_id,
+                    options=[
+                        Option(
+                            value=SaleDecision.SELL_NOW,
+                            text=f"Sell now: charge ${sale.amount}",
+                            description="No other approval (above your limit a second "
+                            "manager still approves)",
+                        ),
+                        Option(
+                            value=SaleDecision.SUBMIT,
+                            text="Ask another manager to approve",
+                        ),
+                    ],
                 ),
             )
         )
-    blocks = [
-        SectionBlock(
-            text=MarkdownTextObject(text=f"Review the sale at *{_where(sale, location)}*")
-        ),
-        *_sale_fields(sale, masked=True),
-        ActionsBlock(elements=buttons),
-    ]
+        submit = "Confirm"
     return _modal(
         SaleView.REVIEW,
         "Review the sale",
         blocks,
-        close="Close",
+        submit=submit,
+        close="Edit" if pushed else "Close",
         private_metadata=metadata(sale, with_fingerprint=True),
         notify_on_close=True,
     )

@@ -18,7 +18,7 @@ from bot.slack import sale_views
 from bot.slack.context import Services, actor_of
 from bot.slack.errors import GuardedApp
 from bot.slack.forms import field_value
-from bot.slack.ids import SALE_FIELDS, Command, SaleAction, SaleView
+from bot.slack.ids import SALE_FIELDS, Command, SaleAction, SaleDecision, SaleView
 from bot.workflows.command_words import is_help, location_list, read_location
 from bot.workflows.errors import Conflict, InvalidInput
 from bot.workflows.roles import Actor, Permission
@@ -30,7 +30,6 @@ from bot.workflows.sales import (
     ReconcileFinding,
     SaleDetails,
     SaleStart,
-    SubmitResult,
 )
 
 log = logging.getLogger("frontdesk.slack.sales")
@@ -54,6 +53,21 @@ def _start_input(body: dict[str, Any]) -> SaleStart:
     )
 
 
+def _details_input(body: dict[str, Any]) -> SaleDetails:
+    """The member and payment as typed (fields a view does not show are absent)."""
+    return SaleDetails(
+        member={name: _get(body, name) for name in MEMBER_FIELDS},
+        payments=tuple(
+            PaymentInput(
+                amount=_get(body, f"payment{i}_amount"),
+                token=_get(body, f"payment{i}_token"),
+                kind=_get(body, f"payment{i}_method"),
+            )
+            for i in range(1, MAX_PAYMENT_METHODS + 1)
+        ),
+    )
+
+
 def open_sell_modal(
     client: WebClient, trigger_id: str, services: Services, actor: Actor, wanted: str = ""
 ) -> None:
@@ -68,7 +82,9 @@ def open_sell_modal(
     selected = next((loc for loc in locations if loc.id == wanted), locations[0])
     client.views_open(
         trigger_id=trigger_id,
-        view=sale_views.start_modal(locations, selected, sales.today_at(selected)),
+        view=sale_views.start_modal(
+            locations, selected, sales.today_at(selected), sales.new_draft_id()
+        ),
     )
 
 
@@ -131,73 +147,87 @@ def register(app: GuardedApp, services: Services) -> None:
         client.views_update(
             view_id=view["id"],
             hash=view.get("hash"),
-            view=sale_views.start_modal(locations, selected, sales.today_at(selected)),
+            view=sale_views.start_modal(
+                locations,
+                selected,
+                sales.today_at(selected),
+                sale_views.draft_id(view) or sales.new_draft_id(),
+            ),
         )
 
     @app.view(SaleView.START)
     def start_submitted(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
+        # Pushed, not replacing: Back on the next view returns here as it was left.
         actor = actor_of(context)
-        sale = sales.start(actor, _start_input(body))
-        ack(response_action="update", view=sale_views.details_modal(sale))
+        sale = sales.start(actor, _start_input(body), sale_views.draft_id(body["view"]))
+        ack(response_action="push", view=sale_views.details_modal(sale))
 
     @app.view(SaleView.DETAILS)
     def details_submitted(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
         actor = actor_of(context)
         sale_id, _ = sale_views.read_metadata(body["view"])
-        details = SaleDetails(
-            member={name: _get(body, name) for name in MEMBER_FIELDS},
-            payments=tuple(
-                PaymentInput(
-                    amount=_get(body, f"payment{i}_amount"),
-                    profile_token=_get(body, f"payment{i}_profile_token"),
-                    acct_token=_get(body, f"payment{i}_acct_token"),
-                )
-                for i in range(1, MAX_PAYMENT_METHODS + 1)
-            ),
-        )
-        sale, can_sell_now = sales.add_details_for_review(actor, sale_id, details)
+        sale, can_sell_now = sales.add_details_for_review(actor, sale_id, _details_input(body))
         location = services.locations.get(sale.location_id)
+        # Pushed too: Edit (the review's close button) returns with everything typed.
         ack(
-            response_action="update",
+            response_action="push",
             view=sale_views.review_modal(sale, location, can_sell_now),
         )
 
-    def decide(
-        body: dict[str, Any], client: WebClient, context: BoltContext, *, sell_now: bool
+    @app.view(SaleView.REVIEW)
+    def review_submitted(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
+        # The whole modal closes: the requester's DM from the app is the sale's record
+        # from here on (waiting for approval, selling, the outcome).
+        actor = actor_of(context)
+        sale_id, fingerprint = sale_views.read_metadata(body["view"])
+        if _get(body, "decision") == SaleDecision.SELL_NOW:
+            sales.sell_now(actor, sale_id, fingerprint or "")
+        else:
+            sales.submit(actor, sale_id, fingerprint or "")
+        ack(response_action="clear")
+
+    def reshaped(
+        body: dict[str, Any], client: WebClient, context: BoltContext, **change: int
     ) -> None:
+        """More details or a second payment: the same view with those inputs added
+        (Slack keeps what was typed in inputs whose ids stay the same)."""
         actor = actor_of(context)
         view = body["view"]
-        sale_id, fingerprint = sale_views.read_metadata(view)
-        if sell_now:
-            result = sales.sell_now(actor, sale_id, fingerprint or "")
-        else:
-            result = sales.submit(actor, sale_id, fingerprint or "")
-        if result is SubmitResult.ALREADY_HANDLED:
-            return  # a double click or a retried delivery: the first one won
-        if result is SubmitResult.QUEUED:
-            words = "Selling now: you will get the outcome in a direct message."
-        elif sell_now:  # a manager's sale still pending: above the location's limit
-            words = (
-                "This sale is above your location's limit, so a second manager approves it. "
-                "It is in the approvals channel; you will be told the outcome."
+        sale_id, _ = sale_views.read_metadata(view)
+        shape = {**sale_views.read_shape(view), **change}
+        sale = sales.for_edit(actor, sale_id)
+        if view.get("callback_id") == SaleView.EDIT:
+            location = services.locations[sale.location_id]
+            assert isinstance(location, ClubReadyLocation)
+            new = sale_views.edit_modal(
+                location,
+                sales.today_at(location),
+                sale,
+                more=bool(shape.get("more")),
+                payments=shape.get("pay", 1),
             )
         else:
-            words = "Sent for approval: you will be told the outcome in a direct message."
-        client.views_update(view_id=view["id"], view=sale_views.notice_modal("Submitted", words))
+            new = sale_views.details_modal(
+                sale,
+                more=bool(shape.get("more")),
+                payments=shape.get("pay", 1),
+                root=bool(shape.get("root")),
+            )
+        client.views_update(view_id=view["id"], hash=view.get("hash"), view=new)
 
-    @app.action(SaleAction.SUBMIT)
-    def submit_clicked(
+    @app.action(SaleAction.MORE_DETAILS)
+    def more_details_clicked(
         ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext
     ) -> None:
         ack()
-        decide(body, client, context, sell_now=False)
+        reshaped(body, client, context, more=1)
 
-    @app.action(SaleAction.SELL_NOW)
-    def sell_now_clicked(
+    @app.action(SaleAction.ADD_PAYMENT)
+    def add_payment_clicked(
         ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext
     ) -> None:
         ack()
-        decide(body, client, context, sell_now=True)
+        reshaped(body, client, context, pay=MAX_PAYMENT_METHODS)
 
     @app.action(SaleAction.EDIT)
     def edit_clicked(
@@ -210,14 +240,17 @@ def register(app: GuardedApp, services: Services) -> None:
         assert isinstance(location, ClubReadyLocation)
         client.views_open(
             trigger_id=body["trigger_id"],
-            view=sale_views.start_modal([location], location, sales.today_at(location), sale),
+            view=sale_views.edit_modal(location, sales.today_at(location), sale),
         )
 
     @app.view(SaleView.EDIT)
     def edit_submitted(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
         actor = actor_of(context)
-        sale_id, _ = sale_views.read_metadata(body["view"])
-        sales.edit(actor, sale_id, _start_input(body))
+        view = body["view"]
+        sale_id, _ = sale_views.read_metadata(view)
+        # The member and payment are part of the view only when the sale has them.
+        has_member = SALE_FIELDS["first_name"][0] in (view.get("state") or {}).get("values", {})
+        sales.edit(actor, sale_id, _start_input(body), _details_input(body) if has_member else None)
         ack()
 
     @app.action(SaleAction.WITHDRAW)

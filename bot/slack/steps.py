@@ -179,11 +179,11 @@ def register(
         actor = actor_of(context)
         sale = services.sales.for_edit(actor, body["actions"][0]["value"])
         if sale.member is None:
-            view = sale_views.details_modal(sale)
+            view = sale_views.details_modal(sale, root=True)
         else:
             location = services.locations.get(sale.location_id)
             can_sell_now = isinstance(location, ClubReadyLocation) and services.sales.can_sell_now(
                 actor, sale
             )
-            view = sale_views.review_modal(sale, location, can_sell_now)
+            view = sale_views.review_modal(sale, location, can_sell_now, pushed=False)
         client.views_open(trigger_id=body["trigger_id"], view=view)

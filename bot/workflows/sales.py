@@ -50,7 +50,14 @@ from bot.workflows.lifecycle import ClaimResult, Lifecycle, NotSent, Settled, Sp
 from bot.workflows.masking import identifier_hash, mask_email
 from bot.workflows.outbox import Audience, NoticeKind, Outbox
 from bot.workflows.roles import Actor, Permission, Roles, allows
-from bot.workflows.sale_fields import GENDERS, Change, differences, member_fields, snapshot
+from bot.workflows.sale_fields import (
+    GENDERS,
+    PAYMENT_KINDS,
+    Change,
+    differences,
+    member_fields,
+    snapshot,
+)
 from bot.workflows.signals import Signals
 from bot.workflows.vault import TokenVault, VaultError
 from storage.db import Database
@@ -246,13 +253,15 @@ class SaleStart:
 
 @dataclass(frozen=True)
 class PaymentInput:
+    """One payment method as typed: an amount, the kind of token and the token."""
+
     amount: str | None = None
-    profile_token: str | None = None
-    acct_token: str | None = None
+    token: str | None = None
+    kind: str | None = "profile"
 
     @property
     def empty(self) -> bool:
-        return not any(_clean(v) for v in (self.amount, self.profile_token, self.acct_token))
+        return not (_clean(self.amount) or _clean(self.token))
 
 
 @dataclass(frozen=True)
@@ -284,6 +293,13 @@ def _has_control(value: str) -> bool:
 
 def _today_at(location: Location, now: datetime) -> date:
     return now.astimezone(ZoneInfo(location.timezone)).date()
+
+
+def _uuid(value: str | None) -> str | None:
+    try:
+        return str(uuid.UUID(value)) if value else None
+    except ValueError:
+        return None
 
 
 def last4(token: str) -> str:
@@ -412,31 +428,21 @@ def validate_details(
                 f"At most the package's price, {money(price)}: this is the most "
                 "ClubReady will try to charge this method."
             )
-        profile, acct = _clean(payment.profile_token), _clean(payment.acct_token)
-        if profile and acct:
-            errors[prefix + "acct_token"] = (
-                "Paste one token per payment method: a ProfileToken or an AcctToken, not both."
+        kind = _clean(payment.kind) or "profile"
+        token = _clean(payment.token)
+        if kind not in PAYMENT_KINDS:
+            errors[prefix + "method"] = "Choose ProfileToken or AcctToken."
+        elif token is None:
+            errors[prefix + "token"] = (
+                f"Paste the {PAYMENT_KINDS[kind]} from ClubReady's payment page."
             )
-        elif not profile and not acct:
-            errors[prefix + "profile_token"] = (
-                "Paste the ProfileToken or AcctToken from ClubReady's payment page."
+        elif not _TOKEN.match(token):
+            errors[prefix + "token"] = (
+                "That does not look like a token: paste it exactly as ClubReady shows it."
             )
-        else:
-            token = profile or acct
-            assert token is not None
-            if not _TOKEN.match(token):
-                errors[prefix + ("profile_token" if profile else "acct_token")] = (
-                    "That does not look like a token: paste it exactly as ClubReady shows it."
-                )
-            elif amount is not None:
-                total += amount
-                methods.append(
-                    {
-                        "kind": "profile" if profile else "acct",
-                        "amount": money(amount),
-                        "token": token,
-                    }
-                )
+        elif amount is not None and prefix + "amount" not in errors:
+            total += amount
+            methods.append({"kind": kind, "amount": money(amount), "token": token})
     if price > 0 and not errors:
         if not methods:
             errors["payment1_amount"] = (
@@ -487,18 +493,12 @@ def new_member_sale(
     )
 
 
-def _form_errors(exc: InvalidVendorRequest, methods: list[dict[str, str]]) -> dict[str, str]:
-    """A sale endpoint's check errors on this form's fields: ``paymentN_token`` is the
-    token field of the kind that payment uses; an error without a field goes first."""
+def _form_errors(exc: InvalidVendorRequest) -> dict[str, str]:
+    """A sale endpoint's check errors on this form's fields (the adapter names them:
+    ``payment1_token``, ``start_date``, …); an error without a field goes first."""
     errors: dict[str, str] = {}
     for error in exc.field_errors:
-        name = error.field or "first_name"
-        match = re.fullmatch(r"payment(\d+)_token", name)
-        if match:
-            index = int(match.group(1)) - 1
-            kind = methods[index]["kind"] if index < len(methods) else "profile"
-            name = f"payment{match.group(1)}_{kind}_token"
-        errors.setdefault(name, error.message)
+        errors.setdefault(error.field or "first_name", error.message)
     return errors
 
 
@@ -552,6 +552,22 @@ def _preview(sale: Sale, values: dict[str, Any]) -> Sale:
     """A detached copy of ``sale`` with ``values`` applied: what it would show."""
     columns = {c.key: getattr(sale, c.key) for c in Sale.__table__.columns}
     return Sale(**{**columns, **{k: v for k, v in values.items() if k in columns}})
+
+
+def _member_values(
+    member: dict[str, Any], methods: list[dict[str, str]], vault: TokenVault
+) -> dict[str, Any]:
+    """A sale's member and payment columns: the member, masked forms, the payments as
+    shown (``…last4``) and the tokens sealed."""
+    return {
+        "member": member,
+        "member_masked": masked_member(member),
+        "member_email_hash": identifier_hash("email", member["email"]),
+        "payments": [
+            {"kind": m["kind"], "amount": m["amount"], "last4": last4(m["token"])} for m in methods
+        ],
+        "sealed_tokens": vault.seal(methods) if methods else None,
+    }
 
 
 def _wipe_tokens(status: str) -> dict[str, Any]:
@@ -760,14 +776,26 @@ class SaleService:
     def today_at(self, location: Location) -> date:
         return _today_at(location, self.clock.now())
 
-    def start(self, actor: Actor, raw: SaleStart) -> Sale:
-        """Authorize and record a draft from the first view."""
+    def new_draft_id(self) -> str:
+        """The id a sale's first view carries, so that submitting that view again (after
+        Back) changes the same draft instead of starting another."""
+        return str(uuid.uuid4())
+
+    def start(self, actor: Actor, raw: SaleStart, draft_id: str | None = None) -> Sale:
+        """Authorize and record a draft from the first view. The same view submitted
+        again (``draft_id``, after Back) changes that draft: its new start, without the
+        member and payment, which the next view takes again (tokens are typed again:
+        they are never shown back)."""
         location = self._location(raw.location_id)
         self._vault()
         now = self.clock.now()
         item = validate_start(location, raw, now)
+        wanted = _uuid(draft_id)
         with self.db.session() as session:
             self.roles.require(session, actor, Permission.REQUEST_SALE, location.id)
+            existing = session.get(Sale, wanted) if wanted else None
+            if existing is not None:
+                return self._restart(session, actor, existing, location, item, raw)
             drafts = (
                 session.scalar(
                     select(func.count())
@@ -786,7 +814,7 @@ class SaleService:
                     "takes from one person. Finish or withdraw some, or wait a little."
                 )
             sale = Sale(
-                id=str(uuid.uuid4()),
+                id=wanted or self.new_draft_id(),
                 org_id=actor.org_id,
                 enterprise_id=actor.enterprise_id,
                 team_id=actor.team_id,
@@ -804,9 +832,57 @@ class SaleService:
                 updated_at=now,
             )
             sale.fingerprint = fingerprint(content_of(sale), [])
-            session.add(sale)
-            session.flush()
+            try:
+                with session.begin_nested():
+                    session.add(sale)
+                    session.flush()
+            except IntegrityError:  # the same first view submitted twice at once
+                session.expunge(sale)
+                existing = self._load(session, sale.id)
+                return self._restart(session, actor, existing, location, item, raw)
             self._audit(session, actor.key, "sale.draft", sale, {"package": item.name})
+        return sale
+
+    def _restart(
+        self,
+        session: Session,
+        actor: Actor,
+        sale: Sale,
+        location: ClubReadyLocation,
+        item: CatalogItem,
+        raw: SaleStart,
+    ) -> Sale:
+        """The first view again (Back, then Next): the draft takes the new start and
+        drops its member, payment and tokens, by compare-and-set on the draft."""
+        if not actor.is_person(sale.org_id, sale.user_id):
+            raise Conflict("Only the person who started this sale can change it.")
+        values: dict[str, Any] = {
+            "location_id": location.id,
+            "package_id": item.package_id,
+            "installment_plan_id": item.installment_plan_id,
+            "package_name": item.name,
+            "amount": money(item.amount),
+            "start_date": raw.start_date,
+            "promo_code": _clean(raw.promo_code),
+            "member": None,
+            "member_masked": "",
+            "member_email_hash": None,
+            "payments": [],
+            "sealed_tokens": None,
+        }
+        values["fingerprint"] = fingerprint(content_of(_preview(sale, values)), [])
+        if not self._transition(
+            session,
+            sale,
+            expected=(Sale.status == SaleStatus.DRAFT) & (Sale.user_id == sale.user_id),
+            values=values,
+            actor=actor.key,
+            action="sale.draft_restarted",
+            details={"package": item.name},
+        ):
+            raise Conflict(
+                f"This sale is {_words(SaleStatus(sale.status))}: start a new one with /sell."
+            )
         return sale
 
     def add_details(self, actor: Actor, sale_id: str, raw: SaleDetails) -> Sale:
@@ -834,30 +910,13 @@ class SaleService:
                 raise self.roles.refusal(session, Permission.REQUEST_SALE, sale.location_id)
             location = self._location(sale.location_id)
             member, methods = validate_details(location, Decimal(sale.amount), raw, now)
-            item = location.package(sale.package_id, sale.installment_plan_id)
-            order = new_member_sale(
-                sale, methods, paid_in_full=bool(item and item.paid_in_full), member=member
-            )
-            try:
-                self.clients.seller(location.id).check(order)
-            except InvalidVendorRequest as exc:
-                raise InvalidInput(_form_errors(exc, methods)) from None
-            stored_member = {
-                k: (v.isoformat() if isinstance(v, date) else v) for k, v in member.items()
-            }
+            stored_member = self._checked(location, sale, member, methods)
             if not self._transition(
                 session,
                 sale,
                 expected=Sale.status == SaleStatus.DRAFT,
                 values={
-                    "member": stored_member,
-                    "member_masked": masked_member(stored_member),
-                    "member_email_hash": identifier_hash("email", stored_member["email"]),
-                    "payments": [
-                        {"kind": m["kind"], "amount": m["amount"], "last4": last4(m["token"])}
-                        for m in methods
-                    ],
-                    "sealed_tokens": vault.seal(methods) if methods else None,
+                    **_member_values(stored_member, methods, vault),
                     "fingerprint": fingerprint(
                         {**content_of(sale), "member": stored_member}, methods
                     ),
@@ -868,6 +927,26 @@ class SaleService:
             ):
                 raise Conflict("This sale was already submitted: it can no longer change.")
         return sale, allows(grants, Permission.APPROVE_SALE, sale.location_id)
+
+    def _checked(
+        self,
+        location: ClubReadyLocation,
+        sale: Sale,
+        member: dict[str, Any],
+        methods: list[dict[str, str]],
+    ) -> dict[str, Any]:
+        """ClubReady's own checks of the sale as it would be sent (issue 13: a new
+        member needs a ProfileToken unless the package is paid in full; the last method
+        carries no amount), as field errors; the member as stored."""
+        item = location.package(sale.package_id, sale.installment_plan_id)
+        order = new_member_sale(
+            sale, methods, paid_in_full=bool(item and item.paid_in_full), member=member
+        )
+        try:
+            self.clients.seller(location.id).check(order)
+        except InvalidVendorRequest as exc:
+            raise InvalidInput(_form_errors(exc)) from None
+        return {k: (v.isoformat() if isinstance(v, date) else v) for k, v in member.items()}
 
     def require(self, actor: Actor, permission: Permission, location_id: str | None) -> None:
         with self.db.session() as session:
@@ -958,8 +1037,13 @@ class SaleService:
             self.notices.status(session, sale)
         return SubmitResult.QUEUED if enough else SubmitResult.PENDING_APPROVAL
 
-    def edit(self, actor: Actor, sale_id: str, raw: SaleStart) -> tuple[Sale, bool]:
-        """Change package, start date or promo code before the sale is approved.
+    def edit(
+        self, actor: Actor, sale_id: str, raw: SaleStart, member: SaleDetails | None = None
+    ) -> tuple[Sale, bool]:
+        """Change package, start date or promo code before the sale is approved, and
+        with ``member`` (the member and payment view) those too (a payment whose token is left empty
+        keeps the token on file for the same kind of method: tokens are never shown
+        back, so only a new method needs one pasted).
 
         Returns (sale, was_pending). A pending sale's earlier approvals no longer
         count (they are bound to the old fingerprint) and its expiry restarts.
@@ -980,6 +1064,11 @@ class SaleService:
             methods: list[dict[str, str]] = (
                 self._vault().open(sale.sealed_tokens) if sale.sealed_tokens else []
             )
+            member_values: dict[str, Any] = {}
+            if member is not None and sale.member is not None:
+                methods, member_values = self._edited_details(
+                    location, sale, item, member, methods, now
+                )
             covered = sum((Decimal(m["amount"]) for m in methods), Decimal(0))
             if sale.member is not None and covered < item.amount:
                 raise InvalidInput(
@@ -1000,10 +1089,14 @@ class SaleService:
                 "start_date": raw.start_date,
                 "promo_code": _clean(raw.promo_code),
             }
+            content = {**content_of(sale), **changes}
+            if member_values:
+                content["member"] = member_values["member"]
             values: dict[str, Any] = {
                 **changes,
+                **member_values,
                 "package_name": item.name,
-                "fingerprint": fingerprint({**content_of(sale), **changes}, methods),
+                "fingerprint": fingerprint(content, methods),
             }
             details: dict[str, Any] = {"package": item.name, "amount": money(item.amount)}
             pending = status is SaleStatus.PENDING_APPROVAL
@@ -1038,6 +1131,51 @@ class SaleService:
                     self.notices.note(session, sale, "changed", actor.user_id)
                 self._ask_approvals_channel(session, sale)
         return sale, pending
+
+    def _edited_details(
+        self,
+        location: ClubReadyLocation,
+        sale: Sale,
+        item: CatalogItem,
+        raw: SaleDetails,
+        stored: list[dict[str, str]],
+        now: datetime,
+    ) -> tuple[list[dict[str, str]], dict[str, Any]]:
+        """(payment methods, the member's new column values) of a Change that may edit
+        the member and payment. Payments submitted as they are on file (same kinds and
+        amounts, no token pasted) stay as they are; any other payment is validated like
+        a new one, an empty token taken from the method on file of the same kind."""
+        typed = [p for p in raw.payments[:MAX_PAYMENT_METHODS] if not p.empty]
+        kept = len(typed) == len(stored) and all(
+            _clean(p.token) is None
+            and (_clean(p.kind) or "profile") == m["kind"]
+            and _parse_amount(p.amount) == Decimal(m["amount"])
+            for p, m in zip(typed, stored, strict=False)
+        )
+        if kept:
+            member, _ = validate_details(location, Decimal(0), SaleDetails(raw.member), now)
+            methods = stored
+        else:
+            filled = []
+            for index, payment in enumerate(raw.payments[:MAX_PAYMENT_METHODS]):
+                on_file = stored[index] if index < len(stored) else None
+                kind = _clean(payment.kind) or "profile"
+                if (
+                    not payment.empty
+                    and _clean(payment.token) is None
+                    and on_file is not None
+                    and on_file["kind"] == kind
+                ):
+                    payment = PaymentInput(payment.amount, on_file["token"], kind)
+                filled.append(payment)
+            member, methods = validate_details(
+                location, item.amount, SaleDetails(raw.member, tuple(filled)), now
+            )
+        preview = _preview(
+            sale, {"package_id": item.package_id, "installment_plan_id": item.installment_plan_id}
+        )
+        stored_member = self._checked(location, preview, member, methods)
+        return methods, _member_values(stored_member, methods, self._vault())
 
     def withdraw(self, actor: Actor, sale_id: str) -> bool:
         now = self.clock.now()

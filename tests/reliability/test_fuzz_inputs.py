@@ -144,7 +144,7 @@ def test_through_the_app(stack: Stack, caplog: pytest.LogCaptureFixture) -> None
                 stack,
                 details_view,
                 member={name: text for name in ("first_name", "last_name", "email", "phone")},
-                payments=[{"amount": text, "profile_token": text}],
+                payments=[{"amount": text, "token": text}],
             )
             assert response.status_code == 200
             answer = response.json() if response.text else {}

@@ -159,7 +159,7 @@ class SaleMachine(RuleBasedStateMachine):
             draft.id,
             SaleDetails(
                 member={"first_name": "A", "last_name": "B", "email": f"{draft.id}@example.com"},
-                payments=(PaymentInput(amount=PACKAGES[package], profile_token="tok_profile_sm1"),),
+                payments=(PaymentInput(amount=PACKAGES[package], token="tok_profile_sm1"),),
             ),
         )
         return sale.id

@@ -127,7 +127,7 @@ def test_manager_home_shows_pending_approvals_and_refreshes(stack: Stack) -> Non
 def test_support_home_lists_open_failures_claims_resolves(stack: Stack) -> None:
     refused = reset(stack, "ghost@example.com sparkle")  # Registrar: no such customer
     declined = sale_steps.request_approval(
-        stack, payments=[{"amount": "49.00", "profile_token": "tok_decline_1111"}]
+        stack, payments=[{"amount": "49.00", "token": "tok_decline_1111"}]
     )
     assert (
         sale_steps.approve(

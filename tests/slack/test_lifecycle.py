@@ -220,7 +220,7 @@ def test_one_person_across_workspaces_of_an_enterprise(stack: Stack) -> None:
         )
     home = stack.driver
     stack.driver = home.in_workspace("T1", "E1")
-    annual = [{"amount": "599.00", "profile_token": "tok_profile_grid_0001"}]
+    annual = [{"amount": "599.00", "token": "tok_profile_grid_0001"}]
     sale_id = request_approval(stack, "UGRIDFRONT", package="2003:3003", payments=annual)
     assert sale(stack, sale_id).required_approvals == 2
     # The requester, from the other workspace: their own sale.

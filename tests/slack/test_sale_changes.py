@@ -24,7 +24,7 @@ from storage.models import AuditEvent, SaleAsk, SaleSeen
 #: The annual package, paid for; the sale can change to a cheaper package while pending.
 ANNUAL = {
     "package": "2003:3003",
-    "payments": [{"amount": "599.00", "profile_token": PROFILE_TOKEN}],
+    "payments": [{"amount": "599.00", "token": PROFILE_TOKEN}],
 }
 
 

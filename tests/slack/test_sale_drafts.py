@@ -11,16 +11,15 @@ from sqlalchemy import delete, select
 from bot.clock import ManualClock
 from bot.devtools.sale_steps import (
     acknowledged,
+    decide,
     open_sell,
-    press,
-    press_refused,
     review_view,
     sale,
     sale_id_of,
+    submit_review,
     submit_start,
 )
 from bot.devtools.stack import Stack, wait_for
-from bot.slack.ids import SaleAction
 from bot.workflows.roles import Role
 from bot.workflows.sales import SaleStatus
 from storage.models import AuditEvent, RoleGrant
@@ -49,8 +48,9 @@ def test_closing_the_review_wipes_the_tokens_at_once(stack: Stack) -> None:
     assert wiped.member is None and wiped.payments == [] and wiped.member_masked == ""
     assert actions_of(stack, sale_id)[-1] == "sale.draft_closed"
     # The review's Submit, clicked in a race with the close, submits nothing.
-    told = press_refused(stack, "UFRONT", review, SaleAction.SUBMIT)
-    assert "Add the member and payment first" in told
+    told = submit_review(stack, "UFRONT", review).json()
+    assert told["response_action"] == "push"  # a notice on top: the review stays
+    assert "Add the member and payment first" in str(told["view"])
     assert sale(stack, sale_id).status == SaleStatus.DRAFT
     assert stack.slack.messages_in("C0APPROVALS") == []
     # A second close changes nothing more.
@@ -61,7 +61,7 @@ def test_closing_the_review_wipes_the_tokens_at_once(stack: Stack) -> None:
 def test_a_submitted_sale_keeps_its_tokens_when_a_view_closes(stack: Stack) -> None:
     review = review_view(stack)
     sale_id = sale_id_of(review)
-    press(stack, "UFRONT", review, SaleAction.SUBMIT)
+    decide(stack, "UFRONT", review)
     wait_for(lambda: sale(stack, sale_id).status == SaleStatus.PENDING_APPROVAL)
     assert stack.driver.view_closed("UFRONT", review).status_code == 200
     assert sale(stack, sale_id).sealed_tokens is not None

@@ -23,22 +23,23 @@ from bot.devtools.sale_steps import (
     approve,
     block,
     change,
+    decide,
     dm_texts,
     field_errors,
+    inputs_of,
     open_review,
     open_sell,
-    press,
-    press_refused,
     request_approval,
     review_view,
     sale,
     sale_id_of,
     submit_details,
+    submit_review,
     submit_start,
     wait_finished,
 )
 from bot.devtools.stack import Stack, wait_for
-from bot.slack.ids import SaleAction
+from bot.slack.ids import SaleAction, SaleDecision
 from bot.workflows.roles import Role
 from bot.workflows.sales import SaleStatus
 from storage.models import AuditEvent, Sale
@@ -77,13 +78,23 @@ def test_happy_path_with_approval(stack: Stack) -> None:
     )
 
 
+def choices(review: dict) -> list[str]:  # type: ignore[type-arg]
+    """The options of the review's Sell now choice (a manager's), or none."""
+    return [
+        option["value"]
+        for b in review["blocks"]
+        if b.get("block_id") == block("decision")
+        for option in b["element"]["options"]
+    ]
+
+
 def test_sell_now_within_the_managers_limit(stack: Stack) -> None:
     review = review_view(stack, "UMANAGER")
-    buttons = [e["action_id"] for b in review["blocks"] for e in b.get("elements", [])]
-    assert SaleAction.SELL_NOW in buttons
+    assert choices(review) == [SaleDecision.SELL_NOW, SaleDecision.SUBMIT]
+    assert "Sell now: charge $49.00" in json.dumps(review)
+    assert review["submit"]["text"] == "Confirm"
     sale_id = sale_id_of(review)
-    notice = press(stack, "UMANAGER", review, SaleAction.SELL_NOW)
-    assert "Selling now" in str(notice["blocks"])
+    decide(stack, "UMANAGER", review, SaleDecision.SELL_NOW)
     sold = wait_finished(stack, sale_id)
     assert sold.status == SaleStatus.SOLD and sold.decided_by == "UMANAGER"
     assert sold.approval_ts is None  # nothing for other managers to decide
@@ -92,21 +103,23 @@ def test_sell_now_within_the_managers_limit(stack: Stack) -> None:
 
 def test_front_desk_is_not_offered_sell_now(stack: Stack) -> None:
     review = review_view(stack, "UFRONT")
-    buttons = [e["action_id"] for b in review["blocks"] for e in b.get("elements", [])]
-    assert buttons == [SaleAction.SUBMIT]
+    assert choices(review) == [] and inputs_of(review) == []
+    assert review["submit"]["text"] == "Submit for approval"
     # A forged Sell now from front desk changes nothing, and says why.
-    refusal = press_refused(stack, "UFRONT", review, SaleAction.SELL_NOW)
-    assert "You can't approve sales at Downtown Fitness" in refusal
+    manager_review = review_view(stack, "UMANAGER")
+    decision = next(b for b in manager_review["blocks"] if b.get("block_id") == block("decision"))
+    forged = {**review, "blocks": [*review["blocks"], decision]}
+    answer = submit_review(stack, "UFRONT", forged, SaleDecision.SELL_NOW).json()
+    assert "You can't approve sales at Downtown Fitness" in str(answer)
     assert sale(stack, sale_id_of(review)).status == SaleStatus.DRAFT
     assert stack.sandbox.received("clubready", "contract_sale") == []
 
 
 def test_sell_now_above_the_limit_needs_a_second_manager(stack: Stack) -> None:
-    annual = [{"amount": "599.00", "profile_token": PROFILE_TOKEN}]
+    annual = [{"amount": "599.00", "token": PROFILE_TOKEN}]
     review = review_view(stack, "UMANAGER", package="2003:3003", payments=annual)
     sale_id = sale_id_of(review)
-    notice = press(stack, "UMANAGER", review, SaleAction.SELL_NOW)
-    assert "second manager" in str(notice["blocks"])
+    decide(stack, "UMANAGER", review, SaleDecision.SELL_NOW)
     wait_for(lambda: sale(stack, sale_id).approval_ts)
     pending = sale(stack, sale_id)
     assert pending.status == SaleStatus.PENDING_APPROVAL and pending.required_approvals == 2
@@ -123,7 +136,7 @@ def test_sell_now_above_the_limit_needs_a_second_manager(stack: Stack) -> None:
 
 
 def test_a_request_above_the_limit_needs_two_approvals(stack: Stack) -> None:
-    annual = [{"amount": "599.00", "profile_token": PROFILE_TOKEN}]
+    annual = [{"amount": "599.00", "token": PROFILE_TOKEN}]
     sale_id = request_approval(stack, package="2003:3003", payments=annual)
     first = open_review(stack, "UMANAGER", sale_id)
     assert approve(stack, "UMANAGER", first).text == ""
@@ -179,35 +192,30 @@ MEMBER_ERRORS = [
     ({"username": "a" * 256}, None, "username", "4 to 255"),
     ({"date_of_birth": "2999-01-01"}, None, "date_of_birth", "in the past"),
     ({"phone": "call me"}, None, "phone", "phone number"),
-    ({}, [{"amount": "40.00", "profile_token": PROFILE_TOKEN}], "payment1_amount", "add up to"),
-    ({}, [], "payment1_amount", "add a payment method"),
-    ({}, [{"amount": "abc", "profile_token": PROFILE_TOKEN}], "payment1_amount", "amount like"),
-    (
-        {},
-        [{"amount": "49.00", "profile_token": PROFILE_TOKEN, "acct_token": "tok_acct_1234"}],
-        "payment1_acct_token",
-        "not both",
-    ),
-    ({}, [{"amount": "49.00"}], "payment1_profile_token", "Paste the ProfileToken"),
+    ({}, [{"amount": "40.00", "token": PROFILE_TOKEN}], "payment1_amount", "add up to"),
+    # The amount is prefilled with the price: emptied, with no token, nothing pays.
+    ({}, [{"amount": ""}], "payment1_amount", "add a payment method"),
+    ({}, [{"amount": "abc", "token": PROFILE_TOKEN}], "payment1_amount", "amount like"),
+    ({}, [{"amount": "49.00"}], "payment1_token", "Paste the ProfileToken"),
     # Issue 13, deviation 2: a new member paying by AcctToken alone leaves nothing on
     # file for the instalments; the form says so on the field (nothing is sent).
     (
         {},
-        [{"amount": "49.00", "acct_token": "tok_acct_1234"}],
-        "payment1_acct_token",
+        [{"amount": "49.00", "method": "acct", "token": "tok_acct_1234"}],
+        "payment1_token",
         "ProfileToken",
     ),
     # ...and an amount too large for a decimal is a field error (no InvalidOperation).
     (
         {},
-        [{"amount": "1e30", "profile_token": PROFILE_TOKEN}],
+        [{"amount": "1e30", "token": PROFILE_TOKEN}],
         "payment1_amount",
         "An amount like 49.00",
     ),
     (
         {},
-        [{"amount": "49.00", "profile_token": PROFILE_TOKEN}, {"amount": "10.00"}],
-        "payment2_profile_token",
+        [{"amount": "49.00", "token": PROFILE_TOKEN}, {"amount": "10.00"}],
+        "payment2_token",
         "Paste the ProfileToken",
     ),
 ]
@@ -231,19 +239,36 @@ def test_a_free_package_takes_no_payment(stack: Stack) -> None:
     review = review_view(stack, package="2002:3002", payments=[])
     sale_id = sale_id_of(review)
     assert "no payment" in str(review["blocks"])
-    press(stack, "UFRONT", review, SaleAction.SUBMIT)
+    decide(stack, "UFRONT", review)
     wait_for(lambda: sale(stack, sale_id).approval_ts)
     assert approve(stack, "UMANAGER", open_review(stack, "UMANAGER", sale_id)).text == ""
     assert wait_finished(stack, sale_id).status == SaleStatus.SOLD
     assert "PaymentMethods" not in stack.sandbox.received("clubready", "contract_sale")[0].json
 
 
-def test_review_masks_the_member_and_shows_tokens_as_last4(stack: Stack) -> None:
+def test_the_requesters_review_shows_what_they_typed_and_tokens_as_last4(stack: Stack) -> None:
+    """Issue 16 item 2: the requester's own, short-lived review shows their input in
+    full (so a typo can be caught); what stays or others see is masked."""
     review = review_view(stack, member={**MEMBER, "phone": "555-010-1234", "username": "janew"})
     shown = json.dumps(review, ensure_ascii=False)
-    assert "j•••@example.com" in shown and "…4242" in shown
-    for secret in (PROFILE_TOKEN, "jane.walker@example.com", "555-010-1234", "janew"):
-        assert secret not in shown
+    for typed in ("jane.walker@example.com", "555-010-1234", "janew", "Walker"):
+        assert typed in shown
+    assert "…4242" in shown and PROFILE_TOKEN not in shown
+    assert "Managers see the member as *Jane W. · j•••@example.com*" in shown
+    decide(stack, "UFRONT", review)
+    sale_id = sale_id_of(review)
+    wait_for(lambda: sale(stack, sale_id).approval_ts and sale(stack, sale_id).dm_ts)
+    record = sale(stack, sale_id)
+    kept = json.dumps(
+        [
+            approval_message(stack, sale_id),
+            stack.slack.message(str(record.dm_channel_id), str(record.dm_ts)),
+        ],
+        ensure_ascii=False,
+    )
+    assert "j•••@example.com" in kept
+    for typed in ("jane.walker@example.com", "555-010-1234", "janew", "Walker", PROFILE_TOKEN):
+        assert typed not in kept
 
 
 def test_rejection_with_a_reason(stack: Stack) -> None:
@@ -275,7 +300,7 @@ def test_rejection_with_a_reason(stack: Stack) -> None:
 def test_self_approval_is_refused(stack: Stack) -> None:
     review = review_view(stack, "UMANAGER")
     sale_id = sale_id_of(review)
-    press(stack, "UMANAGER", review, SaleAction.SUBMIT)
+    decide(stack, "UMANAGER", review, SaleDecision.SUBMIT)
     wait_for(lambda: sale(stack, sale_id).approval_ts)
     assert "requested this sale" in click_review_expecting_refusal(stack, "UMANAGER", sale_id)
     # A forged approval view submitted by the requester changes nothing.
@@ -338,8 +363,9 @@ def test_expiry_with_a_frozen_clock(database_url: str, tmp_path: Path) -> None:
         expired = sale(stack, sale_id)
         assert expired.status == SaleStatus.EXPIRED and expired.sealed_tokens is None
         wait_for(lambda: any("Expired" in t for t in dm_texts(stack, "UFRONT")))
+        # The DM and the approval message are two conversations: delivered independently.
+        wait_for(lambda: "Expired" in str(approval_message(stack, sale_id)["blocks"]))
         message = approval_message(stack, sale_id)
-        assert "Expired" in str(message["blocks"])
         assert SaleAction.REVIEW not in json.dumps(message["blocks"])
         assert stack.sandbox.received("clubready", "contract_sale") == []
     finally:
@@ -406,7 +432,7 @@ def test_withdraw_wipes_the_tokens_and_tells_the_approvers(stack: Stack) -> None
 
 
 def test_vendor_refusal_reaches_the_requester_and_triage(stack: Stack) -> None:
-    declined = [{"amount": "49.00", "profile_token": "tok_decline_0005"}]
+    declined = [{"amount": "49.00", "token": "tok_decline_0005"}]
     sale_id = request_approval(stack, payments=declined)
     assert approve(stack, "UMANAGER", open_review(stack, "UMANAGER", sale_id)).text == ""
     refused = wait_finished(stack, sale_id)
@@ -481,7 +507,7 @@ def test_double_clicks_and_retried_deliveries_sell_once(stack: Stack) -> None:
     review = review_view(stack)
     sale_id = sale_id_of(review)
     for retry in (None, 1, 2):
-        stack.driver.click_in_view("UFRONT", review, SaleAction.SUBMIT, sale_id, retry_num=retry)
+        stack.driver.submit_view("UFRONT", review, {}, retry_num=retry)
     wait_for(lambda: sale(stack, sale_id).approval_ts)
     time.sleep(0.3)
     assert len([m for m in stack.slack.messages_in(APPROVALS)]) == 1
@@ -513,7 +539,7 @@ def test_sale_acknowledgements_never_wait_for_clubready(stack: Stack) -> None:
     review = acknowledged(stack, details, submit_details(stack, details))
     details_seconds = time.monotonic() - started
     sale_id = sale_id_of(review)
-    press(stack, "UFRONT", review, SaleAction.SUBMIT)
+    decide(stack, "UFRONT", review)
     wait_for(lambda: sale(stack, sale_id).approval_ts)
     view = open_review(stack, "UMANAGER", sale_id)
     started = time.monotonic()

@@ -245,7 +245,7 @@ def test_sale_step_requests_approval_and_completes_with_the_outcome(stack: Stack
     review = sale_steps.acknowledged(
         stack, details, sale_steps.submit_details(stack, details, "UFRONT")
     )
-    sale_steps.press(stack, "UFRONT", review, SaleAction.SUBMIT)
+    sale_steps.decide(stack, "UFRONT", review)
     wait_for(lambda: sale_steps.sale(stack, sale_id).approval_ts)
     assert stack.slack.execution(execution_id).state == "running"  # waits for the decision
     # The requester's DM about this sale is the message the step sent, kept up to date.
@@ -277,7 +277,7 @@ def test_sale_step_rejected_and_withdrawn(stack: Stack) -> None:
     review = sale_steps.acknowledged(
         stack, details, sale_steps.submit_details(stack, details, "UFRONT")
     )
-    sale_steps.press(stack, "UFRONT", review, SaleAction.SUBMIT)
+    sale_steps.decide(stack, "UFRONT", review)
     wait_for(lambda: sale_steps.sale(stack, sale_id).approval_ts)
     modal = sale_steps.open_review(stack, "UMANAGER", sale_id)
     pushed = len(stack.slack.calls_to("views.push"))

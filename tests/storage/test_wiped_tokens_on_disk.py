@@ -43,7 +43,7 @@ def _token(name: str) -> str:
 
 
 def _sale(stack: Stack, name: str, token: str, *, submit: bool = True) -> str:
-    payments = [{"amount": "49.00", "profile_token": token}]
+    payments = [{"amount": "49.00", "token": token}]
     member = {**sale_steps.MEMBER, "email": f"{name.replace('_', '.')}@example.com"}
     if submit:
         return sale_steps.request_approval(stack, payments=payments, member=member)
@@ -109,7 +109,7 @@ def _a_days_sales(stack: Stack, count: int) -> dict[str, tuple[str, str]]:
         token = _token(name)
         sale = sales.start(front, SaleStart("downtown", "2001:3001", start_date=today))
         member = {**sale_steps.MEMBER, "email": f"day{index}@example.com"}
-        payments = (PaymentInput(amount="49.00", profile_token=token),)
+        payments = (PaymentInput(amount="49.00", token=token),)
         sale = sales.add_details(front, sale.id, SaleDetails(member=member, payments=payments))
         assert sales.submit(front, sale.id, sale.fingerprint) is SubmitResult.PENDING_APPROVAL
         sealed = sale_steps.sale(stack, sale.id).sealed_tokens

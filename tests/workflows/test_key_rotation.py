@@ -59,7 +59,7 @@ def service(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
 
 def _draft(service: SaleService, token: str) -> Sale:
     sale = service.start(FRONT, SaleStart("downtown", "2001:3001", start_date=date(2026, 11, 23)))
-    payments = (PaymentInput(amount="49.00", profile_token=token),)
+    payments = (PaymentInput(amount="49.00", token=token),)
     return service.add_details(FRONT, sale.id, SaleDetails(member=MEMBER, payments=payments))
 
 
@@ -154,7 +154,7 @@ def test_rotation_never_overwrites_a_sale_that_changed_meanwhile(
         if sealed == ending_sealed:
             assert service.withdraw(FRONT, ending.id)
         elif sealed == changing_sealed:
-            payments = (PaymentInput(amount="49.00", profile_token="tok_profile_RACE_new_7777"),)
+            payments = (PaymentInput(amount="49.00", token="tok_profile_RACE_new_7777"),)
             service.add_details(FRONT, changing.id, SaleDetails(member=MEMBER, payments=payments))
         return result
 

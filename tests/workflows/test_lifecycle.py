@@ -171,7 +171,7 @@ def _approved_sale(service: SaleService) -> str:
         sale.id,
         SaleDetails(
             member={"first_name": "Ann", "last_name": "Lee", "email": "ann@example.com"},
-            payments=(PaymentInput(amount="49.00", profile_token="tok_profile_unit_1234"),),
+            payments=(PaymentInput(amount="49.00", token="tok_profile_unit_1234"),),
         ),
     )
     assert service.sell_now(BOSS, sale.id, sale.fingerprint) is SubmitResult.QUEUED

@@ -81,7 +81,7 @@ def draft(
     sale = service.start(
         who, SaleStart("downtown", package, start_date=date(2026, 11, 23), promo_code=None)
     )
-    payments = (PaymentInput(amount=amount, profile_token=TOKEN),) if amount else ()
+    payments = (PaymentInput(amount=amount, token=TOKEN),) if amount else ()
     return service.add_details(who, sale.id, SaleDetails(member=MEMBER, payments=payments))
 
 
@@ -249,12 +249,26 @@ def test_amounts_are_exact_decimals(service: SaleService) -> None:
         SaleDetails(
             member=MEMBER,
             payments=(
-                PaymentInput(amount="$24.50", profile_token=TOKEN),
-                PaymentInput(amount="24.50", acct_token="tok_acct_6666"),
+                PaymentInput(amount="$24.50", token=TOKEN),
+                PaymentInput(amount="24.50", token="tok_acct_6666", kind="acct"),
             ),
         ),
     )
     assert sum(Decimal(p["amount"]) for p in sale.payments) == Decimal("49.00")
+
+
+def test_one_payment_method_choice_with_one_token(service: SaleService) -> None:
+    """The method is a choice (ProfileToken or AcctToken) and the token one field: a
+    forged choice is refused on the choice, a missing token asks for that kind."""
+    begun = service.start(FRONT, SaleStart("downtown", "2001:3001", date(2026, 11, 23)))
+    for payment, field, says in (
+        (PaymentInput(amount="49.00", token=TOKEN, kind="cash"), "payment1_method", "Choose"),
+        (PaymentInput(amount="49.00", kind="acct"), "payment1_token", "Paste the AcctToken"),
+        (PaymentInput(amount="49.00", token="x"), "payment1_token", "does not look like"),
+    ):
+        with pytest.raises(InvalidInput) as caught:
+            service.add_details(FRONT, begun.id, SaleDetails(MEMBER, (payment,)))
+        assert says in caught.value.errors[field], caught.value.errors
 
 
 @pytest.mark.parametrize(
@@ -280,6 +294,6 @@ def test_thousands_separators_still_read(service: SaleService) -> None:
     sale = service.add_details(
         FRONT,
         annual.id,
-        SaleDetails(member=MEMBER, payments=(PaymentInput(amount="$599", profile_token=TOKEN),)),
+        SaleDetails(member=MEMBER, payments=(PaymentInput(amount="$599", token=TOKEN),)),
     )
     assert sale.payments[0]["amount"] == "599.00"
