@@ -18,7 +18,7 @@ from bot.config import Location, PaytronixLocation, Settings, preflight
 from bot.notices.notifier import Notifier
 from bot.notices.render import Context
 from bot.notices.slack import SlackCalls
-from bot.observability import ContextExecutor, Metrics
+from bot.observability import ContextExecutor, Metrics, quiet_bodies
 from bot.slack import admin, channels, errors, home, resets, sale_drafts, sales, shortcuts, steps
 from bot.slack.context import Services, actor_middleware
 from bot.vendor_clients import VendorClients
@@ -169,6 +169,7 @@ def build(
         ],
     )
     metrics = Metrics(db)
+    quiet_bodies()
     app = App(
         client=client,
         listener_executor=ContextExecutor(max_workers=10, thread_name_prefix="frontdesk-listener"),

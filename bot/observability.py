@@ -61,6 +61,30 @@ def json_handler(stream: IO[str] | None = None) -> logging.Handler:
     return handler
 
 
+#: How Bolt and slack_sdk begin their debug records of whole bodies sent or received.
+_BODY_RECORDS = ("Responding with status", "Sending a request", "Received the following")
+#: The loggers that write them (Bolt's is ours: bot/app.py names it).
+_BODY_LOGGERS = ("frontdesk.bolt", "slack_sdk.web.base_client", "slack_sdk.webhook.client")
+
+
+class NoBodies(logging.Filter):
+    """Drops the libraries' debug records of whole Slack bodies: an acknowledgement, a
+    views.update or a response_url post may carry a private screen (a reset's
+    confirmation with the member as the person typed it), which is for that person
+    alone, never for the logs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(_BODY_RECORDS)
+
+
+def quiet_bodies() -> None:
+    """Keep Slack bodies out of the logs at every level (idempotent)."""
+    for name in _BODY_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, NoBodies) for f in logger.filters):
+            logger.addFilter(NoBodies())
+
+
 def configure_logging(level: str = "INFO", stream: IO[str] | None = None) -> None:
     """JSON lines for every logger, ours and the libraries'."""
     root = logging.getLogger()

@@ -130,6 +130,11 @@ class ResetRequest(Base):
     override_limit: Mapped[bool] = mapped_column(Boolean, default=False)
     channel_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     message_ts: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    #: Where the requester is looking at it: the modal's view (views.update), or the
+    #: private message where ``/reset …`` was typed (its response_url, until when).
+    screen_view_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    screen_url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    screen_until: Mapped[datetime | None] = mapped_column(nullable=True)
     triage_channel_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     triage_ts: Mapped[str | None] = mapped_column(String(32), nullable=True)
     claimed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)

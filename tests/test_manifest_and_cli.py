@@ -66,6 +66,15 @@ def test_demo_runs_and_leaves_its_database(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["demo", "--directory", str(tmp_path / "demo")])
     assert result.exit_code == 0, result.output
     assert "Reset sent" in result.output and "Claimed by" in result.output
+    # Issue 16: the confirmation where the person is, their typo caught before Send.
+    assert (
+        "Fran sees, privately in #front-desk: Reset the password of `jane@example.com` at "
+        "*Downtown Fitness* (ClubReady)? [Send] [Cancel]" in result.output
+    )
+    assert "(2 taps, all in #front-desk)" in result.output
+    assert "Reset the password of `jnae@example.com` at *Bistro Rewards*" in result.output
+    assert "The modal now says: «Reset a password» :white_check_mark: Reset sent" in result.output
+    assert "Did you mean Downtown Fitness (`downtown`)?" in result.output
     assert "Sold (ClubReady user" in result.output
     assert "Reconciled by" in result.output
     assert "ClubReady received 2 sale requests in all" in result.output

@@ -16,9 +16,9 @@ from typing import Any
 from bot.clock import ShiftedClock
 from bot.devtools import sale_steps as steps
 from bot.devtools.guest import GuestVisitor, visible_text
+from bot.devtools.reset_steps import Person, blocks_text, is_screen, request_id_of, view_text
 from bot.devtools.stack import Stack, wait_for
 from bot.slack.ids import Command, ResetAction, SaleAction, Shortcut, Step, TriageAction
-from bot.workflows.resets import ResetStatus
 from bot.workflows.roles import Role
 from vendors.sandbox import Fault
 
@@ -62,6 +62,11 @@ def _text(message: dict[str, Any]) -> str:
     return " ".join(p for p in parts if p).strip() + (" " + " ".join(buttons) if buttons else "")
 
 
+def _finished(text: str) -> bool:
+    """A reset's message shows its outcome (not the confirmation, not "Sending…")."""
+    return not text.startswith(("Reset the password", ":hourglass"))
+
+
 class Demo:
     def __init__(self, stack: Stack) -> None:
         self.stack = stack
@@ -73,64 +78,80 @@ class Demo:
         print(f"  {PEOPLE.get(who, who)} sees: {_text(message)}")
 
     def reset(self, text: str) -> str:
-        self.say(FRAN, f"types `/reset {text}`")
-        dm = "D" + FRAN[1:]
-        confirmation = self.stack.new_message(
-            dm, lambda: self.stack.driver.command(FRAN, Command.RESET, text)
-        )
-        self.sees(FRAN, confirmation)
-        request_id = next(
-            e["value"]
-            for b in confirmation["blocks"]
-            for e in b.get("elements", [])
-            if e.get("action_id") == ResetAction.SEND
-        )
-        self.say(FRAN, "clicks Send")
+        """Fran resets from #front-desk: a private message there, Send, the outcome in
+        its place; her DM with frontdesk keeps the record (masked)."""
+        fran = Person(self.stack, FRAN)
+        self.say(FRAN, f"types `/reset {text}` in #front-desk")
+        shown = fran.reset_in_channel(text)
+        print(f"  Fran sees, privately in #front-desk: {blocks_text(shown['blocks'])}")
+        request_id = request_id_of(shown["blocks"])
+        self.say(FRAN, "taps Send")
         started = time.monotonic()
-        response = self.stack.driver.click(
-            FRAN, ResetAction.SEND, request_id, channel=dm, ts=confirmation["ts"]
-        )
+        response = fran.tap_on_message(shown, ResetAction.SEND)
         print(
             f"  (Slack got its acknowledgement in {1000 * (time.monotonic() - started):.0f} ms,"
             f" HTTP {response.status_code})"
         )
-        resets = self.stack.frontdesk.services.resets
-        wait_for(
-            lambda: (
-                (request := resets.get(request_id)) is not None
-                and request.status
-                in {s.value for s in ResetStatus} - {"draft", "queued", "sending"}
-            )
-        )
-        time.sleep(0.2)
-        self.sees(FRAN, self.stack.slack.message(confirmation["channel"], confirmation["ts"]))
+        request = fran.settled(request_id)
+        wait_for(lambda: _finished(blocks_text(fran.sees_message(shown)["blocks"])))
+        wait_for(lambda: self._shown(request))
+        print(f"  The same message now says: {blocks_text(fran.sees_message(shown)['blocks'])}")
+        print(f"  ({fran.taps} taps, all in #front-desk)")
+        record = self.stack.slack.message(str(request.channel_id), str(request.message_ts))
+        print(f"  Her DM with frontdesk keeps the record: {_text(record)}")
         return request_id
 
-    def send_confirmation(self, confirmation: dict[str, Any]) -> None:
-        """Fran clicks Send on a reset's confirmation; shows the outcome it turns into."""
-        request_id = next(
-            e["value"]
-            for b in confirmation["blocks"]
-            for e in b.get("elements", [])
-            if e.get("action_id") == ResetAction.SEND
-        )
-        self.say(FRAN, "clicks Send")
-        self.stack.driver.click(
-            FRAN,
-            ResetAction.SEND,
-            request_id,
-            channel=confirmation["channel"],
-            ts=confirmation["ts"],
-        )
-        resets = self.stack.frontdesk.services.resets
+    def _shown(self, request: Any) -> bool:
+        """The outcome has reached Slack (the DM record shows a finished state)."""
+        if not request.message_ts:
+            return False
+        text = _text(self.stack.slack.message(str(request.channel_id), str(request.message_ts)))
+        return _finished(text)
+
+    def say_command(self, who: str, command: str, text: str) -> None:
+        """A command answered privately where it was typed (help, words not understood)."""
+        self.say(who, f"types `{command} {text}`")
+        answer = self.stack.driver.command(who, command, text).json()
+        lines = str(answer.get("text", "")).splitlines()
+        print(f"  {PEOPLE[who]} sees, privately: " + "\n    ".join(lines))
+
+    def reset_in_modal(self, location_words: str, typo: str, meant: str) -> None:
+        """Fran uses the modal, types a typo, sees it on the confirmation, goes Back."""
+        fran = Person(self.stack, FRAN)
+        self.say(FRAN, f"types `/reset {location_words}`: the form opens at that location")
+        form = fran.open_modal(location_words)
+        self.view(FRAN, form)
+        self.say(FRAN, f"types {typo} and taps Next")
+        confirm = fran.next_view(form, {ResetAction.EMAIL: typo})
+        print(f"  Fran sees the modal: {view_text(confirm)}")
+        self.say(FRAN, f"spots the typo, taps Back (the form as she left it), types {meant}, Next")
+        self.stack.driver.view_closed(FRAN, confirm)  # Slack tells frontdesk: draft dropped
+        confirm = fran.next_view(form, {ResetAction.EMAIL: meant})
+        print(f"  Fran sees the modal: {view_text(confirm)}")
+        self.say(FRAN, "taps Send")
+        fran.tap_in_modal(confirm, ResetAction.SEND)
+        fran.settled(request_id_of(confirm["blocks"]))
         wait_for(
             lambda: (
-                (request := resets.get(request_id)) is not None
-                and request.status not in ("draft", "queued", "sending")
+                is_screen(fran.sees_modal(confirm))
+                and "Sending" not in view_text(fran.sees_modal(confirm))
             )
         )
-        time.sleep(0.2)
-        self.sees(FRAN, self.stack.slack.message(confirmation["channel"], confirmation["ts"]))
+        print(f"  The modal now says: {view_text(fran.sees_modal(confirm))}")
+
+    def send_confirmation(self, confirmation: dict[str, Any]) -> None:
+        """Fran taps Send on a reset's confirmation in the modal; shows the outcome."""
+        fran = Person(self.stack, FRAN)
+        self.say(FRAN, "taps Send")
+        fran.tap_in_modal(confirmation, ResetAction.SEND)
+        fran.settled(request_id_of(confirmation["blocks"]))
+        wait_for(
+            lambda: (
+                is_screen(fran.sees_modal(confirmation))
+                and "Sending" not in view_text(fran.sees_modal(confirmation))
+            )
+        )
+        print(f"  The modal now says: {view_text(fran.sees_modal(confirmation))}")
 
     def shortcut_on_message(self, text: str) -> None:
         """Fran uses "Reset this password" on a colleague's message (on a phone: long
@@ -149,10 +170,11 @@ class Demo:
             if b.get("type") == "input" and b["element"].get("initial_value")
         ]
         print(f"  Fran sees the modal “{modal['title']['text']}”, filled in: {', '.join(found)}")
-        self.say(FRAN, "clicks Review")
-        dm = "D" + FRAN[1:]
-        confirmation = stack.new_message(dm, lambda: stack.driver.submit_view(FRAN, modal, {}))
-        self.sees(FRAN, confirmation)
+        self.say(FRAN, "chooses Downtown Fitness (the member's club) and taps Next")
+        confirmation = Person(stack, FRAN).next_view(
+            modal, {ResetAction.LOCATION_SELECT: "downtown"}
+        )
+        print(f"  Fran sees the modal: {view_text(confirmation)}")
         self.send_confirmation(confirmation)
 
     def workflow_step(self, location: str, member: str) -> None:
@@ -332,7 +354,10 @@ def run(directory: Path) -> int:
         print(f"App endpoint: {stack.http.url}/slack/events · vendors: {stack.sandbox.url}")
 
         print("\n═══ Story 1: a front desk resets passwords at each vendor ═══")
-        demo.reset("jane@example.com downtown")
+        demo.say_command(FRAN, Command.RESET, "help")
+        demo.say_command(FRAN, Command.RESET, "jane@example.com Downtwon Fitness")
+        demo.reset("jane@example.com Downtown Fitness")
+        demo.reset_in_modal("Bistro Rewards", "jnae@example.com", "jane@example.com")
         demo.reset("jane@example.com sparkle")
         demo.reset("6000100020003000 bistro")
         demo.reset("7001 partner-bistro")

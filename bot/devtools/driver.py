@@ -278,14 +278,21 @@ class SlackDriver:
         *,
         channel: str,
         ts: str,
+        response_url: str | None = None,
+        ephemeral: bool = False,
         **kwargs: Any,
     ) -> httpx.Response:
+        """A button on a message. ``ephemeral``: on a message only this user sees (Slack
+        then sends no ``message``, and the container says so)."""
+        container: dict[str, Any] = {"type": "message", "channel_id": channel, "message_ts": ts}
+        if ephemeral:
+            container["is_ephemeral"] = True
         payload = {
             **self._envelope("block_actions", user_id),
-            "container": {"type": "message", "channel_id": channel, "message_ts": ts},
+            "container": container,
             "channel": {"id": channel},
-            "message": {"ts": ts, "type": "message"},
-            "response_url": f"{self.response_url_base}actions/{user_id}",
+            **({} if ephemeral else {"message": {"ts": ts, "type": "message"}}),
+            "response_url": response_url or f"{self.response_url_base}actions/{user_id}",
             "actions": [
                 {
                     "type": "button",

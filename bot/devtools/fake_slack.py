@@ -111,6 +111,14 @@ class FakeSlack:
         self.functions: dict[str, dict[str, Any]] = {}
         #: Step runs started by Slack, by function_execution_id.
         self.executions: dict[str, Execution] = {}
+        #: Ephemeral messages as their one reader sees them: (channel, ts) → every
+        #: version, oldest first (shown from an acknowledgement, then replaced through a
+        #: response_url).
+        self.ephemerals: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        #: Modals the person has closed (views.update of one is ``not_found``).
+        self.closed_views: set[str] = set()
+        #: response_url token → what it may change (its message), its uses, when issued.
+        self._response_urls: dict[str, dict[str, Any]] = {}
         self._server = _Server((host, port), _handler(self))
         self._address = self._server.server_address[:2]
         self._running = False
@@ -233,6 +241,87 @@ class FakeSlack:
             self.views[stored["id"]] = stored
         return stored
 
+    # -- ephemeral messages and response_urls -------------------------------------------
+    def show_ephemeral(self, user: str, channel: str, answer: dict[str, Any]) -> dict[str, Any]:
+        """What Slack shows for an acknowledgement that carries a message (a command
+        answered ``response_type: ephemeral``): a message in ``channel`` only ``user``
+        sees, checked like any other."""
+        problem = self._validate({"blocks": answer.get("blocks")})
+        if problem:
+            with self._lock:
+                self.invalid.append(("ack:ephemeral", problem))
+        message: dict[str, Any] = {
+            "channel": channel,
+            "ts": self._message_ts(),
+            "user": user,
+            "text": answer.get("text"),
+            "blocks": _json_arg(answer.get("blocks")) or [],
+            "ephemeral": True,
+        }
+        with self._lock:
+            self.ephemerals[(channel, str(message["ts"]))] = [message]
+        return message
+
+    def ephemeral(self, channel: str, ts: str) -> dict[str, Any]:
+        """An ephemeral message as its reader sees it now."""
+        with self._lock:
+            return self.ephemerals[(channel, ts)][-1]
+
+    def response_url(self, user: str, channel: str, ts: str | None = None) -> str:
+        """A response_url as Slack hands one out with an interaction: it may post (or,
+        for the message ``ts`` the interaction came from, replace it) 5 times within
+        30 minutes, then Slack answers 404 ``used_url`` / ``expired_url``."""
+        token = f"R{next(self._ts):06d}"
+        with self._lock:
+            self._response_urls[token] = {
+                "user": user,
+                "channel": channel,
+                "ts": ts,
+                "uses": 0,
+                "issued": time.monotonic(),
+                "expired": False,
+            }
+        return f"{self.url}respond/{token}"
+
+    def expire_response_urls(self) -> None:
+        """Every response_url handed out so far is past its 30 minutes."""
+        with self._lock:
+            for entry in self._response_urls.values():
+                entry["expired"] = True
+
+    def respond(self, token: str, args: dict[str, Any], raw: str) -> tuple[int, str]:
+        """A post to a response_url: (HTTP status, body), as Slack answers."""
+        with self._lock:
+            self.calls.append(ApiCall(f"respond/{token}", args, raw, None))
+            entry = self._response_urls.get(token)
+            if entry is None:
+                return 404, "no_such_url"
+            entry["uses"] += 1
+            if entry["expired"] or time.monotonic() - entry["issued"] > 1800:
+                return 404, "expired_url"
+            if entry["uses"] > 5:
+                return 404, "used_url"
+        problem = self._validate({"blocks": args.get("blocks")}) if args.get("blocks") else None
+        if problem:
+            with self._lock:
+                self.invalid.append(("respond", problem))
+            return 400, "invalid_blocks"
+        message = {
+            "channel": entry["channel"],
+            "user": entry["user"],
+            "text": args.get("text"),
+            "blocks": _json_arg(args.get("blocks")) or [],
+            "ephemeral": True,
+        }
+        key = (entry["channel"], entry["ts"])
+        with self._lock:
+            if args.get("replace_original") in (True, "true") and key in self.ephemerals:
+                self.ephemerals[key].append({**message, "ts": entry["ts"]})
+            else:
+                ts = self._message_ts_locked()
+                self.ephemerals[(entry["channel"], ts)] = [{**message, "ts": ts}]
+        return 200, "ok"
+
     def add_channel(
         self,
         channel_id: str,
@@ -336,6 +425,8 @@ class FakeSlack:
             with self._lock:
                 self.homes[str(args.get("user_id"))] = stored
             return {"ok": True, "view": stored}
+        if method == "views.update" and args.get("view_id") in self.closed_views:
+            return {"ok": False, "error": "not_found"}
         if method in ("views.open", "views.update", "views.push"):
             view = _json_arg(args.get("view"))
             view_id = args.get("view_id") or f"V{next(self._ts):06d}"
@@ -412,8 +503,11 @@ class FakeSlack:
     def _message_ts(self) -> str:
         """Like Slack's: the time of posting, in microseconds, unique in the workspace."""
         with self._lock:
-            self._last_ts = max(round(self.clock() * 1_000_000), self._last_ts + 1)
-            stamp = self._last_ts
+            return self._message_ts_locked()
+
+    def _message_ts_locked(self) -> str:
+        self._last_ts = max(round(self.clock() * 1_000_000), self._last_ts + 1)
+        stamp = self._last_ts
         return f"{stamp // 1_000_000}.{stamp % 1_000_000:06d}"
 
     def _history(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
@@ -485,6 +579,15 @@ def _handler(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
         def _serve(self, path: str, args: dict[str, Any], raw: str) -> None:
             token = (self.headers.get("Authorization") or "").removeprefix("Bearer ") or None
             method = path.split("/api/", 1)[-1].split("?")[0]
+            if method.startswith("respond/"):
+                status, text = fake.respond(method.split("/", 1)[1], args, raw)
+                body = text.encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                return
             retry_after = fake.take_rate_limit(method, raw)
             if retry_after is not None:
                 payload = json.dumps({"ok": False, "error": "ratelimited"}).encode()

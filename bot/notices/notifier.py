@@ -40,6 +40,7 @@ from bot.notices.render import (
     Post,
     Publish,
     Reply,
+    ViewUpdate,
 )
 from bot.notices.slack import UNREACHABLE, Failure, SlackCalls
 from bot.observability import Metrics
@@ -49,6 +50,9 @@ from storage.models import Notice
 log = logging.getLogger("frontdesk.notices")
 
 PUBLISH_BUDGET = "views.publish"
+#: Slack's words for a private screen that is gone: a closed modal (views.update), a
+#: response_url past its 30 minutes or 5 uses.
+SCREEN_GONE = ("not_found", "expired_url", "used_url")
 
 
 class Notifier:
@@ -110,7 +114,12 @@ class Notifier:
         if notice is None or notice.status != NoticeStatus.SENDING or notice.worker_id != worker_id:
             return
         if notice.expires_at <= self.clock.now():
-            self._abandon(notice, worker_id, f"expired ({notice.last_error or 'never delivered'})")
+            reason = f"expired ({notice.last_error or 'never delivered'})"
+            if notice.kind == NoticeKind.RESET_SCREEN:
+                # A private screen outlived: not an incident, the DM has the record.
+                self.outbox.done(notice, worker_id, note=f"screen gone: {reason}"[:200])
+                return
+            self._abandon(notice, worker_id, reason)
             return
         try:
             self._deliver(notice, worker_id)
@@ -153,7 +162,16 @@ class Notifier:
                 # It may have been shown already; an ephemeral reply is at most once.
                 self.outbox.done(notice, worker_id, note="not repeated after a lost answer")
                 return
-            self.calls.respond(response_url=delivery.response_url, text=delivery.text)
+            self.calls.respond(
+                response_url=delivery.response_url,
+                text=delivery.text,
+                blocks=delivery.blocks,
+                replace_original=delivery.replace_original,
+            )
+            self.outbox.done(notice, worker_id)
+        elif isinstance(delivery, ViewUpdate):
+            self._hold_check(notice, worker_id, "views.update")
+            self.calls.update_view(view_id=delivery.view_id, view=delivery.view)
             self.outbox.done(notice, worker_id)
         elif isinstance(delivery, Publish):
             self._hold_check(notice, worker_id, "views.publish")
@@ -202,6 +220,16 @@ class Notifier:
             raise Failure("ratelimited", retry_after=wait, method=method)
 
     def _failed(self, notice: Notice, worker_id: str, failure: Failure) -> None:
+        if (
+            failure.permanent
+            and notice.kind == NoticeKind.RESET_SCREEN
+            and any(gone in failure.reason for gone in SCREEN_GONE)
+        ):
+            # The person closed the modal, or the message's response_url is spent: a
+            # private screen is short-lived by nature, and the DM keeps the record.
+            self.outbox.done(notice, worker_id, note=f"screen gone: {failure.reason}"[:200])
+            self._count(notice, "gone")
+            return
         if failure.permanent:
             log.error(
                 "Slack refused a notice for good",

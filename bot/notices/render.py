@@ -50,8 +50,21 @@ class Post:
 
 @dataclass(frozen=True)
 class Reply:
+    """Through a response_url: a new ephemeral message, or (``replace_original``) the
+    one the click came from, replaced."""
+
     response_url: str
     text: str
+    blocks: list[dict[str, Any]] | None = None
+    replace_original: bool = False
+
+
+@dataclass(frozen=True)
+class ViewUpdate:
+    """An open modal, updated (views.update by its id)."""
+
+    view_id: str
+    view: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -65,7 +78,7 @@ class Nothing:
     why: str
 
 
-Delivery = Message | Post | Reply | Publish | Nothing
+Delivery = Message | Post | Reply | ViewUpdate | Publish | Nothing
 
 
 @dataclass(frozen=True)
@@ -98,6 +111,27 @@ def _reset_confirmation(notice: Notice, ctx: Context) -> Delivery:
     else:
         text, blocks = views.status_message(request, location)
     return Message(request.user_id, text, blocks, request.message_ts, request.channel_id)
+
+
+def _reset_screen(notice: Notice, ctx: Context) -> Delivery:
+    """The requester's private screen: the modal's view, or the message where they typed
+    ``/reset …`` (while its response_url lives); the member in full, as they typed it."""
+    request = ctx.resets.get(str(notice.subject_id))
+    if request is None:
+        return Nothing("the reset is gone")
+    location = ctx.locations.get(request.location_id)
+    limited = notice.payload if notice.payload.get("limited") else None
+    if request.screen_view_id:
+        view = views.reset_screen_modal(request, location, limited)
+        return ViewUpdate(request.screen_view_id, view)
+    until = request.screen_until
+    if not request.screen_url or until is None or until <= ctx.resets.clock.now():
+        return Nothing("the private message can no longer be changed: the DM has the record")
+    blocks = views.screen_blocks(request, location, limited)
+    text = "Confirm the password reset"
+    if request.status != ResetStatus.DRAFT:
+        text, _ = views.status_message(request, location)  # a notification's text: masked
+    return Reply(request.screen_url, text, blocks, replace_original=True)
 
 
 def _reset_triage(notice: Notice, ctx: Context) -> Delivery:
@@ -255,6 +289,7 @@ def _home(notice: Notice, ctx: Context) -> Delivery:
 
 RENDERERS: dict[NoticeKind, Renderer] = {
     NoticeKind.RESET_CONFIRMATION: _reset_confirmation,
+    NoticeKind.RESET_SCREEN: _reset_screen,
     NoticeKind.RESET_TRIAGE: _reset_triage,
     NoticeKind.RESET_RETRY_NOTE: _reset_retry_note,
     NoticeKind.SALE_APPROVAL: _sale_approval,

@@ -52,6 +52,8 @@ PERMANENT = frozenset(
         "not_allowed_token_type",
         "expired_url",
         "used_url",
+        # views.update of a modal the person has closed
+        "not_found",
     }
 )
 #: Prefix of the error recorded while Slack cannot be reached at all.
@@ -217,11 +219,25 @@ class SlackCalls:
     def publish(self, *, user_id: str, view: dict[str, Any]) -> None:
         self._call("views_publish", user_id=user_id, view=view)
 
-    def respond(self, *, response_url: str, text: str) -> None:
-        """An ephemeral answer through a response_url."""
+    def update_view(self, *, view_id: str, view: dict[str, Any]) -> None:
+        self._call("views_update", view_id=view_id, view=view)
+
+    def respond(
+        self,
+        *,
+        response_url: str,
+        text: str,
+        blocks: list[dict[str, Any]] | None = None,
+        replace_original: bool = False,
+    ) -> None:
+        """An ephemeral answer through a response_url (``replace_original``: in place of
+        the ephemeral message the click came from)."""
         try:
             answer = WebhookClient(response_url, timeout=self.timeout, retry_handlers=[]).send(
-                text=text, response_type="ephemeral", replace_original=False
+                text=text,
+                blocks=blocks,
+                response_type="ephemeral",
+                replace_original=replace_original,
             )
         except Exception as error:
             raise classify(error) from error

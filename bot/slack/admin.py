@@ -9,21 +9,17 @@ from slack_bolt import Ack, BoltContext
 from slack_sdk import WebClient
 
 from bot.config import UsergroupRole
+from bot.slack import help as help_text
 from bot.slack import home_views
 from bot.slack.context import Services, actor_of
 from bot.slack.errors import GuardedApp
 from bot.slack.forms import field_value
 from bot.slack.ids import AdminAction, AdminView, Command
-from bot.workflows.errors import InvalidInput
-from bot.workflows.roles import ALL_LOCATIONS, Actor, Role, RoleAdmin
+from bot.workflows.command_words import is_help, quoted
+from bot.workflows.errors import InvalidInput, NotAuthorized
+from bot.workflows.roles import ALL_LOCATIONS, Actor, Permission, Role, RoleAdmin
 
 log = logging.getLogger("frontdesk.slack.admin")
-
-HELP = (
-    "`/frontdesk history <email | username | account id | card>`: a member's resets and "
-    "sales (support, managers) · `/frontdesk roles`: grant and revoke roles (admins) · "
-    "`/frontdesk roles refresh`: read the mapped Slack user groups again (admins)"
-)
 
 
 class UsergroupSync:
@@ -87,7 +83,24 @@ def register(app: GuardedApp, services: Services, sync: UsergroupSync) -> None:
                 return
             client.views_open(trigger_id=body["trigger_id"], view=roles_view(actor))
             return
-        ack(text=HELP, response_type="ephemeral")
+        # `/frontdesk help`, `/frontdesk` alone, or a word it does not know: what this
+        # person may do, read from their grants now.
+        grants = services.resets.grants_of(actor)
+        refusal = None
+        if not grants:
+            try:
+                services.resets.require(actor, Permission.RESET, None)
+            except NotAuthorized as error:
+                refusal = str(error)
+        words = help_text.frontdesk_help(
+            grants,
+            services.resets.locations_for(actor) if grants else [],
+            services.sales.locations_for(actor) if grants else [],
+            refusal,
+        )
+        if verb and not is_help(verb):
+            words = f":thinking_face: `/frontdesk` does not know {quoted(verb)}.\n{words}"
+        ack(text=words, response_type="ephemeral")
 
     @app.view(AdminView.ROLES)
     def grant_submitted(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:

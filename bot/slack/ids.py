@@ -66,6 +66,10 @@ STEP_OUTPUTS: dict[Step, tuple[str, ...]] = {
 
 class ResetView(StrEnum):
     CALLBACK = "reset_modal"
+    #: The modal's next view: the member in full, and Send.
+    CONFIRM = "reset_confirm"
+    #: The modal after Send: "Sending…", then the outcome.
+    SCREEN = "reset_screen"
     LOCATION_BLOCK = "reset_location"
     EMAIL_BLOCK = "reset_email"
     USERNAME_BLOCK = "reset_username"

@@ -9,11 +9,15 @@ from typing import Any
 from slack_bolt import Ack, BoltContext
 from slack_sdk import WebClient
 
+from bot.config import Location
+from bot.slack import help as help_text
 from bot.slack import views
 from bot.slack.context import Services, actor_of
 from bot.slack.errors import GuardedApp
 from bot.slack.ids import RESET_FIELDS, Command, ResetAction, ResetView, TriageAction
-from bot.workflows.resets import ResetInput, guess_identity
+from bot.workflows.command_words import plan_reset, quoted
+from bot.workflows.errors import InvalidInput
+from bot.workflows.resets import ResetInput, Screen
 from bot.workflows.roles import Actor, Permission
 
 log = logging.getLogger("frontdesk.slack.resets")
@@ -27,21 +31,38 @@ def open_reset_modal(
     *,
     prefill: dict[str, str] | None = None,
     note: str | None = None,
+    at: Location | None = None,
 ) -> None:
-    """The reset modal at the actor's locations (/reset and the shortcuts): the last
-    location used first, or else the first that takes the member's identifier."""
+    """The reset modal at the actor's locations (/reset and the shortcuts): ``at`` if
+    given (``/reset downtown``), else the last location used, else the first that takes
+    the member's identifier."""
     resets = services.resets
     locations, last = resets.where_to_reset(actor)
     if not locations:
         resets.require(actor, Permission.RESET, None)  # says why, names the admins
         return
-    ordered = sorted(locations, key=lambda loc: loc.id != last)
+    ordered = sorted(locations, key=lambda loc: loc.id != (at.id if at else last))
     takes = [loc for loc in ordered if all(f in loc.identifier_fields for f in prefill or {})]
     default = (takes or ordered)[0]
     client.views_open(
         trigger_id=trigger_id,
         view=views.reset_modal(locations, default, prefill=prefill, note=note),
     )
+
+
+def screen_of(body: dict[str, Any]) -> Screen | None:
+    """Where a click on a reset's buttons came from, if it is the clicker's private
+    screen: the reset modal (its view id), or the private message ``/reset …`` answered
+    with (its response_url). A click in the DM has none (the DM is the slot's message)."""
+    container = body.get("container") or {}
+    view = body.get("view") or {}
+    if container.get("type") == "view":
+        if view.get("callback_id") in (ResetView.CONFIRM, ResetView.SCREEN) and view.get("id"):
+            return Screen(view_id=str(view["id"]))
+        return None
+    if container.get("is_ephemeral") and body.get("response_url"):
+        return Screen(response_url=str(body["response_url"]))
+    return None
 
 
 def register(app: GuardedApp, services: Services) -> None:
@@ -51,30 +72,44 @@ def register(app: GuardedApp, services: Services) -> None:
     def reset_command(
         ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext
     ) -> None:
-        ack()
         actor = actor_of(context)
         text = (body.get("text") or "").strip()
         if not text:
+            ack()
             open_reset_modal(client, body["trigger_id"], services, actor)
             return
         locations, last = resets.where_to_reset(actor)
         if not locations:
+            ack()
             resets.require(actor, Permission.RESET, None)  # says why, names the admins
             return
-        default = next((loc for loc in locations if loc.id == last), locations[0])
-        words = text.split()
-        chosen = default
-        for word in list(words) if len(words) > 1 else []:
-            if word.lower() not in services.locations:
-                continue
-            match = next((loc for loc in locations if loc.id == word.lower()), None)
-            if match is None:
-                resets.require(actor, Permission.RESET, word.lower())
-                return
-            chosen = match
-            words.remove(word)
-        # Records the draft and its confirmation (the notifier posts it in the DM).
-        resets.prepare(actor, chosen.id, guess_identity(" ".join(words)))
+        plan = plan_reset(text, services.locations, locations, last)
+        if plan.help:
+            words = help_text.reset_help(locations, last, resets.grants_of(actor))
+            ack(text=words, response_type="ephemeral")
+            return
+        if plan.problem:
+            ack(text=f":thinking_face: {plan.problem}", response_type="ephemeral")
+            return
+        if plan.refuse:
+            ack()
+            resets.require(actor, Permission.RESET, plan.refuse)  # says why, names the admins
+            return
+        if plan.member is None or plan.location is None:
+            ack()
+            open_reset_modal(client, body["trigger_id"], services, actor, at=plan.location)
+            return
+        try:
+            request = resets.prepare(actor, plan.location.id, plan.member)
+        except InvalidInput as error:
+            # Said about what they typed, here (nothing was recorded).
+            raise InvalidInput({"member": f"{quoted(plan.typed)}: {error}"}) from None
+        # The confirmation, privately, where the command was typed: the member in full.
+        ack(
+            text="Confirm the password reset",
+            blocks=views.confirmation(request, plan.location, full=True),
+            response_type="ephemeral",
+        )
 
     @app.action(ResetAction.LOCATION_SELECT)
     def location_changed(
@@ -117,7 +152,18 @@ def register(app: GuardedApp, services: Services) -> None:
             member_filter=int(member_filter) if member_filter.isdigit() else -1,
         )
         # Refusals raise: the error mapping answers with the errors on the form.
-        resets.prepare(actor, location_id, raw)
+        request = resets.prepare(actor, location_id, raw)
+        # The modal's next view (pushed: Back returns to the form, everything kept).
+        location = services.locations.get(request.location_id)
+        ack(response_action="push", view=views.reset_confirm_modal(request, location))
+
+    @app.view_closed(ResetView.CONFIRM)
+    def confirmation_closed(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
+        # Back (to fix a typo) or the X before Send: the draft is cancelled (one
+        # compare-and-set: a Send that came first stands). Its DM record says so.
+        request_id = str((body.get("view") or {}).get("private_metadata") or "")
+        if request_id:
+            resets.cancel(actor_of(context), request_id)
         ack()
 
     # A click changes the request (compare-and-set) and records what the confirmation
@@ -125,17 +171,19 @@ def register(app: GuardedApp, services: Services) -> None:
     @app.action(ResetAction.SEND)
     def send_clicked(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
         ack()
-        resets.confirm(actor_of(context), body["actions"][0]["value"])
+        resets.confirm(actor_of(context), body["actions"][0]["value"], screen=screen_of(body))
 
     @app.action(ResetAction.OVERRIDE)
     def override_clicked(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
         ack()
-        resets.confirm(actor_of(context), body["actions"][0]["value"], override=True)
+        resets.confirm(
+            actor_of(context), body["actions"][0]["value"], override=True, screen=screen_of(body)
+        )
 
     @app.action(ResetAction.CANCEL)
     def cancel_clicked(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
         ack()
-        resets.cancel(actor_of(context), body["actions"][0]["value"])
+        resets.cancel(actor_of(context), body["actions"][0]["value"], screen=screen_of(body))
 
     @app.action(TriageAction.CLAIM)
     def claim_clicked(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:

@@ -13,11 +13,13 @@ from slack_bolt import Ack, BoltContext
 from slack_sdk import WebClient
 
 from bot.config import ClubReadyLocation
+from bot.slack import help as help_text
 from bot.slack import sale_views
 from bot.slack.context import Services, actor_of
 from bot.slack.errors import GuardedApp
 from bot.slack.forms import field_value
 from bot.slack.ids import SALE_FIELDS, Command, SaleAction, SaleDecision, SaleView
+from bot.workflows.command_words import is_help, location_list, read_location
 from bot.workflows.errors import Conflict, InvalidInput
 from bot.workflows.roles import Actor, Permission
 from bot.workflows.sales import (
@@ -94,10 +96,41 @@ def register(app: GuardedApp, services: Services) -> None:
     def sell_command(
         ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext
     ) -> None:
+        actor = actor_of(context)
+        text = (body.get("text") or "").strip()
+        wanted = ""
+        if text:
+            # `/sell help`, `/sell downtown`, `/sell Downtown Fitness`: anything else is
+            # pointed out, never silently ignored.
+            selling = sales.locations_for(actor)
+            if not selling:
+                ack()
+                sales.require(actor, Permission.REQUEST_SALE, None)  # names the admins
+                return
+            if is_help(text):
+                words = help_text.sell_help(selling, services.resets.grants_of(actor))
+                ack(text=words, response_type="ephemeral")
+                return
+            place, problem = read_location(text, services.locations, selling)
+            if place is not None and all(loc.id != place.id for loc in selling):
+                if not isinstance(place, ClubReadyLocation) or not place.sells:
+                    problem = (
+                        f"{place.name} does not sell memberships through frontdesk. "
+                        f"You sell at {location_list(selling)}."
+                    )
+                else:
+                    ack()
+                    sales.require(actor, Permission.REQUEST_SALE, place.id)  # names the admins
+                    return
+            if problem:
+                ack(
+                    text=f":thinking_face: {problem} `/sell help` shows examples.",
+                    response_type="ephemeral",
+                )
+                return
+            wanted = place.id if place else ""
         ack()
-        open_sell_modal(
-            client, body["trigger_id"], services, actor_of(context), body.get("text") or ""
-        )
+        open_sell_modal(client, body["trigger_id"], services, actor, wanted)
 
     @app.action(SALE_FIELDS["location"][1])
     def location_changed(

@@ -148,7 +148,7 @@ def reset_modal(
         type="modal",
         callback_id=ResetView.CALLBACK,
         title=PlainTextObject(text="Reset a password"),
-        submit=PlainTextObject(text="Review"),
+        submit=PlainTextObject(text="Next"),
         close=PlainTextObject(text="Cancel"),
         blocks=blocks,
         private_metadata=json.dumps({"prefill": prefill}) if prefill else None,
@@ -157,18 +157,40 @@ def reset_modal(
     return view.to_dict()
 
 
-def _summary(request: ResetRequest, location: Location | None) -> str:
+#: How an identifier is named beside its value, shown in full (an email needs none).
+KIND_NAMES = {"email": "", "username": "username ", "account_id": "account id ", "card": "card "}
+
+
+def member_in_full(identity: dict[str, str]) -> str:
+    """The member exactly as typed, for the private screens of the person who typed it
+    (so ``jnae@`` can be told from ``jane@`` before Send): code-formatted, escaped."""
+    parts = [
+        f"{KIND_NAMES.get(kind, '')}`{escape(value).replace('`', 'ˋ')}`"
+        for kind, value in identity.items()
+    ]
+    return " / ".join(parts)
+
+
+def _summary(request: ResetRequest, location: Location | None, full: bool = False) -> str:
+    """The member, the location and the vendor. ``full``: the member as typed, for the
+    requester's own private screens only; otherwise masked (what stays or others see)."""
     where = location.name if location else request.location_id
-    return (
-        f"*{escape(request.identifier_masked)}* at *{escape(where)}* "
-        f"({VENDOR_NAMES.get(request.vendor, request.vendor)})"
+    member = (
+        member_in_full(request.identity)
+        if full and request.identity
+        else f"*{escape(request.identifier_masked)}*"
     )
+    return f"{member} at *{escape(where)}* ({VENDOR_NAMES.get(request.vendor, request.vendor)})"
 
 
-def confirmation(request: ResetRequest, location: Location | None) -> list[dict[str, Any]]:
+def confirmation(
+    request: ResetRequest, location: Location | None, *, full: bool = False
+) -> list[dict[str, Any]]:
     blocks = [
         SectionBlock(
-            text=MarkdownTextObject(text=f"Reset the password of {_summary(request, location)}?")
+            text=MarkdownTextObject(
+                text=f"Reset the password of {_summary(request, location, full)}?"
+            )
         ),
         ActionsBlock(
             elements=[
@@ -183,10 +205,15 @@ def confirmation(request: ResetRequest, location: Location | None) -> list[dict[
 
 
 def rate_limited(
-    request: ResetRequest, location: Location | None, limit: int, can_override: bool
+    request: ResetRequest,
+    location: Location | None,
+    limit: int,
+    can_override: bool,
+    *,
+    full: bool = False,
 ) -> list[dict[str, Any]]:
     text = (
-        f":no_entry: {_summary(request, location)} has already been sent {limit} resets "
+        f":no_entry: {_summary(request, location, full)} has already been sent {limit} resets "
         "in the last hour. Ask the member to check their spam folder, or ask support."
     )
     blocks: list[Any] = [SectionBlock(text=MarkdownTextObject(text=text))]
@@ -203,10 +230,10 @@ def rate_limited(
 
 
 def status_message(
-    request: ResetRequest, location: Location | None
+    request: ResetRequest, location: Location | None, *, full: bool = False
 ) -> tuple[str, list[dict[str, Any]]]:
     """The confirmation turned into what happened, in plain words."""
-    summary = _summary(request, location)
+    summary = _summary(request, location, full)
     status = ResetStatus(request.status)
     outcome = escape(request.outcome_message or "")
     text = {
@@ -229,6 +256,76 @@ def status_message(
             f"{summary}. Support will confirm; no need to send it again."
         )
     return text, as_blocks([SectionBlock(text=MarkdownTextObject(text=text))])
+
+
+RECORD_NOTE = "The record stays in your messages with frontdesk (the member masked)."
+CHECK_NOTE = "Check the member as you typed it: the vendor emails a reset link to them."
+
+
+def reset_confirm_modal(request: ResetRequest, location: Location | None) -> dict[str, Any]:
+    """The /reset modal's next view: the member in full, the location and the vendor,
+    and Send. Back (the close button of this pushed view) returns to the form with
+    everything kept, to fix a typo."""
+    blocks: list[Any] = [
+        SectionBlock(
+            text=MarkdownTextObject(
+                text=f"Reset the password of {_summary(request, location, True)}?"
+            )
+        ),
+        ContextBlock(elements=[MarkdownTextObject(text=CHECK_NOTE)]),
+        ActionsBlock(
+            elements=[
+                ButtonElement(
+                    action_id=ResetAction.SEND, text="Send", style="primary", value=request.id
+                )
+            ]
+        ),
+    ]
+    return _modal(ResetView.CONFIRM, "Confirm the reset", "Back", blocks, request.id)
+
+
+def reset_screen_modal(
+    request: ResetRequest, location: Location | None, limited: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The modal after Send: "Sending…", then the outcome (or the hourly limit, with
+    its buttons). Done closes the whole modal."""
+    blocks = screen_blocks(request, location, limited)
+    return _modal(ResetView.SCREEN, "Reset a password", "Done", blocks, request.id)
+
+
+def screen_blocks(
+    request: ResetRequest, location: Location | None, limited: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """What the requester's private screen (the modal, or the message where ``/reset …``
+    was typed) shows: the member in full, as they typed it."""
+    if request.status == ResetStatus.DRAFT and limited:
+        return rate_limited(
+            request, location, int(limited["limited"]), bool(limited.get("override")), full=True
+        )
+    if request.status == ResetStatus.DRAFT:
+        return confirmation(request, location, full=True)
+    _, blocks = status_message(request, location, full=True)
+    note = ContextBlock(elements=[MarkdownTextObject(text=RECORD_NOTE)])
+    return [*blocks, *as_blocks([note])]
+
+
+def _modal(
+    callback_id: str, title: str, close: str, blocks: list[Any], request_id: str
+) -> dict[str, Any]:
+    view = View(
+        type="modal",
+        callback_id=callback_id,
+        title=PlainTextObject(text=title),
+        close=PlainTextObject(text=close),
+        blocks=blocks,
+        private_metadata=request_id,
+        # After Send there is nothing to go back to: Done closes every view.
+        clear_on_close=callback_id == ResetView.SCREEN,
+        # Back (or the X) before Send drops the draft, so no unsent one lingers.
+        notify_on_close=callback_id == ResetView.CONFIRM,
+    )
+    view.validate_json()
+    return view.to_dict()
 
 
 def triage_post(

@@ -68,6 +68,7 @@ log = logging.getLogger("frontdesk.outbox")
 
 class NoticeKind(StrEnum):
     RESET_CONFIRMATION = "reset.confirmation"  # slot: the requester's DM, Send → outcome
+    RESET_SCREEN = "reset.screen"  # slot: the requester's modal or private message
     RESET_TRIAGE = "reset.triage"  # slot: a failed reset's triage post
     RESET_RETRY_NOTE = "reset.retry_note"  # post: a retry's outcome in the triage thread
     SALE_APPROVAL = "sale.approval"  # slot: the approvals channel's message
@@ -194,7 +195,7 @@ class Outbox:
         return statement
 
     def _lifetime(self, kind: NoticeKind) -> timedelta:
-        if kind is NoticeKind.REPLY:
+        if kind in (NoticeKind.REPLY, NoticeKind.RESET_SCREEN):
             return REPLY_LIFETIME
         if kind in (NoticeKind.HOME, NoticeKind.HOMES):
             return HOME_LIFETIME
@@ -261,6 +262,7 @@ class Outbox:
         subject_id: str,
         location_id: str | None,
         payload: dict[str, Any] | None = None,
+        priority: int = MESSAGES,
     ) -> None:
         """Bring the subject's ``kind`` message in step with it (posted the first time)."""
         key = slot_key(kind, subject_id)
@@ -273,7 +275,7 @@ class Outbox:
             subject_id=subject_id,
             location_id=location_id,
             payload=payload or {},
-            priority=MESSAGES,
+            priority=priority,
         )
 
     def post(

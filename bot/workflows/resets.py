@@ -37,7 +37,7 @@ from bot.workflows.errors import Conflict, InvalidInput, NotFound
 from bot.workflows.guest_codes import GuestCodes
 from bot.workflows.lifecycle import ClaimResult, Lifecycle, NotSent, Settled, Spec
 from bot.workflows.masking import identifier_hash, mask_email, mask_identifier
-from bot.workflows.outbox import Audience, NoticeKind, Outbox
+from bot.workflows.outbox import PERSON_WAITING, Audience, NoticeKind, Outbox
 from bot.workflows.ratelimit import hold
 from bot.workflows.roles import Actor, Grant, Permission, Roles, allows
 from bot.workflows.signals import Signals, Topic
@@ -103,6 +103,21 @@ class ResetInput:
 
 
 @dataclass(frozen=True)
+class Screen:
+    """Where the person who clicked is looking at their reset, privately: the modal
+    (``view_id``: updated with views.update) or the message in the conversation where
+    they typed ``/reset …`` (``response_url``: replaced through it while Slack takes it,
+    30 minutes). Either is short-lived: the DM keeps the record."""
+
+    view_id: str | None = None
+    response_url: str | None = None
+
+
+#: How long Slack takes a response_url (30 minutes), less a margin.
+SCREEN_URL_LIFETIME = timedelta(minutes=29)
+
+
+@dataclass(frozen=True)
 class RetryResult:
     """What a Retry click did: ``created`` only for the first one of a failure."""
 
@@ -149,6 +164,22 @@ class ResetNotices:
             payload=payload,
         )
 
+    def screen(
+        self, session: Session, request: ResetRequest, payload: dict[str, Any] | None = None
+    ) -> None:
+        """Bring the requester's private screen (modal or message) in step, if it has one."""
+        if not (request.screen_view_id or request.screen_url):
+            return
+        self.outbox.slot(
+            session,
+            NoticeKind.RESET_SCREEN,
+            subject_type="reset",
+            subject_id=request.id,
+            location_id=request.location_id,
+            payload=payload,
+            priority=PERSON_WAITING,
+        )
+
     def triage(self, session: Session, request: ResetRequest) -> None:
         self.outbox.slot(
             session,
@@ -184,6 +215,7 @@ class ResetNotices:
             )
             return
         self.confirmation(session, request)
+        self.screen(session, request)
         if ResetStatus(request.status) in NEEDS_TRIAGE:
             self.triage(session, request)
 
@@ -192,6 +224,7 @@ class ResetNotices:
         requester's confirmation."""
         self.triage(session, request)
         self.confirmation(session, request)
+        self.screen(session, request)
 
 
 def identifier_fields(location: Location) -> tuple[str, ...]:
@@ -376,6 +409,11 @@ class ResetService:
             pref = session.get(UserPreference, (actor.org_id, actor.user_id))
         return [self.locations[i] for i in allowed], (pref.last_location_id if pref else None)
 
+    def grants_of(self, actor: Actor) -> list[Grant]:
+        """This person's grants, as the database has them now (for ``help``)."""
+        with self.db.session() as session:
+            return self.roles.grants(session, actor)
+
     def can(self, actor: Actor, permission: Permission, location_id: str | None) -> bool:
         with self.db.session() as session:
             return self.roles.can(session, actor, permission, location_id)
@@ -534,18 +572,39 @@ class ResetService:
         hashes = hashes if hashes is not None else self.member_hashes(session, request)
         return session.scalar(self._member_count(request, hashes)) or 0
 
-    def confirm(self, actor: Actor, request_id: str, *, override: bool = False) -> ConfirmResult:
+    def _watch(self, request: ResetRequest, screen: Screen | None) -> None:
+        """The click's screen becomes the one kept in step with the request."""
+        if screen is None or not (screen.view_id or screen.response_url):
+            return
+        request.screen_view_id = screen.view_id
+        request.screen_url = screen.response_url
+        request.screen_until = (
+            self.clock.now() + SCREEN_URL_LIFETIME if screen.response_url else None
+        )
+
+    def confirm(
+        self,
+        actor: Actor,
+        request_id: str,
+        *,
+        override: bool = False,
+        screen: Screen | None = None,
+    ) -> ConfirmResult:
         """Send was clicked: queue the request exactly once, within the member's limit.
-        The confirmation shows "Sending…" (or the limit), then the worker's outcome."""
+        The confirmation (and the ``screen`` it was clicked on) shows "Sending…" (or the
+        limit), then the worker's outcome. Another click changes nothing."""
         now = self.clock.now()
         with self.db.session() as session:
             request, grants = self._load_for(session, actor, request_id)
+            self._watch(request, screen)
+            session.flush()
             can_override = allows(grants, Permission.RESET_OVERRIDE_LIMIT, request.location_id)
             if override and not can_override:
                 raise self.roles.refusal(
                     session, Permission.RESET_OVERRIDE_LIMIT, request.location_id
                 )
             if request.status != ResetStatus.DRAFT:
+                self.notices.screen(session, request)  # shows where it is now
                 return ConfirmResult.ALREADY_HANDLED
             # Count and queue under the member's (and the person's) lock.
             hashes = self.member_hashes(session, request)
@@ -567,11 +626,9 @@ class ResetService:
                 select(self._member_count(request, hashes).scalar_subquery(), sends)
             ).one()
             if not override and member >= self.limit_per_hour:
-                self.notices.confirmation(
-                    session,
-                    request,
-                    {"limited": self.limit_per_hour, "override": can_override},
-                )
+                limited = {"limited": self.limit_per_hour, "override": can_override}
+                self.notices.confirmation(session, request, limited)
+                self.notices.screen(session, request, limited)
                 return ConfirmResult.RATE_LIMITED
             if sent >= self.sends_per_person_hour:
                 raise Conflict(
@@ -592,14 +649,19 @@ class ResetService:
                 action="reset.override_send" if override else "reset.send",
             )
             if not won:
+                session.refresh(request)
+                self.notices.screen(session, request)
                 return ConfirmResult.ALREADY_HANDLED
             self.notices.confirmation(session, request)
+            self.notices.screen(session, request)
         return ConfirmResult.QUEUED
 
-    def cancel(self, actor: Actor, request_id: str) -> bool:
+    def cancel(self, actor: Actor, request_id: str, *, screen: Screen | None = None) -> bool:
         now = self.clock.now()
         with self.db.session() as session:
             request, _ = self._load_for(session, actor, request_id)
+            self._watch(request, screen)
+            session.flush()
             won = self.lifecycle.transition(
                 session,
                 request,
@@ -610,6 +672,7 @@ class ResetService:
             )
             if won:
                 self.notices.confirmation(session, request)
+            self.notices.screen(session, request)
             return won
 
     # -- the worker's side ------------------------------------------------------------

@@ -73,6 +73,8 @@ def purge(
                 outcome_message=None,
                 late_outcome_message=None,
                 resolution_note=None,
+                screen_url=None,
+                screen_view_id=None,
             )
         ).rowcount  # type: ignore[attr-defined]
         # The hashes a member's hourly limit was counted by go with the member's data.

@@ -79,7 +79,8 @@ def test_happy_path_for_every_vendor(
     response = stack.driver.submit_view(
         "UFRONT", view, {ResetAction.LOCATION_SELECT: location, **fields}
     )
-    assert response.status_code == 200 and response.text == ""
+    # The modal's next view confirms (issue 16); the DM keeps the record, masked.
+    assert response.status_code == 200 and response.json()["response_action"] == "push"
     confirmation = last_message_to(stack, DM)
     assert shown in message_text(stack, DM, confirmation["ts"])
     request_id, channel, ts = send_and_wait(stack)
@@ -153,9 +154,8 @@ def test_fast_path_and_vendor_refusal_goes_to_triage(stack: Stack) -> None:
 
 
 def test_fast_path_bad_input_is_answered_and_nothing_recorded(stack: Stack) -> None:
-    stack.driver.command("UFRONT", Command.RESET, "abc")
-    call = wait_for(lambda: [c for c in stack.slack.calls if c.method.startswith("commands/")])
-    assert "4 to 255" in call[0].raw
+    answer = stack.driver.command("UFRONT", Command.RESET, "abc")
+    assert "4 to 255" in answer.json()["text"]  # answered where it was typed
     with stack.frontdesk.db.session() as session:
         assert session.query(ResetRequest).count() == 0
 
