@@ -27,6 +27,7 @@ def open_reset_modal(
     *,
     prefill: dict[str, str] | None = None,
     note: str | None = None,
+    at: str | None = None,
 ) -> None:
     """The reset modal at the actor's locations (/reset and the shortcuts): the last
     location used first, or else the first that takes the member's identifier."""
@@ -35,7 +36,7 @@ def open_reset_modal(
     if not locations:
         resets.require(actor, Permission.RESET, None)  # says why, names the admins
         return
-    ordered = sorted(locations, key=lambda loc: loc.id != last)
+    ordered = sorted(locations, key=lambda loc: (loc.id != at, loc.id != last))
     takes = [loc for loc in ordered if all(f in loc.identifier_fields for f in prefill or {})]
     default = (takes or ordered)[0]
     client.views_open(
@@ -136,6 +137,23 @@ def register(app: GuardedApp, services: Services) -> None:
     def cancel_clicked(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
         ack()
         resets.cancel(actor_of(context), body["actions"][0]["value"])
+
+    @app.action(ResetAction.TRY_AGAIN)
+    def try_again_clicked(
+        ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext
+    ) -> None:
+        ack()
+        actor = actor_of(context)
+        location_id, prefill = resets.try_again(actor, body["actions"][0]["value"])
+        open_reset_modal(
+            client,
+            body["trigger_id"],
+            services,
+            actor,
+            prefill=prefill,
+            at=location_id,
+            note="The vendor found no such member: check the details with them.",
+        )
 
     @app.action(TriageAction.CLAIM)
     def claim_clicked(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
