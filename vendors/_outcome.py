@@ -24,7 +24,6 @@ Four kinds, chosen by what the caller may safely do next:
 from __future__ import annotations
 
 import re
-
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
