@@ -33,7 +33,9 @@ from slack_sdk.models.views import View
 from bot.config import Location
 from bot.slack.ids import AdminAction, AdminView, HomeAction, TriageView
 from bot.slack.wording import (
+    NOTICE_WORDS,
     ROLE_LINES,
+    clause,
     escape,
     place,
     role_name,
@@ -248,8 +250,8 @@ def home_view(home: Home, locations: dict[str, Location]) -> dict[str, Any]:
             )
         else:
             given_up = [
-                f"`{escape(n.kind)}` · {escape(n.subject_type or '')} "
-                f"`{escape(n.subject_id or '-')}` · {escape(n.reason or '')[:120]} · {_when(n.at)}"
+                f"{escape(NOTICE_WORDS.get(n.kind, n.kind))} · "
+                f"ref `{escape(n.subject_id or '-')}` · {clause(n.reason)[:120]} · {_when(n.at)}"
                 for n in latest
             ]
             blocks.append(

@@ -210,7 +210,8 @@ def status_message(
         ResetStatus.SENDING: f":hourglass_flowing_sand: Sending the reset for {summary}…",
         ResetStatus.SENT: f":white_check_mark: Reset sent for {summary}"
         + (f" to {escape(request.sent_to_masked)}." if request.sent_to_masked else "."),
-        ResetStatus.NOT_FOUND: f":mag: {vendor} has no member matching {summary}. "
+        ResetStatus.NOT_FOUND: f":mag: {vendor} found no member matching "
+        f"*{escape(request.identifier_masked)}* at *{place(location, request.location_id)}*. "
         "Check the spelling with the member, then try again.",
         ResetStatus.REFUSED: f":x: The vendor refused the reset for {summary}: {outcome}. "
         "Check the member's details and try again; support has been told.",
@@ -272,8 +273,8 @@ def triage_post(
     status = ResetStatus(request.status)
     words = {
         ResetStatus.REFUSED: "refused by the vendor",
-        ResetStatus.FAILED: "vendor unavailable: not sent",
-        ResetStatus.UNKNOWN: "outcome unknown: may have been sent",
+        ResetStatus.FAILED: "not sent, the vendor was unavailable",
+        ResetStatus.UNKNOWN: "outcome unknown, it may have been sent",
     }.get(status, status.value.replace("_", " "))
     what = (
         f"password reset {words}: {_summary(request, location)}, requested by <@{request.user_id}>"

@@ -54,6 +54,21 @@ PLAIN_STATUS = {
     "draft": "draft",
 }
 
+#: A Slack notice as an admin reads it (the notices frontdesk gave up delivering).
+NOTICE_WORDS = {
+    "reset.confirmation": "a reset's confirmation",
+    "reset.triage": "a reset's triage post",
+    "reset.retry_note": "a retry's note in triage",
+    "sale.approval": "a sale's approval message",
+    "sale.dm": "a sale's message to its requester",
+    "sale.triage": "a sale's triage post",
+    "sale.note": "a note on an approval message",
+    "sale.tell": "a sale's outcome for its requester",
+    "reply": "a private answer to a click",
+    "home": "an App Home",
+    "homes": "App Homes",
+}
+
 #: What each role may do, one line each (the roles modal, Home, help).
 ROLE_LINES = {
     "front_desk": "resets members' passwords and asks for sales at its locations",

@@ -159,7 +159,7 @@ def test_slack_away_mid_burst_every_notice_delivered_exactly_once(cluster: Clust
     for reset in resets:
         assert reset.message_ts, reset.id
         text = slack.message("DFRONT", reset.message_ts)["text"]
-        expected = {"sent": "Reset sent", "not_found": "has no member matching"}[reset.status]
+        expected = {"sent": "Reset sent", "not_found": "found no member matching"}[reset.status]
         assert expected in text, (reset.status, text)
         versions = [v["text"] for v in slack.history_of("DFRONT", reset.message_ts)]
         assert not any("Sending" in v for v in versions[versions.index(text) :]), versions

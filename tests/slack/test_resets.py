@@ -165,10 +165,10 @@ def test_no_such_member_is_the_front_desks_to_fix_not_supports(stack: Stack) -> 
     stack.driver.command("UFRONT", Command.RESET, "ghost@example.com downtown")
     request_id, channel, ts = send_and_wait(stack)
     assert stack.frontdesk.services.resets.get(request_id).status == ResetStatus.NOT_FOUND
-    wait_for(lambda: "has no member matching" in message_text(stack, channel, ts))
+    wait_for(lambda: "found no member matching" in message_text(stack, channel, ts))
     shown = message_text(stack, channel, ts)
-    assert shown.startswith(":mag: ClubReady has no member matching *g•••@example.com* at ")
-    assert "*Downtown Fitness*" in shown and "try again" in shown
+    assert shown.startswith(":mag: ClubReady found no member matching *g•••@example.com* at ")
+    assert "at *Downtown Fitness*. Check the spelling" in shown and "try again" in shown
     # Try again opens the form at that location with what was typed, to fix the typo.
     message = stack.slack.message(channel, ts)
     assert button_value(message, ResetAction.TRY_AGAIN) == request_id
