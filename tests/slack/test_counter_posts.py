@@ -209,3 +209,13 @@ def test_try_again_button_is_only_on_no_such_member(stack: Stack) -> None:
         pass
     else:
         raise AssertionError("Try again offered for a refusal that is not a typo")
+
+
+def test_a_past_start_date_names_the_place_not_a_time_zone(stack: Stack) -> None:
+    view = sale_steps.open_sell(stack)
+    errors = sale_steps.field_errors(sale_steps.submit_start(stack, view, start_date="2020-01-01"))
+    said = errors[sale_steps.block("start_date")]
+    assert re.fullmatch(
+        r"The start date cannot be in the past: at Downtown Fitness it is \w+day, \w+ \d{1,2}\.",
+        said,
+    ), said
