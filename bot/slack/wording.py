@@ -113,12 +113,6 @@ def slack_date(moment: datetime) -> str:
     return f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} at {{time}}|{fallback}>"
 
 
-def slack_day(moment: datetime) -> str:
-    """A day, in each reader's words (``Today``, ``Dec 1st``)."""
-    fallback = moment.strftime("%Y-%m-%d")
-    return f"<!date^{int(moment.timestamp())}^{{date_short_pretty}}|{fallback}>"
-
-
 _END = re.compile(r"[\s.!?:;,]+$")
 
 

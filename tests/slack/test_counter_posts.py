@@ -199,7 +199,14 @@ def test_home_for_a_person_with_no_role_and_forged_clicks_are_refused(stack: Sta
 def test_try_again_button_is_only_on_no_such_member(stack: Stack) -> None:
     request_id = refused_reset(stack, "jane@example.com sparkle")
     request = stack.frontdesk.services.resets.get(request_id)
-    message = stack.slack.message(request.channel_id, request.message_ts)
+    message = wait_for(
+        lambda: (
+            (m := stack.slack.message(request.channel_id, request.message_ts))["text"].startswith(
+                ":x:"
+            )
+            and m
+        )
+    )
     assert buttons(message) == []
     assert message["text"].startswith(":x: The vendor refused the reset for *j•••@example.com*")
     assert "Brand is suspended. Check the member's details" in message["text"]
