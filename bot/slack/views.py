@@ -254,7 +254,8 @@ def retry_outcome(retry: ResetRequest | None) -> str:
         ResetStatus.SENDING: "sending it again…",
         ResetStatus.SENT: "sent"
         + (f" to {escape(retry.sent_to_masked)}." if retry.sent_to_masked else "."),
-        ResetStatus.NOT_FOUND: "the vendor has no such member: the front desk was told.",
+        ResetStatus.NOT_FOUND: "the vendor found no such member: check the details with "
+        "whoever asked.",
         ResetStatus.REFUSED: f"refused again ({clause(retry.outcome_message) or 'no reason'}); "
         "open on support's Home.",
         ResetStatus.FAILED: "the vendor was unavailable again; open on support's Home.",
