@@ -7,7 +7,6 @@ one block per item (a failure's actions live in an overflow menu).
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Any
 
 from slack_sdk.models.blocks import (
@@ -49,17 +48,13 @@ from bot.workflows.triage import Item, Kind
 from storage.models import RoleGrant
 
 
-def _when(moment: datetime) -> str:
-    return slack_date(moment)
-
-
 def item_line(item: Item, locations: dict[str, Location]) -> str:
     where = place(locations.get(item.location_id), item.location_id)
     what = "Sale" if item.kind is Kind.SALE else "Reset"
     amount = f" ${escape(item.amount)}" if item.amount else ""
     return (
         f"*{what}*{amount} · {escape(item.member)} · {where} ({vendor_name(item.vendor)}) · "
-        f"{status_words(item.status)} · {_when(item.at)}"
+        f"{status_words(item.status)} · {slack_date(item.at)}"
     )
 
 
@@ -250,8 +245,8 @@ def home_view(home: Home, locations: dict[str, Location]) -> dict[str, Any]:
             )
         else:
             given_up = [
-                f"{escape(NOTICE_WORDS.get(n.kind, n.kind))} · "
-                f"ref `{escape(n.subject_id or '-')}` · {clause(n.reason)[:120]} · {_when(n.at)}"
+                f"{escape(NOTICE_WORDS.get(n.kind, n.kind))} · ref `{escape(n.subject_id or '-')}`"
+                f" · {clause(n.reason)[:120]} · {slack_date(n.at)}"
                 for n in latest
             ]
             blocks.append(
