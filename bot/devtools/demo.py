@@ -252,7 +252,9 @@ def typo_story(demo: Demo, stack: Stack) -> None:
         if block.get("type") == "input" and value:
             filled.append(f"{block['label']['text']}: {value}")
     print(f"  Fran sees the modal “{modal['title']['text']}”: {'; '.join(filled)}")
-    for who, name in ((FRAN, "Fran"), ("UNEWHIRE", "A new hire with no role")):
+    stack.grant("UADA", Role.ADMIN)  # Ada runs frontdesk: named to whoever has no role
+    people = ((FRAN, "Fran"), ("UADA", "Ada (admin)"), ("UNEWHIRE", "A new hire with no role"))
+    for who, name in people:
         print(f"\n▶ {name} opens frontdesk's Home")
         home = _open_home(stack, who)
         words = [b["text"]["text"] for b in home["blocks"] if b["type"] in ("section", "header")]
