@@ -310,6 +310,28 @@ def demo(
     sys.exit(run(directory))
 
 
+@app.command()
+def manifest(
+    url: Annotated[str, typer.Option(help="Where `frontdesk serve` is reachable: https://host")],
+    output: Annotated[
+        Path | None, typer.Option(help="Write the manifest here (default: print it).")
+    ] = None,
+) -> None:
+    """The Slack app manifest with every request URL at URL (the one place to set it)."""
+    from bot.manifest import manifest_for
+
+    try:
+        text = manifest_for(url)
+    except ValueError as exc:
+        typer.echo(f"frontdesk manifest: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    output.write_text(text)
+    typer.echo(f"wrote {output}: paste it at api.slack.com/apps → your app → App Manifest")
+
+
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply every migration to FRONTDESK_DATABASE_URL."""

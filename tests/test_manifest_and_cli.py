@@ -62,6 +62,48 @@ def test_manifest_is_valid_and_matches_the_commands() -> None:
         assert f"`{scope}`" in readme, scope
 
 
+def test_manifest_command_sets_the_public_url_in_every_place(tmp_path: Path) -> None:
+    """One place to set the public address: every URL Slack needs, schema-valid."""
+    out = tmp_path / "manifest.yml"
+    runner = CliRunner()
+    result = runner.invoke(
+        cli, ["manifest", "--url", "https://fd.example.org:8443/", "--output", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert f"wrote {out}" in result.output
+    manifest = yaml.safe_load(out.read_text())
+    jsonschema.validate(manifest, json.loads(SCHEMA.read_text()))
+    urls = [c["url"] for c in manifest["features"]["slash_commands"]] + [
+        manifest["settings"]["interactivity"]["request_url"],
+        manifest["settings"]["event_subscriptions"]["request_url"],
+    ]
+    assert len(urls) == len(Command) + 2
+    assert set(urls) == {"https://fd.example.org:8443/slack/events"}
+    assert "frontdesk.example.com" not in out.read_text()
+    # The rest is the app's manifest as it is (its comments too).
+    original = (ROOT / "manifest.yml").read_text()
+    assert out.read_text().count("\n") == original.count("\n")
+    printed = runner.invoke(cli, ["manifest", "--url", "https://other.example.net"])
+    assert printed.exit_code == 0 and "https://other.example.net/slack/events" in printed.output
+    for bad in ("http://fd.example.org", "https://fd.example.org/app", "fd.example.org"):
+        refused = runner.invoke(cli, ["manifest", "--url", bad])
+        assert refused.exit_code == 2 and "https://host" in refused.output
+
+
+def test_locations_example_loads_with_the_apps_loader(monkeypatch) -> None:
+    """locations.example.yml, beside the README, is a file the app accepts as it is."""
+    from bot.config import ClubReadyLocation, load_locations, load_usergroup_roles
+
+    path = ROOT / "locations.example.yml"
+    locations = load_locations(path)
+    assert {loc.vendor for loc in locations.values()} == {"clubready", "registrar", "paytronix"}
+    downtown = locations["downtown"]
+    assert isinstance(downtown, ClubReadyLocation) and downtown.catalog
+    assert downtown.approvals_channel and downtown.triage_channel
+    assert {m.role for m in load_usergroup_roles(path)} == {"support", "manager"}
+    assert "locations.example.yml" in (ROOT / "README.md").read_text()
+
+
 def test_demo_runs_and_leaves_its_database(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["demo", "--directory", str(tmp_path / "demo")])
     assert result.exit_code == 0, result.output

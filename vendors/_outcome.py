@@ -23,6 +23,7 @@ Four kinds, chosen by what the caller may safely do next:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
@@ -84,6 +85,10 @@ def jsonable(value: Any) -> Any:
     return value
 
 
+_NO_SUCH_MEMBER_CODE = re.compile(r"(customer|guest|member|user)\.?notfound", re.IGNORECASE)
+_NO_SUCH_MEMBER_WORDS = re.compile(r"\s*no (user|member|customer|guest)s? found", re.IGNORECASE)
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
     kind: OutcomeKind
@@ -104,6 +109,19 @@ class Outcome:
     @property
     def succeeded(self) -> bool:
         return self.kind is OutcomeKind.SUCCEEDED
+
+    @property
+    def no_such_member(self) -> bool:
+        """The vendor refused because it knows no member with that identity: a typo for
+        the person who typed it to fix, not a failure for support. The vendors document
+        no code for it; these are the refusals they give: ClubReady's ``Success: false``
+        with "No user found…", Registrar's ``CustomerNotFound``, Paytronix's
+        ``guest.notFound``. Anything else (a 404 for a wrong route included) is not."""
+        if self.kind is not OutcomeKind.REFUSED:
+            return False
+        if _NO_SUCH_MEMBER_CODE.fullmatch(self.code or ""):
+            return True
+        return self.code == "Success=false" and bool(_NO_SUCH_MEMBER_WORDS.match(self.message))
 
     @property
     def attempts(self) -> int:

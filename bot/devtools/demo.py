@@ -18,7 +18,7 @@ from bot.devtools import sale_steps as steps
 from bot.devtools.guest import GuestVisitor, visible_text
 from bot.devtools.reset_steps import Person, blocks_text, is_screen, request_id_of, view_text
 from bot.devtools.stack import Stack, wait_for
-from bot.slack.ids import Command, ResetAction, SaleAction, Shortcut, Step, TriageAction
+from bot.slack.ids import Command, Event, ResetAction, SaleAction, Shortcut, Step, TriageAction
 from bot.workflows.roles import Role
 from vendors.sandbox import Fault
 
@@ -336,6 +336,58 @@ def guest_story(demo: Demo, stack: Stack) -> None:
     )
 
 
+def typo_story(demo: Demo, stack: Stack) -> None:
+    """Fran mistypes the member: ClubReady knows no such member; Try again opens the
+    form with what she typed. Then her Home, and the Home of someone with no role."""
+    before = len(stack.slack.messages_in("C0TRIAGE"))
+    request_id = demo.reset("jnae@example.com downtown")
+    print(f"  (#triage got {len(stack.slack.messages_in('C0TRIAGE')) - before} new posts)")
+    demo.say(FRAN, "clicks Try again")
+    request = stack.frontdesk.services.resets.get(request_id)
+    assert request is not None
+    opened = len(stack.slack.calls_to("views.open"))
+    stack.driver.click(
+        FRAN, ResetAction.TRY_AGAIN, request_id, channel=request.channel_id or "", ts="0"
+    )
+    wait_for(lambda: len(stack.slack.calls_to("views.open")) > opened)
+    modal = stack.slack.last_view()
+    filled = []
+    for block in modal["blocks"]:
+        element = block.get("element", {})
+        option = element.get("initial_option") or {}
+        value = element.get("initial_value") or option.get("text", {}).get("text")
+        if block.get("type") == "input" and value:
+            filled.append(f"{block['label']['text']}: {value}")
+    print(f"  Fran sees the modal “{modal['title']['text']}”: {'; '.join(filled)}")
+    stack.grant("UADA", Role.ADMIN)  # Ada runs frontdesk: named to whoever has no role
+    people = ((FRAN, "Fran"), ("UADA", "Ada (admin)"), ("UNEWHIRE", "A new hire with no role"))
+    for who, name in people:
+        print(f"\n▶ {name} opens frontdesk's Home")
+        home = _open_home(stack, who)
+        words = [b["text"]["text"] for b in home["blocks"] if b["type"] in ("section", "header")]
+        words += [
+            e["text"] for b in home["blocks"] if b["type"] == "context" for e in b["elements"]
+        ]
+        buttons = [
+            f"[{e['text']['text']}]"
+            for b in home["blocks"]
+            if b["type"] == "actions"
+            for e in b["elements"]
+        ]
+        print(f"  {name} sees: {' '.join(words[:3])[:500]}… {' '.join(buttons)}")
+
+
+def _open_home(stack: Stack, user: str) -> dict[str, Any]:
+    previous = stack.slack.homes.get(user, {}).get("id")
+    stack.driver.event(user, Event.APP_HOME_OPENED)
+
+    def published() -> dict[str, Any] | None:
+        home = stack.slack.homes.get(user)
+        return home if home and home["id"] != previous else None
+
+    return wait_for(published)  # type: ignore[no-any-return]
+
+
 def run(directory: Path) -> int:
     logging.basicConfig(level=logging.WARNING)
     if directory.exists():
@@ -379,6 +431,14 @@ def run(directory: Path) -> int:
             ),
         )
         print(f"  #triage thread: {thread['text']}")
+        retried = wait_for(
+            lambda: (
+                (m := stack.slack.message("C0TRIAGE", triage["ts"]))["text"].startswith(":repeat:")
+                and "again…" not in m["text"]
+                and m
+            )
+        )
+        demo.sees("#triage", retried)
 
         print("\n═══ Story 3: a reset with no answer from the vendor ═══")
         stack.sandbox.inject(Fault("read_timeout", vendor="clubready", seconds=4))
@@ -433,6 +493,8 @@ def run(directory: Path) -> int:
 
         print("\n═══ Story 8: a sale nobody answers: a reminder, then an escalation ═══")
         reminder_story(demo, stack, clock)
+        print("\n═══ Story 9: a typo is Fran's to fix, not support's; Home has the buttons ═══")
+        typo_story(demo, stack)
 
         print(f"\nDatabase left for inspection: {database}")
         print(

@@ -145,7 +145,8 @@ def _reset_triage(notice: Notice, ctx: Context) -> Delivery:
         ResetStatus(request.status) not in RESET_TRIAGE_STATUSES or request.retry_of
     ):
         return Nothing("not a failure with a triage post of its own")
-    text, blocks = views.triage_post(request, location)
+    retry = ctx.resets.get(request.retry_id) if request.retry_id else None
+    text, blocks = views.triage_post(request, location, retry=retry)
     return Message(
         location.triage_channel, text, blocks, request.triage_ts, request.triage_channel_id
     )

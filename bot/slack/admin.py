@@ -51,11 +51,17 @@ class UsergroupSync:
         return members
 
 
+def roles_modal_for(services: Services, actor: Actor) -> dict[str, Any]:
+    """The roles modal (/frontdesk roles, Home's Manage roles); refuses anyone but an
+    admin, from the database."""
+    return home_views.roles_modal(services.admin.grants(actor), services.locations)
+
+
 def register(app: GuardedApp, services: Services, sync: UsergroupSync) -> None:
     admin = services.admin
 
     def roles_view(actor: Actor) -> dict[str, Any]:
-        return home_views.roles_modal(admin.grants(actor), services.locations)
+        return roles_modal_for(services, actor)
 
     @app.command(Command.FRONTDESK)
     def frontdesk_command(

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bot.config import ClubReadyLocation, Location
-from bot.slack.views import VENDOR_NAMES
+from bot.slack.wording import place, vendor_name
 from bot.workflows.command_words import location_list, takes
 from bot.workflows.roles import Grant, Permission, Role, allows
 from bot.workflows.sales import money
@@ -29,9 +29,7 @@ def _example(location: Location) -> str:
 
 
 def _name(location: Location) -> str:
-    return (
-        f"*{location.name}* (`{location.id}`, {VENDOR_NAMES.get(location.vendor, location.vendor)})"
-    )
+    return f"*{place(location)}* (`{location.id}`, {vendor_name(location.vendor)})"
 
 
 def reset_help(allowed: Sequence[Location], last: str | None, grants: Sequence[Grant]) -> str:

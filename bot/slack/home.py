@@ -15,10 +15,13 @@ from slack_bolt import Ack, BoltContext
 from slack_sdk import WebClient
 
 from bot.slack import home_views, sale_views, views
+from bot.slack.admin import roles_modal_for
 from bot.slack.context import Services, actor_of
 from bot.slack.errors import GuardedApp
 from bot.slack.forms import field_value
 from bot.slack.ids import Event, HomeAction, TriageAction, TriageView
+from bot.slack.resets import open_reset_modal
+from bot.slack.sales import open_sell_modal
 from bot.workflows.roles import Actor
 from bot.workflows.triage import Kind
 
@@ -54,6 +57,30 @@ def register(app: GuardedApp, services: Services) -> None:
             cursors = {}
         cursors = {k: str(v) for k, v in cursors.items() if v} if isinstance(cursors, dict) else {}
         home.show(actor_of(context), cursors)
+
+    # Home's buttons open the same modals as the commands, with the click's trigger_id;
+    # each checks the person's roles from the database, as the command does.
+    @app.action(HomeAction.RESET)
+    def reset_clicked(
+        ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext
+    ) -> None:
+        ack()
+        open_reset_modal(client, body["trigger_id"], services, actor_of(context))
+
+    @app.action(HomeAction.SELL)
+    def sell_clicked(
+        ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext
+    ) -> None:
+        ack()
+        open_sell_modal(client, body["trigger_id"], services, actor_of(context))
+
+    @app.action(HomeAction.ROLES)
+    def roles_clicked(
+        ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext
+    ) -> None:
+        ack()
+        view = roles_modal_for(services, actor_of(context))
+        client.views_open(trigger_id=body["trigger_id"], view=view)
 
     @app.action(HomeAction.REVIEW)
     def review(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:

@@ -7,12 +7,12 @@ one block per item (a failure's actions live in an overflow menu).
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Any
 
 from slack_sdk.models.blocks import (
     ActionsBlock,
     ButtonElement,
+    ConfirmObject,
     ContextBlock,
     DividerBlock,
     HeaderBlock,
@@ -31,47 +31,31 @@ from slack_sdk.models.views import View
 
 from bot.config import Location
 from bot.slack.ids import AdminAction, AdminView, HomeAction, TriageView
-from bot.slack.views import VENDOR_NAMES, escape
-from bot.workflows.home import Home
+from bot.slack.wording import (
+    NOTICE_WORDS,
+    ROLE_LINES,
+    clause,
+    escape,
+    place,
+    role_name,
+    slack_date,
+    status_words,
+    vendor_name,
+)
+from bot.workflows.home import Home, HomeStart
 from bot.workflows.roles import ALL_LOCATIONS, Role
 from bot.workflows.triage import Item, Kind
 from storage.models import RoleGrant
 
-STATUS_WORDS = {
-    "sent": ":white_check_mark: sent",
-    "sold": ":white_check_mark: sold",
-    "refused": ":x: refused",
-    "failed": ":warning: vendor unavailable",
-    "unknown": ":grey_question: outcome unknown",
-    "not_sold": ":heavy_minus_sign: not sold",
-    "queued": ":hourglass_flowing_sand: queued",
-    "sending": ":hourglass_flowing_sand: sending",
-    "submitting": ":hourglass_flowing_sand: sending",
-    "approved": ":hourglass_flowing_sand: approved",
-    "pending_approval": ":hourglass: waiting for approval",
-    "rejected": ":no_entry: rejected",
-    "expired": ":alarm_clock: expired",
-    "cancelled": "cancelled",
-    "draft": "draft",
-}
-
-
-def _when(moment: datetime) -> str:
-    stamp = int(moment.timestamp())
-    return f"<!date^{stamp}^{{date_short_pretty}} {{time}}|{moment.isoformat(timespec='minutes')}>"
-
 
 def item_line(item: Item, locations: dict[str, Location]) -> str:
-    where = locations.get(item.location_id)
-    place = escape(where.name if where else item.location_id)
+    where = place(locations.get(item.location_id), item.location_id)
     what = "Sale" if item.kind is Kind.SALE else "Reset"
     amount = f" ${escape(item.amount)}" if item.amount else ""
-    vendor = VENDOR_NAMES.get(item.vendor, item.vendor)
-    line = (
-        f"*{what}*{amount} · {escape(item.member)} · {place} ({vendor}) · "
-        f"{STATUS_WORDS.get(item.status, item.status)} · {_when(item.at)}"
+    return (
+        f"*{what}*{amount} · {escape(item.member)} · {where} ({vendor_name(item.vendor)}) · "
+        f"{status_words(item.status)} · {slack_date(item.at)}"
     )
-    return line
 
 
 def history_text(items: list[Item], locations: dict[str, Location]) -> str:
@@ -117,32 +101,86 @@ def failure_menu(item: Item) -> OverflowMenuElement:
     return OverflowMenuElement(action_id=HomeAction.FAILURE_MENU, options=options)
 
 
+#: Home's buttons: what each starts, with the same modal as its command.
+START_BUTTONS = {
+    HomeStart.RESET: (HomeAction.RESET, "Reset a password"),
+    HomeStart.SELL: (HomeAction.SELL, "Sell a membership"),
+    HomeStart.ROLES: (HomeAction.ROLES, "Manage roles"),
+}
+
+ABOUT = (
+    "*frontdesk* resets members' passwords (ClubReady, Registrar, Paytronix) and sells "
+    "memberships from Slack: the front desk asks, managers approve sales, support follows "
+    "up on anything that went wrong."
+)
+
+
+def _admins(admins: list[str]) -> str:
+    if not admins:
+        return "an admin of frontdesk (whoever installed it in Slack)"
+    names = [f"<@{a}>" for a in admins]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+
+
+def counts_line(counts: dict[tuple[str, str], int]) -> str:
+    """The last day's outcomes in plain words: ``ClubReady: 2 resets sent, 1 sale not
+    sold``."""
+    by_vendor: dict[str, list[str]] = {}
+    for (vendor, outcome), count in sorted(counts.items()):
+        kind, _, status = outcome.partition(" ")
+        noun = kind if count == 1 else f"{kind}s"
+        by_vendor.setdefault(vendor, []).append(
+            f"{count} {noun} {status_words(status, emoji=False)}"
+        )
+    return " · ".join(
+        f"{vendor_name(vendor)}: {', '.join(parts)}" for vendor, parts in by_vendor.items()
+    )
+
+
 def home_view(home: Home, locations: dict[str, Location]) -> dict[str, Any]:
     blocks: list[Any] = [HeaderBlock(text="frontdesk")]
-    roles = ", ".join(sorted(r.value.replace("_", " ") for r in home.roles)) or "none"
-    blocks.append(
-        ContextBlock(
-            elements=[
-                MarkdownTextObject(
-                    text=f"Your roles: {roles}. `/reset` · `/sell` · `/frontdesk history …`"
-                    + (" · `/frontdesk roles`" if Role.ADMIN in home.roles else "")
-                )
-            ]
-        )
-    )
-    blocks.append(
-        ActionsBlock(
-            elements=[ButtonElement(action_id=HomeAction.REFRESH, text="Refresh", value="{}")]
-        )
-    )
     if not home.roles:
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=ABOUT)))
         blocks.append(
             SectionBlock(
                 text=MarkdownTextObject(
-                    text="You have no role yet. An admin can grant one with `/frontdesk roles`."
+                    text="You have no role in frontdesk yet, so there is nothing here for you "
+                    f"to do. To reset passwords, sell or follow up, ask {_admins(home.admins)} "
+                    "to give you a role."
                 )
             )
         )
+    else:
+        roles = ", ".join(sorted(role_name(r.value) for r in home.roles))
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=f"Your roles: {roles}.")]))
+    buttons = [
+        ButtonElement(
+            action_id=action_id,
+            text=label,
+            value=start.value,
+            style="primary" if start is HomeStart.RESET else None,
+        )
+        for start, (action_id, label) in START_BUTTONS.items()
+        if start in home.actions
+    ]
+    buttons.append(ButtonElement(action_id=HomeAction.REFRESH, text="Refresh", value="{}"))
+    blocks.append(ActionsBlock(elements=buttons))
+    if Role.ADMIN in home.roles:
+        held = [
+            f"• *{role_name(role.value)}* ({home.people_by_role.get(role, 0)}): "
+            f"{ROLE_LINES[role.value]}"
+            for role in Role
+        ]
+        blocks += [
+            DividerBlock(),
+            HeaderBlock(text="Who does what"),
+            SectionBlock(
+                text=MarkdownTextObject(
+                    text="People with each role (granted here; Slack user groups mapped to "
+                    "roles come on top):\n" + "\n".join(held)
+                )
+            ),
+        ]
     if home.setup_problems:
         lines = "\n".join(f"• {escape(line)}" for line in home.setup_problems[:20])
         blocks.append(
@@ -155,12 +193,12 @@ def home_view(home: Home, locations: dict[str, Location]) -> dict[str, Any]:
     if home.failures is not None:
         blocks += [DividerBlock(), HeaderBlock(text="Open failures, oldest first")]
         if home.counts:
-            counts = " · ".join(
-                f"{VENDOR_NAMES.get(vendor, vendor)} {outcome}: {count}"
-                for (vendor, outcome), count in sorted(home.counts.items())
-            )
             blocks.append(
-                ContextBlock(elements=[MarkdownTextObject(text=f"Last 24 hours: {counts}"[:2000])])
+                ContextBlock(
+                    elements=[
+                        MarkdownTextObject(text=f"Last 24 hours: {counts_line(home.counts)}"[:2000])
+                    ]
+                )
             )
         for item in home.failures.items:
             claimed = f"\n:raising_hand: <@{item.claimed_by}>" if item.claimed_by else ""
@@ -207,8 +245,8 @@ def home_view(home: Home, locations: dict[str, Location]) -> dict[str, Any]:
             )
         else:
             given_up = [
-                f"`{escape(n.kind)}` · {escape(n.subject_type or '')} "
-                f"`{escape(n.subject_id or '-')}` · {escape(n.reason or '')[:120]} · {_when(n.at)}"
+                f"{escape(NOTICE_WORDS.get(n.kind, n.kind))} · ref `{escape(n.subject_id or '-')}`"
+                f" · {clause(n.reason)[:120]} · {slack_date(n.at)}"
                 for n in latest
             ]
             blocks.append(
@@ -257,8 +295,10 @@ def resolve_modal(kind: Kind, item_id: str, summary: str) -> dict[str, Any]:
 
 
 def roles_modal(grants: list[RoleGrant], locations: dict[str, Location]) -> dict[str, Any]:
-    """Grant a role (user, role, locations or all); the current grants with Revoke."""
+    """Grant a role (user, role, locations or all), each role explained in a line; the
+    current grants by location name, each with a Revoke that asks first."""
     everywhere = Option(value=ALL_LOCATIONS, text="All locations")
+    explained = "\n".join(f"• *{role_name(r.value)}*: {ROLE_LINES[r.value]}" for r in Role)
     blocks: list[Any] = [
         InputBlock(
             block_id=AdminView.USER_BLOCK,
@@ -270,9 +310,10 @@ def roles_modal(grants: list[RoleGrant], locations: dict[str, Location]) -> dict
             label="Role",
             element=StaticSelectElement(
                 action_id=AdminView.ROLE_INPUT,
-                options=[Option(value=r.value, text=r.value.replace("_", " ")) for r in Role],
+                options=[Option(value=r.value, text=role_name(r.value)) for r in Role],
             ),
         ),
+        ContextBlock(elements=[MarkdownTextObject(text=explained)]),
         InputBlock(
             block_id=AdminView.LOCATIONS_BLOCK,
             label="Where",
@@ -285,19 +326,28 @@ def roles_modal(grants: list[RoleGrant], locations: dict[str, Location]) -> dict
                 ],
                 initial_options=[everywhere],
             ),
+            hint="Support and admins act everywhere, whatever is chosen here.",
         ),
         DividerBlock(),
         SectionBlock(text=MarkdownTextObject(text=f"*Current grants* ({len(grants)})")),
     ]
     for grant in grants[:40]:
-        where = grant.location_id or "all locations"
+        where = place(locations.get(grant.location_id or ""), grant.location_id)
+        role = role_name(grant.role)
         blocks.append(
             SectionBlock(
-                text=MarkdownTextObject(
-                    text=f"<@{grant.user_id}> · {grant.role.replace('_', ' ')} · {escape(where)}"
-                ),
+                text=MarkdownTextObject(text=f"<@{grant.user_id}> · {role} · {where}"),
                 accessory=ButtonElement(
-                    action_id=AdminAction.REVOKE, text="Revoke", value=str(grant.id)
+                    action_id=AdminAction.REVOKE,
+                    text="Revoke",
+                    value=str(grant.id),
+                    confirm=ConfirmObject(
+                        title="Revoke this role?",
+                        text=f"<@{grant.user_id}> will no longer be {role} at {where}."[:300],
+                        confirm="Revoke",
+                        deny="Keep it",
+                        style="danger",
+                    ),
                 ),
             )
         )
@@ -305,7 +355,10 @@ def roles_modal(grants: list[RoleGrant], locations: dict[str, Location]) -> dict
         blocks.append(
             ContextBlock(
                 elements=[
-                    MarkdownTextObject(text="More grants: `frontdesk roles list` shows them all.")
+                    MarkdownTextObject(
+                        text=f"The first 40 of {len(grants)} grants are shown; revoke some to "
+                        "see the others."
+                    )
                 ]
             )
         )

@@ -88,6 +88,7 @@ class ResetAction(StrEnum):
     SEND = "reset_send"
     CANCEL = "reset_cancel"
     OVERRIDE = "reset_override_send"
+    TRY_AGAIN = "reset_try_again"
 
 
 class TriageAction(StrEnum):
@@ -170,6 +171,9 @@ class HomeAction(StrEnum):
     FAILURE_MENU = "home_failure_menu"
     REVIEW = "home_review"
     REFRESH = "home_refresh"
+    RESET = "home_reset"
+    SELL = "home_sell"
+    ROLES = "home_roles"
 
 
 class TriageView(StrEnum):

@@ -9,7 +9,6 @@ from typing import Any
 from slack_bolt import Ack, BoltContext
 from slack_sdk import WebClient
 
-from bot.config import Location
 from bot.slack import help as help_text
 from bot.slack import views
 from bot.slack.context import Services, actor_of
@@ -31,7 +30,7 @@ def open_reset_modal(
     *,
     prefill: dict[str, str] | None = None,
     note: str | None = None,
-    at: Location | None = None,
+    at: str | None = None,
 ) -> None:
     """The reset modal at the actor's locations (/reset and the shortcuts): ``at`` if
     given (``/reset downtown``), else the last location used, else the first that takes
@@ -41,7 +40,7 @@ def open_reset_modal(
     if not locations:
         resets.require(actor, Permission.RESET, None)  # says why, names the admins
         return
-    ordered = sorted(locations, key=lambda loc: loc.id != (at.id if at else last))
+    ordered = sorted(locations, key=lambda loc: (loc.id != at, loc.id != last))
     takes = [loc for loc in ordered if all(f in loc.identifier_fields for f in prefill or {})]
     default = (takes or ordered)[0]
     client.views_open(
@@ -97,7 +96,8 @@ def register(app: GuardedApp, services: Services) -> None:
             return
         if plan.member is None or plan.location is None:
             ack()
-            open_reset_modal(client, body["trigger_id"], services, actor, at=plan.location)
+            at = plan.location.id if plan.location else None
+            open_reset_modal(client, body["trigger_id"], services, actor, at=at)
             return
         try:
             request = resets.prepare(actor, plan.location.id, plan.member)
@@ -184,6 +184,23 @@ def register(app: GuardedApp, services: Services) -> None:
     def cancel_clicked(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
         ack()
         resets.cancel(actor_of(context), body["actions"][0]["value"], screen=screen_of(body))
+
+    @app.action(ResetAction.TRY_AGAIN)
+    def try_again_clicked(
+        ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext
+    ) -> None:
+        ack()
+        actor = actor_of(context)
+        location_id, prefill = resets.try_again(actor, body["actions"][0]["value"])
+        open_reset_modal(
+            client,
+            body["trigger_id"],
+            services,
+            actor,
+            prefill=prefill,
+            at=location_id,
+            note="The vendor found no such member: check the details with them.",
+        )
 
     @app.action(TriageAction.CLAIM)
     def claim_clicked(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:

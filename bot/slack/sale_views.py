@@ -32,7 +32,8 @@ from slack_sdk.models.views import View
 
 from bot.config import CatalogItem, ClubReadyLocation, Location
 from bot.slack.ids import SALE_FIELDS, SaleAction, SaleDecision, SaleView, TriageAction
-from bot.slack.views import as_blocks, claimed_block, escape, location_option, resolved_block
+from bot.slack.views import as_blocks, location_option
+from bot.slack.wording import clause, day, escape, place, sentence, slack_date
 from bot.workflows.sale_fields import Change
 from bot.workflows.sales import (
     GENDERS,
@@ -221,7 +222,7 @@ def _start_blocks(
         InputBlock(
             block_id=start_block,
             label="Start date",
-            hint=f"Today or later, in {selected.timezone}.",
+            hint=f"Today or later, by the calendar at {selected.name}.",
             element=DatePickerElement(action_id=start_action, initial_date=start.isoformat()),
         ),
         InputBlock(
@@ -396,7 +397,7 @@ def details_modal(
             elements=[
                 MarkdownTextObject(
                     text=f"*{escape(sale.package_name)}* · ${escape(sale.amount)} · "
-                    f"starts {sale.start_date.isoformat()} · only you see what you type here"
+                    f"starts {day(sale.start_date)} · only you see what you type here"
                 )
             ]
         ),
@@ -465,7 +466,7 @@ def _payment_lines(sale: Sale) -> str:
 
 
 def _where(sale: Sale, location: Location | None) -> str:
-    return escape(location.name if location else sale.location_id)
+    return place(location, sale.location_id)
 
 
 def sale_summary(sale: Sale, location: Location | None) -> str:
@@ -474,7 +475,7 @@ def sale_summary(sale: Sale, location: Location | None) -> str:
     return (
         f"*{escape(sale.member_masked or 'new member')}* · {escape(sale.package_name)} "
         f"${escape(sale.amount)} at *{_where(sale, location)}* · starts "
-        f"{sale.start_date.isoformat()}{promo}"
+        f"{day(sale.start_date)}{promo}"
     )
 
 
@@ -491,7 +492,7 @@ def _sale_fields(sale: Sale, *, masked: bool) -> list[Any]:
         SectionBlock(
             text=MarkdownTextObject(
                 text=f"*{escape(sale.package_name)}* · *${escape(sale.amount)}*\n"
-                f"Starts {sale.start_date.isoformat()}"
+                f"Starts {day(sale.start_date)}"
                 + (f" · promo `{escape(sale.promo_code)}`" if sale.promo_code else "")
             )
         ),
@@ -672,17 +673,14 @@ def reconcile_modal(sale: Sale, location: Location | None) -> dict[str, Any]:
 
 
 def _when(moment: datetime | None) -> str:
-    if moment is None:
-        return ""
-    stamp = int(moment.timestamp())
-    return f"<!date^{stamp}^{{date_short_pretty}} {{time}}|{moment.isoformat(timespec='minutes')}>"
+    return slack_date(moment) if moment is not None else ""
 
 
 def outcome_words(sale: Sale, then: str | None = None) -> str:
     """The sale's state in plain words (``then``: the status it had at a moment a DM
     tells of; else as it is now)."""
     status = SaleStatus(then or sale.status)
-    detail = escape(sale.outcome_message or "").rstrip(".")[:500]
+    detail = clause(sale.outcome_message)[:500] or "no reason given"
     return {
         SaleStatus.DRAFT: ":pencil2: Draft, not submitted.",
         SaleStatus.PENDING_APPROVAL: ":hourglass_flowing_sand: Waiting for approval"
@@ -697,8 +695,9 @@ def outcome_words(sale: Sale, then: str | None = None) -> str:
         "not have gone through. Support is checking; *do not sell it again*.",
         SaleStatus.NOT_SOLD: f":heavy_minus_sign: Not sold: <@{sale.reconciled_by}> checked "
         "ClubReady and found no sale.",
-        SaleStatus.REJECTED: f":no_entry: Rejected by <@{sale.decided_by}>: "
-        f"{escape(sale.rejection_reason or '')}",
+        SaleStatus.REJECTED: sentence(
+            f":no_entry: Rejected by <@{sale.decided_by}>: {clause(sale.rejection_reason)}"
+        ),
         SaleStatus.EXPIRED: ":alarm_clock: Expired: nobody approved it in time. Nothing was sold.",
         SaleStatus.CANCELLED: ":wastebasket: Withdrawn. Nothing was sold.",
     }[status]
@@ -707,15 +706,15 @@ def outcome_words(sale: Sale, then: str | None = None) -> str:
 def approval_message(
     sale: Sale, location: Location | None, approvals: list[SaleApproval]
 ) -> tuple[str, list[dict[str, Any]]]:
-    """The approvals channel's message: masked summary, then who decided, when, and how
-    it ended."""
+    """The approvals channel's message: its state first (waiting, sold, rejected…), the
+    masked summary, then who decided and when; Review only while there is a decision."""
     status = SaleStatus(sale.status)
-    text = f"Sale to approve from <@{sale.user_id}>: {sale_summary(sale, location)}"
+    text = f"{outcome_words(sale)}\nSale from <@{sale.user_id}>: {sale_summary(sale, location)}"
     blocks: list[Any] = [
         SectionBlock(text=MarkdownTextObject(text=text)),
         ContextBlock(elements=[MarkdownTextObject(text=f"Payment: {_payment_lines(sale)}")]),
     ]
-    lines = [outcome_words(sale)]
+    lines = []
     if status is SaleStatus.PENDING_APPROVAL and sale.changed_at is not None:
         what = ", ".join(escape(str(label)).lower() for label in sale.changed_fields or [])
         lines.append(
@@ -735,7 +734,8 @@ def approval_message(
         )
     if status is SaleStatus.REJECTED:
         lines.append(f"Decided {_when(sale.decided_at)}")
-    blocks.append(SectionBlock(text=MarkdownTextObject(text="\n".join(lines))))
+    if lines:
+        blocks.append(SectionBlock(text=MarkdownTextObject(text="\n".join(lines))))
     if status is SaleStatus.PENDING_APPROVAL:
         blocks.append(
             ActionsBlock(
@@ -758,8 +758,8 @@ def requester_message(
     status = SaleStatus(sale.status)
     text = f"Your sale: {sale_summary(sale, location)}"
     blocks: list[Any] = [
-        SectionBlock(text=MarkdownTextObject(text=text)),
         SectionBlock(text=MarkdownTextObject(text=outcome_words(sale))),
+        SectionBlock(text=MarkdownTextObject(text=text)),
     ]
     if asked is not None and status is SaleStatus.PENDING_APPROVAL:
         blocks.append(asked)
@@ -784,54 +784,56 @@ def requester_message(
             )
         )
     blocks.append(ContextBlock(elements=[MarkdownTextObject(text=f"ref `{sale.id}`")]))
-    return f"{text} · {describe_status(status)}", as_blocks(blocks)
+    return f"Your sale is {describe_status(status)}: {sale_summary(sale, location)}", as_blocks(
+        blocks
+    )
 
 
 def triage_post(
     sale: Sale, location: Location | None, claimed_by: str | None = None
 ) -> tuple[str, list[dict[str, Any]]]:
+    """A sale's failure as support's channel sees it *now*: its state leads (open,
+    claimed, reconciled, resolved); only the buttons that still apply."""
     status = SaleStatus(sale.status)
     words = {
-        SaleStatus.SOLD: "reconciled as sold",
-        SaleStatus.NOT_SOLD: "reconciled as not sold",
         SaleStatus.REFUSED: "refused by ClubReady (nothing charged)",
         SaleStatus.UNKNOWN: "outcome unknown: check ClubReady before anything else",
-    }.get(status, describe_status(status))
-    text = (
-        f":rotating_light: Sale {words}: {sale_summary(sale, location)}, "
-        f"requested by <@{sale.user_id}>."
-    )
+    }.get(status, "outcome unknown")
+    what = f"sale {words}: {sale_summary(sale, location)}, requested by <@{sale.user_id}>"
+    claimed_by = claimed_by or sale.claimed_by
+    reconciled = status in (SaleStatus.SOLD, SaleStatus.NOT_SOLD) and sale.reconciled_by
+    if reconciled:
+        note = f" ({clause(sale.reconciled_note)})" if sale.reconciled_note else ""
+        lead = (
+            f":white_check_mark: Reconciled by <@{sale.reconciled_by}>: "
+            f"{describe_status(status)}{note}. Was: {what}."
+        )
+    elif sale.resolved_at is not None:
+        note = clause(sale.resolution_note)[:1000]
+        who = f"<@{sale.resolved_by}>" if sale.resolved_by else "frontdesk"
+        lead = f":white_check_mark: Resolved by {who}" + (f": {note}" if note else "")
+        lead += f". Was: {what}."
+    elif claimed_by:
+        lead = f":raising_hand: Claimed by <@{claimed_by}>: {what}."
+    else:
+        lead = f":rotating_light: {what[0].upper()}{what[1:]}."
     store = getattr(location, "store_id", "?")
     blocks: list[Any] = [
-        SectionBlock(text=MarkdownTextObject(text=text)),
+        SectionBlock(text=MarkdownTextObject(text=lead[:3000])),
         ContextBlock(
             elements=[
                 MarkdownTextObject(
                     text=f"ExternalId `{sale.id}` · store {escape(str(store))} · "
-                    f"{escape(sale.outcome_message or 'no detail')[:1500]}"
+                    f"{clause(sale.outcome_message or 'no detail')[:1500]}"
                 )
             ]
         ),
     ]
-    if status in (SaleStatus.SOLD, SaleStatus.NOT_SOLD) and sale.reconciled_by:
-        note = f": {escape(sale.reconciled_note)}" if sale.reconciled_note else ""
-        blocks.append(
-            SectionBlock(
-                text=MarkdownTextObject(
-                    text=f":white_check_mark: Reconciled by <@{sale.reconciled_by}>: "
-                    f"{describe_status(status)}{note}"
-                )
-            )
-        )
-        return text, as_blocks(blocks)
+    if reconciled or sale.resolved_at is not None:
+        return lead, as_blocks(blocks)
     buttons: list[ButtonElement] = []
-    if claimed_by:
-        blocks.append(claimed_block(claimed_by))
-    else:
+    if not claimed_by:
         buttons.append(ButtonElement(action_id=SaleAction.CLAIM, text="Claim", value=sale.id))
-    if sale.resolved_at is not None:
-        blocks.append(resolved_block(sale.resolved_by, sale.resolution_note))
-        return text, as_blocks(blocks)
     if status is SaleStatus.UNKNOWN:
         buttons.append(
             ButtonElement(action_id=SaleAction.RECONCILE, text="Reconcile", value=sale.id)
@@ -840,9 +842,8 @@ def triage_post(
         buttons.append(
             ButtonElement(action_id=TriageAction.RESOLVE, text="Resolve", value=f"sale:{sale.id}")
         )
-    if buttons:
-        blocks.append(ActionsBlock(elements=buttons))
-    return text, as_blocks(blocks)
+    blocks.append(ActionsBlock(elements=buttons))
+    return lead, as_blocks(blocks)
 
 
 def continue_message(sale: Sale, location: Location | None) -> tuple[str, list[dict[str, Any]]]:
@@ -851,7 +852,7 @@ def continue_message(sale: Sale, location: Location | None) -> tuple[str, list[d
     text = (
         f"A workflow started a sale for you: *{escape(sale.package_name)}* "
         f"${escape(sale.amount)} at *{_where(sale, location)}*, starting "
-        f"{sale.start_date.isoformat()}."
+        f"{day(sale.start_date)}."
     )
     blocks: list[Any] = [
         SectionBlock(text=MarkdownTextObject(text=text)),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime
 from typing import Any
 
 from slack_sdk.models.blocks import (
@@ -23,27 +22,22 @@ from slack_sdk.models.views import View
 
 from bot.config import Location
 from bot.slack.ids import RESET_FIELDS, ResetAction, ResetView, TriageAction
+from bot.slack.wording import (
+    clause,
+    escape,
+    place,
+    slack_date,
+    vendor_name,
+)
 from bot.workflows.resets import MEMBER_FILTERS, ResetStatus, RetryResult, identifier_fields
 from storage.models import ResetRequest
 
-VENDOR_NAMES = {"clubready": "ClubReady", "registrar": "Registrar", "paytronix": "Paytronix"}
 FIELD_LABELS = {
     "email": ("Member email", "jane@example.com"),
     "username": ("Member username", "janedoe"),
     "account_id": ("Account id", "digits only"),
     "card": ("Printed card number", "digits only"),
 }
-
-
-def escape(text: str) -> str:
-    """Slack mrkdwn control characters, so user input cannot format or mention."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def slack_date(moment: datetime) -> str:
-    """A moment in each reader's own time zone and words (Slack date formatting)."""
-    fallback = moment.strftime("%Y-%m-%d %H:%M UTC")
-    return f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} at {{time}}|{fallback}>"
 
 
 def retry_words(result: RetryResult) -> str:
@@ -174,13 +168,12 @@ def member_in_full(identity: dict[str, str]) -> str:
 def _summary(request: ResetRequest, location: Location | None, full: bool = False) -> str:
     """The member, the location and the vendor. ``full``: the member as typed, for the
     requester's own private screens only; otherwise masked (what stays or others see)."""
-    where = location.name if location else request.location_id
     member = (
         member_in_full(request.identity)
         if full and request.identity
         else f"*{escape(request.identifier_masked)}*"
     )
-    return f"{member} at *{escape(where)}* ({VENDOR_NAMES.get(request.vendor, request.vendor)})"
+    return f"{member} at *{place(location, request.location_id)}* ({vendor_name(request.vendor)})"
 
 
 def confirmation(
@@ -232,15 +225,21 @@ def rate_limited(
 def status_message(
     request: ResetRequest, location: Location | None, *, full: bool = False
 ) -> tuple[str, list[dict[str, Any]]]:
-    """The confirmation turned into what happened, in plain words."""
+    """The confirmation turned into what happened, in plain words; a member the vendor
+    does not know is the front desk's to fix: Try again opens the form with what was
+    typed."""
     summary = _summary(request, location, full)
     status = ResetStatus(request.status)
-    outcome = escape(request.outcome_message or "")
+    outcome = clause(request.outcome_message) or "no reason given"
+    vendor = vendor_name(request.vendor)
     text = {
         ResetStatus.QUEUED: f":hourglass_flowing_sand: Sending the reset for {summary}…",
         ResetStatus.SENDING: f":hourglass_flowing_sand: Sending the reset for {summary}…",
         ResetStatus.SENT: f":white_check_mark: Reset sent for {summary}"
         + (f" to {escape(request.sent_to_masked)}." if request.sent_to_masked else "."),
+        ResetStatus.NOT_FOUND: f":mag: {vendor} found no member matching "
+        f"*{escape(request.identifier_masked)}* at *{place(location, request.location_id)}*. "
+        "Check the spelling with the member, then try again.",
         ResetStatus.REFUSED: f":x: The vendor refused the reset for {summary}: {outcome}. "
         "Check the member's details and try again; support has been told.",
         ResetStatus.FAILED: f":warning: The vendor was unavailable, so the reset for {summary} "
@@ -255,7 +254,40 @@ def status_message(
             f":white_check_mark: The vendor answered late, but it did send the reset for "
             f"{summary}. Support will confirm; no need to send it again."
         )
-    return text, as_blocks([SectionBlock(text=MarkdownTextObject(text=text))])
+    blocks: list[Any] = [SectionBlock(text=MarkdownTextObject(text=text))]
+    if status is ResetStatus.NOT_FOUND and request.identity is not None:
+        blocks.append(
+            ActionsBlock(
+                elements=[
+                    ButtonElement(
+                        action_id=ResetAction.TRY_AGAIN,
+                        text="Try again",
+                        style="primary",
+                        value=request.id,
+                    )
+                ]
+            )
+        )
+    return text, as_blocks(blocks)
+
+
+def retry_outcome(retry: ResetRequest | None) -> str:
+    """How a retry went, for the failure's post (the details are in its thread)."""
+    if retry is None:
+        return "sending it again."
+    status = ResetStatus(retry.status)
+    return {
+        ResetStatus.QUEUED: "sending it again…",
+        ResetStatus.SENDING: "sending it again…",
+        ResetStatus.SENT: "sent"
+        + (f" to {escape(retry.sent_to_masked)}." if retry.sent_to_masked else "."),
+        ResetStatus.NOT_FOUND: "the vendor found no such member: check the details with "
+        "whoever asked.",
+        ResetStatus.REFUSED: f"refused again ({clause(retry.outcome_message) or 'no reason'}); "
+        "open on support's Home.",
+        ResetStatus.FAILED: "the vendor was unavailable again; open on support's Home.",
+        ResetStatus.UNKNOWN: "no answer again, it may have been sent; open on support's Home.",
+    }.get(status, f"{escape(status.value)}.")
 
 
 RECORD_NOTE = "The record stays in your messages with frontdesk (the member masked)."
@@ -329,21 +361,40 @@ def _modal(
 
 
 def triage_post(
-    request: ResetRequest, location: Location | None, claimed_by: str | None = None
+    request: ResetRequest,
+    location: Location | None,
+    claimed_by: str | None = None,
+    retry: ResetRequest | None = None,
 ) -> tuple[str, list[dict[str, Any]]]:
+    """A failure as support's channel sees it *now*: its state leads (open, claimed,
+    retried with the retry's outcome, resolved); only the buttons that still apply."""
     status = ResetStatus(request.status)
     words = {
         ResetStatus.REFUSED: "refused by the vendor",
-        ResetStatus.FAILED: "vendor unavailable: not sent",
-        ResetStatus.UNKNOWN: "outcome unknown: may have been sent",
-    }.get(status, status.value)
-    text = (
-        f":rotating_light: Password reset {words}: {_summary(request, location)}, "
-        f"requested by <@{request.user_id}>."
+        ResetStatus.FAILED: "not sent, the vendor was unavailable",
+        ResetStatus.UNKNOWN: "outcome unknown, it may have been sent",
+    }.get(status, status.value.replace("_", " "))
+    what = (
+        f"password reset {words}: {_summary(request, location)}, requested by <@{request.user_id}>"
     )
-    detail = escape(request.outcome_message or "")
+    claimed_by = claimed_by or request.claimed_by
+    if request.retried_at is not None:
+        state = (
+            f":repeat: Retried by <@{request.retried_by}> {slack_date(request.retried_at)}: "
+            f"{retry_outcome(retry)}"
+        )
+        lead = f"{state} Was: {what}."
+    elif request.resolved_at is not None:
+        note = clause(request.resolution_note)[:1000]
+        resolved = f":white_check_mark: Resolved by {_person(request.resolved_by)}"
+        lead = f"{resolved}: {note}. Was: {what}." if note else f"{resolved}. Was: {what}."
+    elif claimed_by:
+        lead = f":raising_hand: Claimed by <@{claimed_by}>: {what}."
+    else:
+        lead = f":rotating_light: {what[0].upper()}{what[1:]}."
+    detail = clause(request.outcome_message)
     blocks: list[Any] = [
-        SectionBlock(text=MarkdownTextObject(text=text)),
+        SectionBlock(text=MarkdownTextObject(text=lead[:3000])),
         ContextBlock(
             elements=[
                 MarkdownTextObject(text=f"{detail[:2000] or 'no detail'} · ref `{request.id}`")
@@ -352,20 +403,17 @@ def triage_post(
     ]
     if request.late_outcome_kind:
         blocks.append(late_block(request.late_outcome_kind, request.late_outcome_message))
-    claimed_by = claimed_by or request.claimed_by
     if request.retried_at is not None:
         blocks.append(
-            SectionBlock(
-                text=MarkdownTextObject(
-                    text=f":repeat: Retried by <@{request.retried_by}> "
-                    f"{slack_date(request.retried_at)} as `{request.retry_id}`."
-                )
+            ContextBlock(
+                elements=[
+                    MarkdownTextObject(text=f"The retry, ref `{request.retry_id}`: see the thread.")
+                ]
             )
         )
-        return text, as_blocks(blocks)
+        return lead, as_blocks(blocks)
     if request.resolved_at is not None:
-        blocks.append(resolved_block(request.resolved_by, request.resolution_note))
-        return text, as_blocks(blocks)
+        return lead, as_blocks(blocks)
     buttons = [
         ButtonElement(action_id=TriageAction.RESOLVE, text="Resolve", value=f"reset:{request.id}"),
     ]
@@ -373,14 +421,18 @@ def triage_post(
         buttons.insert(
             0, ButtonElement(action_id=TriageAction.RETRY, text="Retry", value=request.id)
         )
-    if claimed_by:
-        blocks.append(claimed_block(claimed_by))
-    else:
+    if not claimed_by:
         buttons.insert(
             0, ButtonElement(action_id=TriageAction.CLAIM, text="Claim", value=request.id)
         )
     blocks.append(ActionsBlock(elements=buttons))
-    return text, as_blocks(blocks)
+    return lead, as_blocks(blocks)
+
+
+def _person(user: str | None) -> str:
+    """A person is mentioned; frontdesk itself (a guest finished later) is named."""
+    who = user or "frontdesk"
+    return f"<@{who}>" if re.fullmatch(r"[UW][A-Z0-9]+", who) else escape(who)
 
 
 LATE_WORDS = {
@@ -395,29 +447,11 @@ def late_block(kind: str, message: str | None) -> SectionBlock:
     """A vendor's answer that came after frontdesk had given up waiting: shown to
     support beside the outcome, never as a second outcome."""
     words = LATE_WORDS.get(kind, kind)
-    detail = f" ({escape(message)[:500]})" if message else ""
+    detail = f" ({clause(message)[:500]})" if message else ""
     return SectionBlock(
         text=MarkdownTextObject(
             text=f":hourglass: The vendor answered after frontdesk had given up waiting: "
             f"{words}{detail}. Check before resolving."
-        )
-    )
-
-
-def claimed_block(claimed_by: str) -> ContextBlock:
-    """Who has a triage post, shown to everyone in the channel."""
-    return ContextBlock(
-        elements=[MarkdownTextObject(text=f":raising_hand: Claimed by <@{claimed_by}>")]
-    )
-
-
-def resolved_block(resolved_by: str | None, note: str | None) -> SectionBlock:
-    # A person is mentioned; frontdesk itself (a guest finished later) is named.
-    who = resolved_by or "frontdesk"
-    who = f"<@{who}>" if re.fullmatch(r"[UW][A-Z0-9]+", who) else escape(who)
-    return SectionBlock(
-        text=MarkdownTextObject(
-            text=f":white_check_mark: Resolved by {who}: {escape(note or '')[:1000]}"
         )
     )
 

@@ -44,10 +44,14 @@ class NotAuthorized(FrontdeskError):
         there = " there" if place else ""
         names = list(roles)
         needed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+        mentions = [f"<@{a}>" for a in admins]
+        if len(mentions) > 1:
+            mentions = [", ".join(mentions[:-1]) + " or " + mentions[-1]]
         who = (
-            "Ask an admin (" + ", ".join(f"<@{a}>" for a in admins) + ") to give it to you."
+            f"Ask {mentions[0]} (frontdesk's {'admins' if len(admins) > 1 else 'admin'}) "
+            "to give it to you."
             if admins
-            else "Ask an admin of frontdesk to give it to you."
+            else "Ask whoever installed frontdesk in Slack (its admin) to give it to you."
         )
         super().__init__(f"You can't {doing}{where}: that needs the {needed} role{there}. {who}")
 

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
+from enum import StrEnum
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.clock import Clock
-from bot.config import Location
+from bot.config import ClubReadyLocation, Location
 from bot.workflows import preferences
 from bot.workflows.outbox import AbandonedNotice, Audience, Outbox
 from bot.workflows.roles import Actor, Permission, Role, Roles, allows
@@ -38,10 +39,26 @@ from bot.workflows.triage import (
     sale_item,
 )
 from storage.db import Database
-from storage.models import ResetRequest, Sale, UserPreference
+from storage.models import ResetRequest, RoleGrant, Sale, UserPreference
 
 #: Whose home to refresh on a change: those who looked at it this recently.
 RECENT_VIEWER = timedelta(days=1)
+
+
+class HomeStart(StrEnum):
+    """What a person may start from their Home, as they may by command."""
+
+    RESET = "reset"
+    SELL = "sell"
+    ROLES = "roles"
+
+
+#: Which permission each Home button needs (somewhere).
+START_NEEDS = {
+    HomeStart.RESET: Permission.RESET,
+    HomeStart.SELL: Permission.REQUEST_SALE,
+    HomeStart.ROLES: Permission.MANAGE_ROLES,
+}
 
 
 @dataclass
@@ -57,6 +74,12 @@ class Home:
     abandoned: tuple[int, list[AbandonedNotice]] | None = None
     #: Admins: what the app found wrong with its setup at start (channels it cannot post in).
     setup_problems: list[str] = field(default_factory=list)
+    #: What the person may start from their Home (Home's buttons).
+    actions: set[HomeStart] = field(default_factory=set)
+    #: Some admins, to name to a person who has no role (user ids).
+    admins: list[str] = field(default_factory=list)
+    #: Admins: how many people hold each role.
+    people_by_role: dict[Role, int] = field(default_factory=dict)
 
 
 class HomeService:
@@ -90,13 +113,34 @@ class HomeService:
                 if allows(grants, Permission.MANAGE_ROLES, None)
                 else None
             )
+            admin = allows(grants, Permission.MANAGE_ROLES, None)
+            admins = [] if grants else self.roles.admins(session)
+            people_by_role = self._people_by_role(session, actor) if admin else {}
         approve_at = [
             location_id
             for location_id in self.locations
             if allows(grants, Permission.APPROVE_SALE, location_id)
         ]
         roles = {grant.role for grant in grants}
-        home = Home(roles=roles, cursors=cursors, abandoned=abandoned)
+        home = Home(
+            roles=roles,
+            cursors=cursors,
+            abandoned=abandoned,
+            admins=admins,
+            people_by_role=people_by_role,
+        )
+        where: dict[HomeStart, list[str | None]] = {
+            HomeStart.RESET: list(self.locations),
+            HomeStart.SELL: [
+                i for i, loc in self.locations.items() if isinstance(loc, ClubReadyLocation)
+            ],
+            HomeStart.ROLES: [None],
+        }
+        home.actions = {
+            start
+            for start, permission in START_NEEDS.items()
+            if any(allows(grants, permission, location_id) for location_id in where[start])
+        }
         if Role.ADMIN in roles:
             home.setup_problems = list(self.setup_problems)
         if roles & {Role.FRONT_DESK, Role.MANAGER, Role.SUPPORT}:
@@ -110,6 +154,15 @@ class HomeService:
             )
             home.counts = self.triage.counts_last_day(actor)
         return home
+
+    def _people_by_role(self, session: Session, actor: Actor) -> dict[Role, int]:
+        """How many people hold each role in the admin's organisation (stored grants)."""
+        rows = session.execute(
+            select(RoleGrant.role, func.count(func.distinct(RoleGrant.user_id)))
+            .where(RoleGrant.org_id == actor.org_id)
+            .group_by(RoleGrant.role)
+        ).all()
+        return {Role(role): int(count) for role, count in rows if role in set(Role)}
 
     def recent_requests(self, actor: Actor, cursor: str | None) -> Page:
         position = decode_cursor(cursor)

@@ -78,6 +78,9 @@ class Spec(Generic[Row]):
     secret_column: str | None = None
     #: Extra columns from a vendor's answer (where a reset was sent, a sale's user id).
     from_outcome: Callable[[Row, Outcome], dict[str, Any]] = field(default=lambda row, outcome: {})
+    #: The status an answer settles a row in, where its kind alone does not say (a
+    #: reset's "no such member" is a refusal the requester fixes, not support).
+    status_of: Callable[[Outcome], str | None] = field(default=lambda outcome: None)
 
 
 @dataclass(frozen=True)
@@ -281,7 +284,7 @@ class Lifecycle(Generic[Row]):
         call, else (the lease ran out) a late answer kept beside the settled row."""
         spec, model = self.spec, self._model
         now = self.clock.now()
-        status = spec.status_for[outcome.kind]
+        status = spec.status_of(outcome) or spec.status_for[outcome.kind]
         item_id: str = row.id  # type: ignore[attr-defined]
         with self.db.session() as session:
             session.add(

@@ -52,6 +52,9 @@ class ResetStatus(StrEnum):
     SENDING = "sending"
     SENT = "sent"
     REFUSED = "refused"
+    # The vendor refused because it knows no such member: the requester's to fix (a
+    # typo), not a failure for support.
+    NOT_FOUND = "not_found"
     # The vendor was unavailable: nothing suggests it was sent (not reached, 429, or a
     # gateway's 5xx, which a gateway may give after the vendor acted: rarely, sent).
     FAILED = "failed"
@@ -60,7 +63,13 @@ class ResetStatus(StrEnum):
 
 
 FINISHED = frozenset(
-    {ResetStatus.SENT, ResetStatus.REFUSED, ResetStatus.FAILED, ResetStatus.UNKNOWN}
+    {
+        ResetStatus.SENT,
+        ResetStatus.REFUSED,
+        ResetStatus.NOT_FOUND,
+        ResetStatus.FAILED,
+        ResetStatus.UNKNOWN,
+    }
 )
 NEEDS_TRIAGE = frozenset({ResetStatus.REFUSED, ResetStatus.FAILED, ResetStatus.UNKNOWN})
 #: What counts towards a member's hourly limit: everything that may have sent an email.
@@ -203,6 +212,14 @@ class ResetNotices:
 
     def finished(self, session: Session, request: ResetRequest) -> None:
         if request.retry_of:
+            # The failure's post leads with how its retry went.
+            self.outbox.slot(
+                session,
+                NoticeKind.RESET_TRIAGE,
+                subject_type="reset",
+                subject_id=request.retry_of,
+                location_id=request.location_id,
+            )
             # A retry has no confirmation: its outcome goes in the first one's thread.
             self.outbox.post(
                 session,
@@ -329,6 +346,7 @@ SPEC = Spec(
     ),
     vendor_of=lambda request: request.vendor,
     from_outcome=_sent_to,
+    status_of=lambda outcome: ResetStatus.NOT_FOUND if outcome.no_such_member else None,
 )
 
 
@@ -492,6 +510,16 @@ class ResetService:
 
     def get(self, request_id: str) -> ResetRequest | None:
         return self.lifecycle.get(request_id)
+
+    def try_again(self, actor: Actor, request_id: str) -> tuple[str, dict[str, str]]:
+        """Where and whom a finished reset was for, to start a new one from (Try again
+        after "no such member"): the member as typed, for the person who typed it only."""
+        with self.db.session() as session:
+            request, _ = self._load_for(session, actor, request_id)
+            typed = actor.is_person(request.org_id, request.user_id)
+            identity = dict(request.identity or {}) if typed else {}
+        fields = ("email", "username", "account_id", "card")
+        return request.location_id, {k: str(v) for k, v in identity.items() if k in fields and v}
 
     def _load_for(
         self, session: Session, actor: Actor, request_id: str

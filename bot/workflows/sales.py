@@ -326,8 +326,8 @@ def validate_start(location: ClubReadyLocation, raw: SaleStart, now: datetime) -
         errors["start_date"] = "Choose the day the membership starts."
     elif raw.start_date < today:
         errors["start_date"] = (
-            f"The start date cannot be in the past (today is {today.isoformat()} "
-            f"in {location.timezone})."
+            f"The start date cannot be in the past: at {location.name} it is "
+            f"{today:%A, %B} {today.day}."
         )
     promo = _clean(raw.promo_code)
     if promo and (len(promo) > 100 or _has_control(promo)):

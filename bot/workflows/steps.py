@@ -54,6 +54,7 @@ SALE_ENDS = frozenset(
 RESET_OUTCOMES = {
     ResetStatus.SENT: "sent",
     ResetStatus.REFUSED: "refused",
+    ResetStatus.NOT_FOUND: "refused",
     ResetStatus.FAILED: "not_sent",
     ResetStatus.UNKNOWN: "unknown",
 }

@@ -6,6 +6,7 @@ from typing import Any
 from bot.devtools.stack import Stack, wait_for
 from bot.slack.ids import Command, ResetAction
 from bot.workflows.resets import ResetStatus
+from vendors.sandbox import Fault
 
 
 def last_message_to(stack: Stack, channel: str) -> dict[str, Any]:
@@ -29,6 +30,14 @@ def message_text(stack: Stack, channel: str, ts: str) -> str:
 
 def new_message(stack: Stack, channel: str, action: Callable[[], Any]) -> dict[str, Any]:
     return stack.new_message(channel, action)
+
+
+def refused_reset(stack: Stack, text: str = "ghost@example.com sparkle", **kwargs: Any) -> str:
+    """A reset the vendor refuses for a reason support must look at (not "no such
+    member", which is the front desk's to fix): a failure in triage."""
+    vendor = stack.frontdesk.services.locations[text.split()[-1]].vendor
+    stack.sandbox.inject(Fault("success_false", vendor=vendor, message="Brand is suspended."))
+    return reset(stack, text, **kwargs)
 
 
 def reset(stack: Stack, text: str, user: str = "UFRONT") -> str:

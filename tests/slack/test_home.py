@@ -25,7 +25,7 @@ from bot.workflows.resets import ResetStatus
 from bot.workflows.roles import Role
 from bot.workflows.sales import SaleStatus
 from storage.models import AuditEvent, ResetRequest
-from tests.slack.helpers import button_value, new_message, reset
+from tests.slack.helpers import button_value, new_message, refused_reset, reset
 from vendors.sandbox import Fault
 
 
@@ -125,7 +125,7 @@ def test_manager_home_shows_pending_approvals_and_refreshes(stack: Stack) -> Non
 
 
 def test_support_home_lists_open_failures_claims_resolves(stack: Stack) -> None:
-    refused = reset(stack, "ghost@example.com sparkle")  # Registrar: no such customer
+    refused = refused_reset(stack)
     declined = sale_steps.request_approval(
         stack, payments=[{"amount": "49.00", "token": "tok_decline_1111"}]
     )
@@ -140,7 +140,8 @@ def test_support_home_lists_open_failures_claims_resolves(stack: Stack) -> None:
     text = home_text(home)
     assert "Open failures, oldest first" in text and "Last 24 hours" in text
     assert text.index("*Reset*") < text.index("*Sale* $49.00")  # oldest first
-    assert "Registrar reset refused: 1" in text and "ClubReady sale refused: 1" in text
+    # The day's counts in words, never status codes.
+    assert "Registrar: 1 reset refused" in text and "ClubReady: 1 sale refused" in text
     # Claim the reset from Home: everyone sees who has it.
     menu(stack, "USUPPORT", home, f"claim:reset:{refused}")
     wait_for(lambda: stack.frontdesk.services.resets.get(refused).claimed_by == "USUPPORT")
@@ -169,7 +170,7 @@ def test_support_home_lists_open_failures_claims_resolves(stack: Stack) -> None:
 
 
 def test_front_desk_cannot_resolve_or_claim(stack: Stack) -> None:
-    refused = reset(stack, "ghost@example.com sparkle")
+    refused = refused_reset(stack)
     forged = {"id": "VHOME", "type": "home", "blocks": []}
     menu(stack, "UFRONT", forged, f"claim:reset:{refused}")
     wait_for(lambda: stack.slack.calls_to("views.open"))
@@ -195,7 +196,7 @@ def test_front_desk_cannot_resolve_or_claim(stack: Stack) -> None:
 
 
 def test_two_support_members_claim_at_once_one_wins(stack: Stack) -> None:
-    refused = reset(stack, "ghost@example.com sparkle")
+    refused = refused_reset(stack)
     views = {user: open_home(stack, user) for user in ("USUPPORT", "USUPPORT2")}
     with ThreadPoolExecutor(2) as pool:
         list(
@@ -231,7 +232,7 @@ def test_retry_from_home_is_a_new_attempt_linked_to_the_first(stack: Stack) -> N
 
 
 def test_resolve_from_the_triage_channel(stack: Stack) -> None:
-    refused = reset(stack, "ghost@example.com sparkle")
+    refused = refused_reset(stack)
     request = wait_for(lambda: (r := stack.frontdesk.services.resets.get(refused)).triage_ts and r)
     post = stack.slack.message(request.triage_channel_id, request.triage_ts)
     value = button_value(post, TriageAction.RESOLVE)
@@ -298,7 +299,7 @@ def test_roles_granted_and_revoked_in_slack_apply_to_the_next_action(stack: Stac
         },
     )
     updated = stack.slack.acknowledged_view(modal, granted.json())
-    assert "<@UNEW> · front desk · downtown" in home_text(updated)
+    assert "<@UNEW> · front desk · Downtown Fitness" in home_text(updated)
     confirmation = new_message(
         stack, "DNEW", lambda: stack.driver.command("UNEW", Command.RESET, "jane@example.com")
     )
@@ -308,6 +309,19 @@ def test_roles_granted_and_revoked_in_slack_apply_to_the_next_action(stack: Stac
         for b in updated["blocks"]
         if "<@UNEW>" in json.dumps(b) and b.get("accessory")
     )
+    revoke = next(
+        b["accessory"]
+        for b in updated["blocks"]
+        if "<@UNEW>" in json.dumps(b) and b.get("accessory")
+    )
+    # Revoke asks first (Slack shows the confirmation before the click reaches us).
+    assert revoke["confirm"]["title"]["text"] == "Revoke this role?"
+    assert revoke["confirm"]["text"]["text"] == (
+        "<@UNEW> will no longer be front desk at Downtown Fitness."
+    )
+    # Each role is explained in a line, in words.
+    assert "*front desk*: resets members' passwords" in home_text(updated)
+    assert "front_desk" not in json.dumps([b for b in updated["blocks"] if b["type"] != "input"])
     stack.driver.click_in_view("UADMIN", updated, AdminAction.REVOKE, grant_id)
     wait_for(lambda: "<@UNEW>" not in home_text(stack.slack.views[updated["id"]]))
     before = len(stack.slack.calls_to("commands/UNEW"))

@@ -9,12 +9,16 @@ import pytest
 from bot.devtools.stack import Stack
 from bot.slack.ids import Command, ResetAction, ResetView, TriageAction
 from bot.workflows.resets import ResetStatus
-from bot.workflows.roles import Role
+from bot.workflows.roles import Actor, Role
 from storage.models import ResetRequest
 from tests.slack.helpers import button_value, last_message_to, message_text, new_message, wait_for
 from vendors.sandbox import Fault
 
 DM = "DFRONT"  # the fake Slack's DM channel with UFRONT
+
+
+def stack_actor(user_id: str) -> Actor:
+    return Actor(team_id="T0001", user_id=user_id)
 
 
 def open_modal(stack: Stack, user: str = "UFRONT") -> dict:
@@ -143,14 +147,45 @@ def test_field_errors_inline_and_nothing_sent(
 
 
 def test_fast_path_and_vendor_refusal_goes_to_triage(stack: Stack) -> None:
-    stack.driver.command("UFRONT", Command.RESET, "ghost@example.com downtown")
+    stack.sandbox.inject(
+        Fault("success_false", vendor="clubready", message="Member account is locked.")
+    )
+    stack.driver.command("UFRONT", Command.RESET, "jane@example.com downtown")
     request_id, channel, ts = send_and_wait(stack)
     request = stack.frontdesk.services.resets.get(request_id)
     assert request.status == ResetStatus.REFUSED
-    wait_for(lambda: "No user found" in message_text(stack, channel, ts))
+    # The vendor's own full stop is not doubled.
+    wait_for(lambda: "Member account is locked. Check" in message_text(stack, channel, ts))
     triage = last_message_to(stack, "C0TRIAGE")
-    assert "g•••@example.com" in triage["text"] and "ghost@" not in str(triage)
+    assert "j•••@example.com" in triage["text"] and "jane@" not in str(triage)
+    assert triage["text"].startswith(":rotating_light: Password reset refused by the vendor")
     assert button_value(triage, TriageAction.CLAIM) == request_id
+
+
+def test_no_such_member_is_the_front_desks_to_fix_not_supports(stack: Stack) -> None:
+    stack.driver.command("UFRONT", Command.RESET, "ghost@example.com downtown")
+    request_id, channel, ts = send_and_wait(stack)
+    assert stack.frontdesk.services.resets.get(request_id).status == ResetStatus.NOT_FOUND
+    wait_for(lambda: "found no member matching" in message_text(stack, channel, ts))
+    shown = message_text(stack, channel, ts)
+    assert shown.startswith(":mag: ClubReady found no member matching *g•••@example.com* at ")
+    assert "at *Downtown Fitness*. Check the spelling" in shown and "try again" in shown
+    # Try again opens the form at that location with what was typed, to fix the typo.
+    message = stack.slack.message(channel, ts)
+    assert button_value(message, ResetAction.TRY_AGAIN) == request_id
+    stack.driver.click("UFRONT", ResetAction.TRY_AGAIN, request_id, channel=channel, ts=ts)
+    view = wait_for(lambda: stack.slack.calls_to("views.open") and stack.slack.last_view())
+    location = view["blocks"][0]["element"]["initial_option"]["value"]
+    email = next(b for b in view["blocks"] if b.get("block_id") == "reset_email")
+    assert (location, email["element"]["initial_value"]) == ("downtown", "ghost@example.com")
+    assert "found no such member" in str(view["blocks"][-1])
+    # Support's channel and open list never hear of it.
+    time.sleep(0.5)
+    assert stack.slack.messages_in("C0TRIAGE") == []
+    support = stack.frontdesk.services.triage.open_failures(
+        stack_actor("USUPPORT"), cursor=None, limit=10
+    )
+    assert support.items == []
 
 
 def test_fast_path_bad_input_is_answered_and_nothing_recorded(stack: Stack) -> None:
@@ -208,7 +243,7 @@ def test_forged_and_stale_signatures_refused_and_nothing_written(stack: Stack, k
 def test_user_without_role_refused_and_nothing_sent(stack: Stack) -> None:
     stack.driver.command("UNOBODY", Command.RESET, "jane@example.com")
     call = wait_for(lambda: [c for c in stack.slack.calls if c.method.startswith("commands/")])
-    assert "front desk" in call[0].raw and "Ask an admin" in call[0].raw
+    assert "front desk" in call[0].raw and "(its admin)" in call[0].raw
     # A forged Send click on someone else's request, from a user with no role.
     stack.driver.command("UFRONT", Command.RESET, "jane@example.com")
     confirmation = last_message_to(stack, DM)

@@ -22,7 +22,7 @@ from bot.workflows.roles import (
     Role,
 )
 from storage.models import AuditEvent, ResetRequest, Sale
-from tests.slack.helpers import reset
+from tests.slack.helpers import refused_reset, reset
 
 PERSONAL = [
     "jane.walker@example.com",
@@ -63,7 +63,7 @@ def test_purge_leaves_nothing_personal_and_keeps_the_audit(
         stack.grant("UMANAGER", Role.MANAGER, "downtown")
         stack.grant("USUPPORT", Role.SUPPORT)
         reset(stack, "jane.walker@example.com downtown")
-        refused = reset(stack, "ghost@example.com sparkle")
+        refused = refused_reset(stack)
         sold = sale_steps.request_approval(stack)
         view = sale_steps.open_review(stack, "UMANAGER", sold)
         sale_steps.approve(stack, "UMANAGER", view)

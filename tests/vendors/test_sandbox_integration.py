@@ -276,3 +276,20 @@ def test_paytronix_reset_guest_password_is_strict(sandbox: Sandbox) -> None:
     guest = next(g for g in sandbox.vendors["paytronix"].state.guests if g.account_id == 7001)
     assert guest.password == "  s3cret enough "
     assert reset(code, "an0ther-one") == (OutcomeKind.REFUSED, "resetCode.invalid")
+
+
+def test_no_such_member_is_told_apart_from_other_refusals(sandbox: Sandbox) -> None:
+    """Each vendor's "no such member" (a typo for the front desk to fix) is recognised;
+    other refusals, and a 404 for a route that does not exist, are not."""
+    ghost = identity(email="ghost@example.com")
+    reset, _ = clubready(sandbox)
+    paytronix = PaytronixReset(guests(sandbox), style=AuthStyle.ANONYMOUS, third_party=False)
+    for outcome in (reset.reset(ghost), registrar(sandbox).reset(ghost), paytronix.reset(ghost)):
+        assert outcome.kind is OutcomeKind.REFUSED and outcome.no_such_member, outcome
+    sandbox.inject(Fault("success_false", vendor="clubready", message="Store is closed"))
+    refused = reset.reset(identity(email="jane@example.com"))
+    assert refused.kind is OutcomeKind.REFUSED and not refused.no_such_member
+    wrong_route = RegistrarReset(
+        base_url=f"{sandbox.base_url('registrar')}/nowhere", http=vendor_http()
+    ).reset(identity(email="jane@example.com"))
+    assert not wrong_route.no_such_member, wrong_route

@@ -206,7 +206,7 @@ def test_unreachable_paytronix_asks_to_try_again_and_support_sees_it_resolve(
         post = wait_for(
             lambda: [m for m in stack.slack.messages_in("C0TRIAGE") if "Guest reset" in str(m)]
         )[-1]
-        assert "vendor unavailable: not sent" in post["text"]
+        assert "not sent, the vendor was unavailable" in post["text"]
         support = Actor("T0001", "USUPPORT")
         assert any(
             "Guest reset page" in (item.detail or "")

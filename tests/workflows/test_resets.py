@@ -102,13 +102,14 @@ def test_roles_are_scoped_and_read_at_each_call(service: ResetService) -> None:
     # Plain words: what, where, which role, and who can grant it (the admins, named).
     assert str(caught.value) == (
         "You can't reset members' passwords at downtown: that needs the front desk, manager "
-        "or support role there. Ask an admin of frontdesk to give it to you."
+        "or support role there. Ask whoever installed frontdesk in Slack (its admin) to give "
+        "it to you."
     )
     admin = Actor("T1", "UADMIN")
     grant(service, admin, Role.ADMIN, None)
     with pytest.raises(NotAuthorized) as caught:
         service.prepare(FRONT, "downtown", ResetInput(email="jane@example.com"))
-    assert "Ask an admin (<@UADMIN>) to give it to you." in str(caught.value)
+    assert "Ask <@UADMIN> (frontdesk's admin) to give it to you." in str(caught.value)
     grant(service, FRONT, Role.FRONT_DESK, "downtown")
     service.prepare(FRONT, "downtown", ResetInput(email="jane@example.com"))
     with pytest.raises(NotAuthorized):

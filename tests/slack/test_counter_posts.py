@@ -1,0 +1,228 @@
+"""Issue 16, items 5-8, end to end (signed requests into the real app, the fake Slack
+validating every view): posts lead with their state, "no such member" stays with the
+front desk, refusals and Homes in plain words with buttons, names and dates."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from bot.devtools import sale_steps
+from bot.devtools.stack import Stack, wait_for
+from bot.slack.ids import Event, HomeAction, ResetView, SaleView, TriageAction
+from bot.workflows.roles import Actor, Role
+from tests.slack.helpers import button_value, refused_reset
+
+TRIAGE = "C0TRIAGE"
+
+
+def open_home(stack: Stack, user: str) -> dict[str, Any]:
+    previous = stack.slack.homes.get(user, {}).get("id")
+    assert stack.driver.event(user, Event.APP_HOME_OPENED).status_code == 200
+    return wait_for(
+        lambda: (home := stack.slack.homes.get(user)) and home["id"] != previous and home
+    )
+
+
+def buttons(message: dict[str, Any]) -> list[str]:
+    return [
+        element["text"]["text"]
+        for block in message["blocks"]
+        if block["type"] == "actions"
+        for element in block["elements"]
+    ]
+
+
+def shown(view_or_message: dict[str, Any]) -> str:
+    return json.dumps(view_or_message["blocks"], ensure_ascii=False)
+
+
+def click_home(stack: Stack, user: str, home: dict[str, Any], action_id: str) -> dict[str, Any]:
+    opened = len(stack.slack.calls_to("views.open"))
+    assert stack.driver.click_in_view(user, home, action_id, "x").status_code == 200
+    wait_for(lambda: len(stack.slack.calls_to("views.open")) > opened)
+    return stack.slack.last_view()
+
+
+def test_triage_post_leads_with_its_state_claimed_then_retried(stack: Stack) -> None:
+    request_id = refused_reset(stack, "jane@example.com sparkle")
+    post = wait_for(lambda: stack.slack.messages_in(TRIAGE) and stack.slack.messages_in(TRIAGE)[0])
+    what = "*j•••@example.com* at *Sparkle Car Wash* (Registrar), requested by <@UFRONT>"
+    assert post["text"] == f":rotating_light: Password reset refused by the vendor: {what}."
+    assert buttons(post) == ["Claim", "Retry", "Resolve"]
+    assert "Brand is suspended · ref" in shown(post)  # the vendor's words, one full stop
+
+    stack.driver.click("USUPPORT", TriageAction.CLAIM, request_id, channel=TRIAGE, ts=post["ts"])
+    claimed = wait_for(
+        lambda: (m := stack.slack.message(TRIAGE, post["ts"]))["text"].startswith(":raising") and m
+    )
+    assert claimed["text"] == (
+        f":raising_hand: Claimed by <@USUPPORT>: password reset refused by the vendor: {what}."
+    )
+    assert buttons(claimed) == ["Retry", "Resolve"]
+
+    stack.driver.click("USUPPORT", TriageAction.RETRY, request_id, channel=TRIAGE, ts=post["ts"])
+    retried = wait_for(
+        lambda: "sent to" in (m := stack.slack.message(TRIAGE, post["ts"]))["text"] and m
+    )
+    # The state first, who retried and when (Slack's date formatting), the retry's
+    # outcome; what it was after; no button left; the retry's details in the thread.
+    assert re.fullmatch(
+        r":repeat: Retried by <@USUPPORT> <!date\^\d+\^\{date_short_pretty\} at \{time\}\|"
+        r"[^>]+>: sent to j•••@example.com\. Was: password reset refused by the vendor: "
+        + re.escape(what)
+        + r"\.",
+        retried["text"],
+    ), retried["text"]
+    assert buttons(retried) == []
+    assert ":rotating_light:" not in shown(retried)
+    retry_id = stack.frontdesk.services.resets.get(request_id).retry_id
+    assert f"The retry, ref `{retry_id}`: see the thread." in shown(retried)
+    thread = wait_for(
+        lambda: [m for m in stack.slack.messages_in(TRIAGE) if m.get("thread_ts") == post["ts"]]
+    )
+    assert thread[-1]["text"].startswith("Retry by <@USUPPORT>: :white_check_mark:")
+    assert stack.frontdesk.services.resets.get(request_id).triage_ts == post["ts"]
+
+
+def test_resolved_post_says_so_first_and_keeps_no_buttons(stack: Stack) -> None:
+    request_id = refused_reset(stack)
+    post = wait_for(lambda: stack.slack.messages_in(TRIAGE) and stack.slack.messages_in(TRIAGE)[0])
+    stack.driver.click(
+        "USUPPORT", TriageAction.RESOLVE, f"reset:{request_id}", channel=TRIAGE, ts=post["ts"]
+    )
+    modal = wait_for(lambda: stack.slack.calls_to("views.open") and stack.slack.last_view())
+    done = stack.driver.submit_view(
+        "USUPPORT", modal, {"triage_note_input": "Brand unblocked; member told to try again."}
+    )
+    assert done.text == ""
+    resolved = wait_for(
+        lambda: (
+            (m := stack.slack.message(TRIAGE, post["ts"]))["text"].startswith(":white_check_mark:")
+            and m
+        )
+    )
+    assert resolved["text"].startswith(
+        ":white_check_mark: Resolved by <@USUPPORT>: Brand unblocked; member told to try again. "
+        "Was: password reset refused by the vendor: *g•••@example.com*"
+    )
+    assert ".." not in resolved["text"] and buttons(resolved) == []
+
+
+def test_sale_messages_lead_with_the_outcome(stack: Stack) -> None:
+    sale_id = sale_steps.request_approval(stack)
+    pending = sale_steps.approval_message(stack, sale_id)
+    assert pending["text"].startswith(":hourglass_flowing_sand: Waiting for approval (expires ")
+    assert "\nSale from <@UFRONT>: " in pending["text"] and buttons(pending) == ["Review"]
+    # A date as people write it, not ISO.
+    assert re.search(r"starts \w{3}, \w{3} \d{1,2}, \d{4}", pending["text"]), pending["text"]
+    sale_steps.approve(stack, "UMANAGER", sale_steps.open_review(stack, "UMANAGER", sale_id))
+    sale_steps.wait_finished(stack, sale_id)
+    sold = wait_for(
+        lambda: (
+            (m := sale_steps.approval_message(stack, sale_id))["text"].startswith(
+                ":white_check_mark: Sold"
+            )
+            and m
+        )
+    )
+    assert "Sale to approve" not in json.dumps(sold) and buttons(sold) == []
+    assert "\nSale from <@UFRONT>: *Jane W. · j•••@example.com*" in sold["text"]
+    # The requester's DM (and its notification) says the outcome first too.
+    dm = [
+        m for m in stack.slack.messages_in("DFRONT") if m["text"].startswith("Your sale is sold:")
+    ]
+    assert dm, [m["text"] for m in stack.slack.messages_in("DFRONT")]
+
+    rejected_id = sale_steps.request_approval(
+        stack, member={**sale_steps.MEMBER, "email": "tom.w@example.com"}
+    )
+    stack.frontdesk.services.sales.reject(Actor("T0001", "UMANAGER"), rejected_id, "Wrong package.")
+    rejected = wait_for(
+        lambda: (
+            (m := sale_steps.approval_message(stack, rejected_id))["text"].startswith(":no_entry:")
+            and m
+        )
+    )
+    assert rejected["text"].startswith(":no_entry: Rejected by <@UMANAGER>: Wrong package.\n")
+
+
+def test_home_buttons_open_the_commands_modals_for_those_who_may(stack: Stack) -> None:
+    stack.grant("UADMIN", Role.ADMIN)
+    front = open_home(stack, "UFRONT")
+    assert buttons(front) == ["Reset a password", "Sell a membership", "Refresh"]
+    assert "/reset" not in shown(front) and "`" not in shown(front)
+    assert click_home(stack, "UFRONT", front, HomeAction.RESET)["callback_id"] == ResetView.CALLBACK
+    sell = click_home(stack, "UFRONT", front, HomeAction.SELL)
+    assert sell["callback_id"] == SaleView.START
+    # The start date in the location's words, not a time zone id.
+    assert "by the calendar at Downtown Fitness" in shown(sell)
+    assert "America/New_York" not in shown(sell)
+
+    support = open_home(stack, "USUPPORT")
+    assert buttons(support)[:2] == ["Reset a password", "Refresh"]  # support never sells
+
+    admin = open_home(stack, "UADMIN")
+    assert buttons(admin) == ["Manage roles", "Refresh"]
+    text = shown(admin)
+    assert "Who does what" in text and "*front desk* (1): resets members' passwords" in text
+    assert "*support* (2): resets passwords anywhere" in text
+    roles = click_home(stack, "UADMIN", admin, HomeAction.ROLES)
+    assert roles["title"]["text"] == "Roles"
+    assert "<@UFRONT> · front desk · Downtown Fitness" in shown(roles)
+
+
+def test_home_for_a_person_with_no_role_and_forged_clicks_are_refused(stack: Stack) -> None:
+    stack.grant("UADMIN", Role.ADMIN)
+    home = open_home(stack, "UNEW")
+    text = shown(home)
+    assert "*frontdesk* resets members' passwords" in text
+    assert (
+        "You have no role in frontdesk yet, so there is nothing here for you to do. To reset "
+        "passwords, sell or follow up, ask <@UADMIN> to give you a role."
+    ) in text
+    assert buttons(home) == ["Refresh"] and "/reset" not in text
+    # A forged click on a button this person was never shown: refused in plain words,
+    # naming the admin, from the database; no sale modal.
+    refused = click_home(stack, "UNEW", home, HomeAction.SELL)
+    assert refused["callback_id"] != SaleView.START
+    assert (
+        ":lock: You can't sell memberships: that needs the front desk or manager role. "
+        "Ask <@UADMIN> (frontdesk's admin) to give it to you."
+    ) in shown(refused)
+    assert "front_desk" not in shown(refused) and "/frontdesk" not in shown(refused)
+    roles = click_home(stack, "UFRONT", open_home(stack, "UFRONT"), HomeAction.ROLES)
+    assert "You can't manage roles" in shown(roles)
+
+
+def test_try_again_button_is_only_on_no_such_member(stack: Stack) -> None:
+    request_id = refused_reset(stack, "jane@example.com sparkle")
+    request = stack.frontdesk.services.resets.get(request_id)
+    message = wait_for(
+        lambda: (
+            (m := stack.slack.message(request.channel_id, request.message_ts))["text"].startswith(
+                ":x:"
+            )
+            and m
+        )
+    )
+    assert buttons(message) == []
+    assert message["text"].startswith(":x: The vendor refused the reset for *j•••@example.com*")
+    assert "Brand is suspended. Check the member's details" in message["text"]
+    try:
+        button_value(message, "reset_try_again")
+    except AssertionError:
+        pass
+    else:
+        raise AssertionError("Try again offered for a refusal that is not a typo")
+
+
+def test_a_past_start_date_names_the_place_not_a_time_zone(stack: Stack) -> None:
+    view = sale_steps.open_sell(stack)
+    errors = sale_steps.field_errors(sale_steps.submit_start(stack, view, start_date="2020-01-01"))
+    said = errors[sale_steps.block("start_date")]
+    assert re.fullmatch(
+        r"The start date cannot be in the past: at Downtown Fitness it is \w+day, \w+ \d{1,2}\.",
+        said,
+    ), said
