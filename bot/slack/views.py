@@ -168,12 +168,15 @@ def member_in_full(identity: dict[str, str]) -> str:
 def _summary(request: ResetRequest, location: Location | None, full: bool = False) -> str:
     """The member, the location and the vendor. ``full``: the member as typed, for the
     requester's own private screens only; otherwise masked (what stays or others see)."""
-    member = (
-        member_in_full(request.identity)
-        if full and request.identity
-        else f"*{escape(request.identifier_masked)}*"
-    )
-    return f"{member} at *{place(location, request.location_id)}* ({vendor_name(request.vendor)})"
+    where = place(location, request.location_id)
+    return f"{_member(request, full)} at *{where}* ({vendor_name(request.vendor)})"
+
+
+def _member(request: ResetRequest, full: bool) -> str:
+    """The member as typed (the typist's own private screens) or masked (anywhere else)."""
+    if full and request.identity:
+        return member_in_full(request.identity)
+    return f"*{escape(request.identifier_masked)}*"
 
 
 def confirmation(
@@ -238,7 +241,7 @@ def status_message(
         ResetStatus.SENT: f":white_check_mark: Reset sent for {summary}"
         + (f" to {escape(request.sent_to_masked)}." if request.sent_to_masked else "."),
         ResetStatus.NOT_FOUND: f":mag: {vendor} found no member matching "
-        f"*{escape(request.identifier_masked)}* at *{place(location, request.location_id)}*. "
+        f"{_member(request, full)} at *{place(location, request.location_id)}*. "
         "Check the spelling with the member, then try again.",
         ResetStatus.REFUSED: f":x: The vendor refused the reset for {summary}: {outcome}. "
         "Check the member's details and try again; support has been told.",

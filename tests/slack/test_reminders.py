@@ -441,7 +441,7 @@ def submit_at(stack: Stack, location_id: str) -> str:
     )
     details = SaleDetails(
         member={"first_name": "Ann", "last_name": "Lee", "email": "ann@example.com"},
-        payments=(PaymentInput(amount="49.00", profile_token="tok_profile_1111"),),
+        payments=(PaymentInput(amount="49.00", token="tok_profile_1111", kind="profile"),),
     )
     added = sales.add_details(requester, draft.id, details)
     sales.submit(requester, added.id, added.fingerprint)
