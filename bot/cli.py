@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import signal
 import socket
 import sys
@@ -17,6 +18,7 @@ import typer
 from bot.config import ConfigurationError, Settings
 
 if TYPE_CHECKING:
+    from bot.workflows.roles import Actor, Role, Roles
     from bot.workflows.vault import KeyUse, TokenVault
     from storage.db import Database
 
@@ -325,6 +327,9 @@ def manifest(
     except ValueError as exc:
         typer.echo(f"frontdesk manifest: {exc}", err=True)
         raise typer.Exit(2) from None
+    except OSError as exc:  # an install without its package data
+        typer.echo(f"frontdesk manifest: cannot read the app's manifest ({exc})", err=True)
+        raise typer.Exit(1) from None
     if output is None:
         typer.echo(text, nl=False)
         return
@@ -342,48 +347,106 @@ def db_upgrade() -> None:
     typer.echo("database is up to date")
 
 
-def _roles() -> tuple[object, object]:
+def _roles() -> tuple[Database, Roles]:
+    """The database, its schema brought up to date first (the setup checklist grants the
+    first admin before the first `serve`, which would migrate), and the roles."""
     from bot.clock import SystemClock
     from bot.workflows.roles import Roles
-    from storage.db import Database
+    from storage.db import Database, upgrade
 
     settings = _settings()
+    try:
+        _database_step(lambda: upgrade(settings.database_url))
+    except ConfigurationError as exc:
+        raise _refuse(exc) from exc
     return Database(settings.database_url), Roles(clock=SystemClock())
+
+
+def _unusable(what: str) -> typer.Exit:
+    typer.echo(f"frontdesk roles: {what}", err=True)
+    return typer.Exit(2)
+
+
+def _person(user: str, team: str) -> Actor:
+    """The person a grant is for: a member id (U…/W…) of a workspace (T…) or, on
+    Enterprise Grid, of the organization (E…)."""
+    from bot.workflows.roles import Actor
+
+    user, team = user.strip(), team.strip()
+    if not re.fullmatch(r"[UW][A-Z0-9]+", user):
+        raise _unusable(
+            f"{user!r} is not a Slack member id (U… or W…): in Slack, click the person's "
+            "name → View full profile → ⋮ → Copy member ID"
+        )
+    if not re.fullmatch(r"[TE][A-Z0-9]+", team):
+        raise _unusable(
+            f"{team!r} is not a Slack team id (T…, or E… on Enterprise Grid): see the "
+            "README's setup checklist, step 3"
+        )
+    enterprise = team if team.startswith("E") else ""
+    return Actor(team_id=team, user_id=user, enterprise_id=enterprise)
+
+
+def _role(text: str) -> Role:
+    """A role as typed (``front_desk``, ``front desk``, ``Front-Desk``)."""
+    from bot.workflows.roles import Role
+
+    key = re.sub(r"[\s-]+", "_", text.strip().lower())
+    try:
+        return Role(key)
+    except ValueError:
+        names = ", ".join(role.value for role in Role)
+        raise _unusable(f"{text!r} is not a role: give one of {names}") from None
+
+
+def _location(location: str | None) -> str | None:
+    """A location id of the locations file, when one is given (None: all)."""
+    if location is None:
+        return None
+    settings = _settings()
+    try:
+        known = settings.load_locations()
+    except ConfigurationError as exc:
+        raise _refuse(exc) from exc
+    if location not in known:
+        ids = ", ".join(sorted(known)) or "none"
+        raise _unusable(
+            f"no location {location!r} in {settings.locations_file} (its ids: {ids}); "
+            "omit --location for all locations"
+        )
+    return location
+
+
+TEAM_HELP = "Slack team id (T…), or on Enterprise Grid the organization's id (E…)."
 
 
 @roles_app.command("grant")
 def roles_grant(
-    user: Annotated[str, typer.Argument(help="Slack user id, e.g. U012ABC.")],
+    user: Annotated[str, typer.Argument(help="Slack member id, e.g. U012ABC.")],
     role: Annotated[str, typer.Argument(help="front_desk, manager, support or admin.")],
-    team: Annotated[str, typer.Option(help="Slack team id.")],
+    team: Annotated[str, typer.Option(help=TEAM_HELP)],
     location: Annotated[str | None, typer.Option(help="Location id; omit for all.")] = None,
 ) -> None:
     """Grant a role (this is also how the first admin is bootstrapped)."""
-    from bot.workflows.roles import Actor, Role
-
+    target, granted, where = _person(user, team), _role(role), _location(location)
     db, roles = _roles()
-    with db.session() as session:  # type: ignore[attr-defined]
-        added = roles.grant(  # type: ignore[attr-defined]
-            session, by="cli", target=Actor(team, user), role=Role(role), location_id=location
-        )
+    with db.session() as session:
+        added = roles.grant(session, by="cli", target=target, role=granted, location_id=where)
     typer.echo("granted" if added else "already granted")
 
 
 @roles_app.command("revoke")
 def roles_revoke(
-    user: str,
-    role: str,
-    team: Annotated[str, typer.Option()],
-    location: Annotated[str | None, typer.Option()] = None,
+    user: Annotated[str, typer.Argument(help="Slack member id, e.g. U012ABC.")],
+    role: Annotated[str, typer.Argument(help="front_desk, manager, support or admin.")],
+    team: Annotated[str, typer.Option(help=TEAM_HELP)],
+    location: Annotated[str | None, typer.Option(help="Location id; omit for all.")] = None,
 ) -> None:
     """Revoke a role."""
-    from bot.workflows.roles import Actor, Role
-
+    target, revoked = _person(user, team), _role(role)
     db, roles = _roles()
-    with db.session() as session:  # type: ignore[attr-defined]
-        removed = roles.revoke(  # type: ignore[attr-defined]
-            session, by="cli", target=Actor(team, user), role=Role(role), location_id=location
-        )
+    with db.session() as session:
+        removed = roles.revoke(session, by="cli", target=target, role=revoked, location_id=location)
     typer.echo("revoked" if removed else "no such grant")
 
 
@@ -391,8 +454,8 @@ def roles_revoke(
 def roles_list() -> None:
     """List every grant."""
     db, roles = _roles()
-    with db.session() as session:  # type: ignore[attr-defined]
-        for grant in roles.list(session):  # type: ignore[attr-defined]
+    with db.session() as session:
+        for grant in roles.list(session):
             where = grant.location_id or "all locations"
             typer.echo(f"{grant.team_id}:{grant.user_id}\t{grant.role}\t{where}")
 

@@ -8,6 +8,7 @@ import textwrap
 from pathlib import Path
 
 import jsonschema
+import pytest
 import yaml
 from typer.testing import CliRunner
 
@@ -140,6 +141,7 @@ def test_demo_runs_and_leaves_its_database(tmp_path: Path) -> None:
 
 def test_db_upgrade_and_roles_commands(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("FRONTDESK_DATABASE_URL", f"sqlite:///{tmp_path / 'fd.sqlite3'}")
+    monkeypatch.setenv("FRONTDESK_LOCATIONS_FILE", str(ROOT / "locations.example.yml"))
     runner = CliRunner()
     assert runner.invoke(cli, ["db", "upgrade"]).exit_code == 0
     granted = runner.invoke(cli, ["roles", "grant", "U1", "admin", "--team", "T1"])
@@ -158,6 +160,106 @@ def test_db_upgrade_and_roles_commands(tmp_path: Path, monkeypatch) -> None:
         ).output
     )
     assert "U2" not in runner.invoke(cli, ["roles", "list"]).output
+
+
+def test_checklist_grant_of_the_first_admin_works_on_a_fresh_database(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """Review finding 3: the README's step 6 (`frontdesk roles grant … admin --team …`)
+    comes before the first `serve`: it brings the schema up itself. What cannot be a
+    grant is told in words with exit code 2, never a traceback."""
+    monkeypatch.setenv("FRONTDESK_DATABASE_URL", f"sqlite:///{tmp_path / 'fresh.sqlite3'}")
+    monkeypatch.setenv("FRONTDESK_LOCATIONS_FILE", str(ROOT / "locations.example.yml"))
+    runner = CliRunner()
+    granted = runner.invoke(cli, ["roles", "grant", "U012ADMIN", "admin", "--team", "T012TEAM"])
+    assert granted.exit_code == 0, granted.output or repr(granted.exception)
+    assert granted.output.strip().endswith("granted")
+    # On Enterprise Grid the organization is the person: its id (E…) is accepted.
+    grid = runner.invoke(cli, ["roles", "grant", "W012", "front desk", "--team", "E012ORG"])
+    assert grid.exit_code == 0, grid.output
+    listed = runner.invoke(cli, ["roles", "list"]).output
+    assert "T012TEAM:U012ADMIN\tadmin" in listed and "E012ORG:W012\tfront_desk" in listed
+    refusals = {
+        ("U1", "chief", "T1", None): "'chief' is not a role: give one of front_desk, manager",
+        ("jane", "admin", "T1", None): "'jane' is not a Slack member id (U… or W…)",
+        ("U1", "admin", "acme", None): "'acme' is not a Slack team id (T…, or E… on Enterprise",
+        ("U1", "manager", "T1", "uptown"): "no location 'uptown' in ",
+    }
+    for (user, role, team, location), words in refusals.items():
+        args = ["roles", "grant", user, role, "--team", team]
+        refused = runner.invoke(cli, args + (["--location", location] if location else []))
+        assert refused.exit_code == 2 and words in refused.output, refused.output
+        assert refused.exception is None or isinstance(refused.exception, SystemExit)
+    readme = (ROOT / "README.md").read_text()
+    assert "app.slack.com/client/T" in readme  # where to find the team id
+
+
+def test_manifest_command_works_from_an_installed_wheel(tmp_path: Path) -> None:
+    """Review finding 4: production installs a wheel (`pip install --no-deps .`): the
+    manifest ships in it as package data, so `frontdesk manifest` works there."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("bot", "vendors", "storage"):
+        shutil.copytree(ROOT / name, src / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "manifest.yml", "README.md"):
+        shutil.copy(ROOT / name, src / name, follow_symlinks=False)
+    pip = [sys.executable, "-m", "pip"]
+    dist, site = tmp_path / "dist", tmp_path / "site"
+    subprocess.run(
+        [*pip, "wheel", "-q", "--no-deps", "--no-build-isolation", str(src), "-w", str(dist)],
+        check=True,
+        capture_output=True,
+        cwd=src,
+    )
+    wheel = next(dist.glob("*.whl"))
+    subprocess.run(
+        [*pip, "install", "-q", "--no-deps", "--target", str(site), str(wheel)],
+        check=True,
+        capture_output=True,
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", "from bot.cli import main; main()", "manifest", "--url",
+         "https://frontdesk.example.com"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(site)},
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-600:]
+    assert "https://frontdesk.example.com/slack/events" in run.stdout
+    shipped = yaml.safe_load(run.stdout)
+    assert shipped["features"] == yaml.safe_load((ROOT / "manifest.yml").read_text())["features"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://exa mple.com",  # a space in the host
+        "https://frontdesk.example.com:99999",  # no such port
+        "https://frontdesk.example.com:abc",  # not a port at all
+        'https://front"desk.example.com',  # not a host name
+        "https://-frontdesk.example.com",  # a label cannot start with a hyphen
+    ],
+)
+def test_manifest_refuses_an_address_that_is_not_a_host(url: str) -> None:
+    """Review finding 5: the schema only asks for ``^https?://``, so nothing else
+    would catch these before Slack."""
+    refused = CliRunner().invoke(cli, ["manifest", "--url", url])
+    assert refused.exit_code == 2, refused.output
+    assert "https://host" in refused.output and "slack/events" not in refused.output
+
+
+def test_manifest_writes_an_international_host_as_slack_can_use_it() -> None:
+    """Review finding 5: a URL in the manifest is ASCII: an international host as IDNA."""
+    from bot.manifest import manifest_for
+
+    text = manifest_for("https://Exämple.com")
+    assert "ämple" not in text and "https://xn--exmple-cua.com/slack/events" in text
 
 
 def test_keygen_makes_a_key_the_vault_accepts() -> None:

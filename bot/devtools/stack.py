@@ -23,12 +23,11 @@ from bot.config import Settings
 from bot.devtools.driver import SlackDriver
 from bot.devtools.fake_slack import FakeSlack
 from bot.http import HttpServer, MetricsServer
+from bot.manifest import MANIFEST  # the fake Slack and the driver know its functions from it
 from bot.workflows.roles import Actor, Role
 from storage.db import upgrade
 from vendors.sandbox import Sandbox
 
-#: The app's manifest: the fake Slack and the driver know its functions from it.
-MANIFEST = Path(__file__).resolve().parents[2] / "manifest.yml"
 TEAM = "T0001"
 SIGNING_SECRET = "fake-signing-secret-0123456789"
 BOT_TOKEN = "fake-bot-token-for-the-local-slack-stand-in"

@@ -111,13 +111,16 @@ def frontdesk_help(
         lines.append(
             f"• `/sell`: sell a membership at {location_list(sells_at, 3)}. `/sell help` for more."
         )
-    if allows(grants, Permission.TRIAGE, None) or allows(grants, Permission.APPROVE_SALE, None):
+    if allows(grants, Permission.HISTORY, None):
         lines.append(
             "• `/frontdesk history jane@example.com`: one member's resets and sales "
             "(also by username, account id or card number)."
         )
     if allows(grants, Permission.TRIAGE, None):
-        lines.append("• Failures come to your triage channel with Claim and Retry.")
+        lines.append(
+            "• Failures come to your triage channel with Claim, Retry and Resolve "
+            "(also on your App Home)."
+        )
     if any(g.role is Role.ADMIN for g in grants):
         lines.append(
             "• `/frontdesk roles`: grant and revoke roles. `/frontdesk roles refresh`: read "

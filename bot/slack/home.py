@@ -22,6 +22,7 @@ from bot.slack.forms import field_value
 from bot.slack.ids import Event, HomeAction, TriageAction, TriageView
 from bot.slack.resets import open_reset_modal
 from bot.slack.sales import open_sell_modal
+from bot.workflows.people import named
 from bot.workflows.roles import Actor
 from bot.workflows.triage import Kind
 
@@ -103,15 +104,16 @@ def register(app: GuardedApp, services: Services) -> None:
             claim = services.resets.claim if kind is Kind.RESET else services.sales.claim
             won, holder = claim(actor, item_id)
             if not won:
-                _notice(client, body["trigger_id"], "Already claimed", f"<@{holder}> has it.")
+                _notice(client, body["trigger_id"], "Already claimed", f"{named(holder)} has it.")
         elif verb == "retry" and kind is Kind.RESET:
             result = services.resets.retry(actor, item_id)
             if not result.created:
                 _notice(client, body["trigger_id"], "Already retried", views.retry_words(result))
         elif verb == "resolve":
+            item = triage.for_resolving(actor, kind, item_id)
             client.views_open(
                 trigger_id=body["trigger_id"],
-                view=home_views.resolve_modal(kind, item_id, f"{kind.value} `{item_id}`"),
+                view=home_views.resolve_modal(item, services.locations),
             )
             return
         elif verb == "reconcile" and kind is Kind.SALE:
@@ -127,10 +129,10 @@ def register(app: GuardedApp, services: Services) -> None:
     ) -> None:
         ack()
         kind_text, item_id = body["actions"][0]["value"].split(":", 1)
-        triage.require_resolver(actor_of(context), Kind(kind_text), item_id)
+        item = triage.for_resolving(actor_of(context), Kind(kind_text), item_id)
         client.views_open(
             trigger_id=body["trigger_id"],
-            view=home_views.resolve_modal(Kind(kind_text), item_id, f"{kind_text} `{item_id}`"),
+            view=home_views.resolve_modal(item, services.locations),
         )
 
     @app.view(TriageView.RESOLVE)

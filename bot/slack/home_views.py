@@ -43,6 +43,7 @@ from bot.slack.wording import (
     vendor_name,
 )
 from bot.workflows.home import Home, HomeStart
+from bot.workflows.people import any_of
 from bot.workflows.roles import ALL_LOCATIONS, Role
 from bot.workflows.triage import Item, Kind
 from storage.models import RoleGrant
@@ -92,7 +93,7 @@ def failure_menu(item: Item) -> OverflowMenuElement:
     options = []
     if not item.claimed_by:
         options.append(Option(value=f"claim:{value}", text="Claim"))
-    if item.kind is Kind.RESET:
+    if item.kind is Kind.RESET and item.retryable:
         options.append(Option(value=f"retry:{value}", text="Retry"))
     if item.kind is Kind.SALE and item.status == "unknown":
         options.append(Option(value=f"reconcile:{value}", text="Reconcile"))
@@ -118,8 +119,7 @@ ABOUT = (
 def _admins(admins: list[str]) -> str:
     if not admins:
         return "an admin of frontdesk (whoever installed it in Slack)"
-    names = [f"<@{a}>" for a in admins]
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+    return any_of(admins)
 
 
 def counts_line(counts: dict[tuple[str, str], int]) -> str:
@@ -271,7 +271,12 @@ def home_view(home: Home, locations: dict[str, Location]) -> dict[str, Any]:
     return view.to_dict()
 
 
-def resolve_modal(kind: Kind, item_id: str, summary: str) -> dict[str, Any]:
+def resolve_modal(item: Item, locations: dict[str, Location]) -> dict[str, Any]:
+    """Close a failure with a note: which failure, in words (member masked, location,
+    what failed), so it can be told apart on a phone."""
+    what = clause(item.detail)[:1500] or "no detail from the vendor"
+    summary = f"Resolve this failure?\n{item_line(item, locations)}\nWhat failed: {what}."
+    kind, item_id = item.kind, item.id
     view = View(
         type="modal",
         callback_id=TriageView.RESOLVE,
@@ -281,6 +286,7 @@ def resolve_modal(kind: Kind, item_id: str, summary: str) -> dict[str, Any]:
         private_metadata=json.dumps({"kind": kind.value, "id": item_id}),
         blocks=[
             SectionBlock(text=MarkdownTextObject(text=summary[:3000])),
+            ContextBlock(elements=[MarkdownTextObject(text=f"ref `{item_id}`")]),
             InputBlock(
                 block_id=TriageView.NOTE_BLOCK,
                 label="What was done? (the next person reads this)",
@@ -332,8 +338,11 @@ def roles_modal(grants: list[RoleGrant], locations: dict[str, Location]) -> dict
         SectionBlock(text=MarkdownTextObject(text=f"*Current grants* ({len(grants)})")),
     ]
     for grant in grants[:40]:
-        where = place(locations.get(grant.location_id or ""), grant.location_id)
+        location = locations.get(grant.location_id or "")
+        where = place(location, grant.location_id)
         role = role_name(grant.role)
+        # A confirm dialog's text is plain text (no mentions, no formatting).
+        plain_where = location.name if location else grant.location_id or "all locations"
         blocks.append(
             SectionBlock(
                 text=MarkdownTextObject(text=f"<@{grant.user_id}> · {role} · {where}"),
@@ -343,7 +352,10 @@ def roles_modal(grants: list[RoleGrant], locations: dict[str, Location]) -> dict
                     value=str(grant.id),
                     confirm=ConfirmObject(
                         title="Revoke this role?",
-                        text=f"<@{grant.user_id}> will no longer be {role} at {where}."[:300],
+                        text=PlainTextObject(
+                            text=f"The person on this row will no longer be {role} at "
+                            f"{plain_where}."[:300]
+                        ),
                         confirm="Revoke",
                         deny="Keep it",
                         style="danger",

@@ -34,6 +34,7 @@ from bot.config import CatalogItem, ClubReadyLocation, Location
 from bot.slack.ids import SALE_FIELDS, SaleAction, SaleDecision, SaleView, TriageAction
 from bot.slack.views import as_blocks, location_option
 from bot.slack.wording import clause, day, escape, place, sentence, slack_date
+from bot.workflows.people import named
 from bot.workflows.sale_fields import Change
 from bot.workflows.sales import (
     GENDERS,
@@ -810,8 +811,9 @@ def triage_post(
         )
     elif sale.resolved_at is not None:
         note = clause(sale.resolution_note)[:1000]
-        who = f"<@{sale.resolved_by}>" if sale.resolved_by else "frontdesk"
-        lead = f":white_check_mark: Resolved by {who}" + (f": {note}" if note else "")
+        lead = f":white_check_mark: Resolved by {named(sale.resolved_by)}" + (
+            f": {note}" if note else ""
+        )
         lead += f". Was: {what}."
     elif claimed_by:
         lead = f":raising_hand: Claimed by <@{claimed_by}>: {what}."

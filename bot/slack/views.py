@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from slack_sdk.models.blocks import (
@@ -29,7 +28,14 @@ from bot.slack.wording import (
     slack_date,
     vendor_name,
 )
-from bot.workflows.resets import MEMBER_FILTERS, ResetStatus, RetryResult, identifier_fields
+from bot.workflows.people import named
+from bot.workflows.resets import (
+    MEMBER_FILTERS,
+    ResetStatus,
+    RetryResult,
+    identifier_fields,
+    may_retry,
+)
 from storage.models import ResetRequest
 
 FIELD_LABELS = {
@@ -389,7 +395,7 @@ def triage_post(
         lead = f"{state} Was: {what}."
     elif request.resolved_at is not None:
         note = clause(request.resolution_note)[:1000]
-        resolved = f":white_check_mark: Resolved by {_person(request.resolved_by)}"
+        resolved = f":white_check_mark: Resolved by {named(request.resolved_by)}"
         lead = f"{resolved}: {note}. Was: {what}." if note else f"{resolved}. Was: {what}."
     elif claimed_by:
         lead = f":raising_hand: Claimed by <@{claimed_by}>: {what}."
@@ -420,7 +426,7 @@ def triage_post(
     buttons = [
         ButtonElement(action_id=TriageAction.RESOLVE, text="Resolve", value=f"reset:{request.id}"),
     ]
-    if request.late_outcome_kind != "succeeded":  # the vendor said, late, that it was sent
+    if may_retry(request):  # not when the vendor said, late, that it was sent
         buttons.insert(
             0, ButtonElement(action_id=TriageAction.RETRY, text="Retry", value=request.id)
         )
@@ -430,12 +436,6 @@ def triage_post(
         )
     blocks.append(ActionsBlock(elements=buttons))
     return lead, as_blocks(blocks)
-
-
-def _person(user: str | None) -> str:
-    """A person is mentioned; frontdesk itself (a guest finished later) is named."""
-    who = user or "frontdesk"
-    return f"<@{who}>" if re.fullmatch(r"[UW][A-Z0-9]+", who) else escape(who)
 
 
 LATE_WORDS = {

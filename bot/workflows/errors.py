@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from bot.workflows.people import any_of
+
 
 class FrontdeskError(Exception):
     """Base of every expected refusal; ``str()`` is what the person is told."""
@@ -34,6 +36,7 @@ class NotAuthorized(FrontdeskError):
         location_id: str | None = None,
         location_name: str | None = None,
         admins: Sequence[str] = (),
+        everywhere: bool = False,
     ) -> None:
         self.permission = permission
         self.location_id = location_id
@@ -41,14 +44,12 @@ class NotAuthorized(FrontdeskError):
         self.admins = tuple(admins)
         place = location_name or location_id
         where = f" at {place}" if place else ""
-        there = " there" if place else ""
+        # A role held everywhere (support, admin) is not a role "there".
+        there = " there" if place and not everywhere else ""
         names = list(roles)
         needed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
-        mentions = [f"<@{a}>" for a in admins]
-        if len(mentions) > 1:
-            mentions = [", ".join(mentions[:-1]) + " or " + mentions[-1]]
         who = (
-            f"Ask {mentions[0]} (frontdesk's {'admins' if len(admins) > 1 else 'admin'}) "
+            f"Ask {any_of(admins)} (frontdesk's {'admins' if len(admins) > 1 else 'admin'}) "
             "to give it to you."
             if admins
             else "Ask whoever installed frontdesk in Slack (its admin) to give it to you."

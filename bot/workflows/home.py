@@ -114,7 +114,7 @@ class HomeService:
                 else None
             )
             admin = allows(grants, Permission.MANAGE_ROLES, None)
-            admins = [] if grants else self.roles.admins(session)
+            admins = [] if grants else self.roles.admins(session, actor)
             people_by_role = self._people_by_role(session, actor) if admin else {}
         approve_at = [
             location_id

@@ -26,7 +26,7 @@ from enum import StrEnum
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import distinct, func, select
+from sqlalchemy import ColumnElement, distinct, func, or_, select
 from sqlalchemy.orm import Session
 
 from bot.clock import Clock
@@ -38,6 +38,7 @@ from bot.workflows.guest_codes import GuestCodes
 from bot.workflows.lifecycle import ClaimResult, Lifecycle, NotSent, Settled, Spec
 from bot.workflows.masking import identifier_hash, mask_email, mask_identifier
 from bot.workflows.outbox import PERSON_WAITING, Audience, NoticeKind, Outbox
+from bot.workflows.people import named
 from bot.workflows.ratelimit import hold
 from bot.workflows.roles import Actor, Grant, Permission, Roles, allows
 from bot.workflows.signals import Signals, Topic
@@ -72,6 +73,60 @@ FINISHED = frozenset(
     }
 )
 NEEDS_TRIAGE = frozenset({ResetStatus.REFUSED, ResetStatus.FAILED, ResetStatus.UNKNOWN})
+
+
+def sent_late(request: ResetRequest) -> bool:
+    """The vendor said, after frontdesk had given up waiting, that it sent the reset."""
+    return request.late_outcome_kind == OutcomeKind.SUCCEEDED.value
+
+
+def may_retry(request: ResetRequest) -> bool:
+    """Whether Retry still applies (what posts and Homes offer): an open failure the
+    vendor has not said, late, that it sent; a retry would email the member again.
+    :func:`retryable` is the same rule as the database checks it."""
+    return (
+        ResetStatus(request.status) in NEEDS_TRIAGE
+        and request.resolved_at is None
+        and request.retried_at is None
+        and not sent_late(request)
+    )
+
+
+def open_failure() -> ColumnElement[bool]:
+    """A failure support still has to act on: failed or uncertain, neither resolved nor
+    retried (a retry resolves it). Claim's compare-and-set condition."""
+    return ResetRequest.status.in_([s.value for s in NEEDS_TRIAGE]) & ResetRequest.resolved_at.is_(
+        None
+    )
+
+
+def retryable() -> ColumnElement[bool]:
+    """:func:`may_retry` as Retry's compare-and-set condition."""
+    return (
+        open_failure()
+        & ResetRequest.retried_at.is_(None)
+        & or_(
+            ResetRequest.late_outcome_kind.is_(None),
+            ResetRequest.late_outcome_kind != OutcomeKind.SUCCEEDED.value,
+        )
+    )
+
+
+SENT_LATE_WORDS = (
+    "The vendor said, after frontdesk had given up waiting, that it did send this reset: "
+    "nothing was sent again. Check with the member, then resolve it."
+)
+
+
+def closed_words(request: ResetRequest) -> str:
+    """Why a reset is not an open failure (any more), naming who closed it."""
+    if request.retried_at is not None:
+        return f"{named(request.retried_by)} already retried this one (ref `{request.retry_id}`)"
+    if request.resolved_at is not None:
+        return f"{named(request.resolved_by)} already resolved this one"
+    return "This reset did not fail, so support has nothing to do on it"
+
+
 #: What counts towards a member's hourly limit: everything that may have sent an email.
 COUNTS_TOWARDS_LIMIT = (
     ResetStatus.QUEUED,
@@ -529,12 +584,14 @@ class ResetService:
         if request is None:
             raise NotFound("That reset request no longer exists.")
         grants = self.roles.grants(session, actor)
-        needed = [Permission.RESET]
+        needed: list[tuple[Permission, str | None]] = [(Permission.RESET, None)]
         if not actor.is_person(request.org_id, request.user_id):
-            needed.insert(0, Permission.TRIAGE)
-        for permission in needed:
+            needed.insert(0, (Permission.TRIAGE, "act on a reset someone else asked for"))
+        for permission, doing in needed:
             if not allows(grants, permission, request.location_id):
-                raise self.roles.refusal(session, permission, request.location_id)
+                raise self.roles.refusal(
+                    session, actor, permission, request.location_id, doing=doing
+                )
         return request, grants
 
     def _count_by(self, session: Session, actor: Actor, *where: Any) -> int:
@@ -629,7 +686,7 @@ class ResetService:
             can_override = allows(grants, Permission.RESET_OVERRIDE_LIMIT, request.location_id)
             if override and not can_override:
                 raise self.roles.refusal(
-                    session, Permission.RESET_OVERRIDE_LIMIT, request.location_id
+                    session, actor, Permission.RESET_OVERRIDE_LIMIT, request.location_id
                 )
             if request.status != ResetStatus.DRAFT:
                 self.notices.screen(session, request)  # shows where it is now
@@ -748,7 +805,7 @@ class ResetService:
             if self.lifecycle.transition(
                 session,
                 request,
-                expected=ResetRequest.claimed_by.is_(None),
+                expected=ResetRequest.claimed_by.is_(None) & open_failure(),
                 values={"claimed_by": actor.user_id},
                 actor=actor.key,
                 action="reset.claim",
@@ -756,6 +813,8 @@ class ResetService:
                 self.notices.triage(session, request)
                 return ClaimResult(True, actor.user_id)
             session.refresh(request)
+            if request.resolved_at is not None or ResetStatus(request.status) not in NEEDS_TRIAGE:
+                raise Conflict(f"{closed_words(request)}: nothing was claimed.")
             self.outbox.reply(
                 session, reply_to, {"what": "claim_lost", "holder": request.claimed_by}
             )
@@ -781,18 +840,18 @@ class ResetService:
                 raise Conflict("Only a failed or uncertain reset can be retried.")
             if original.resolved_at is not None:
                 raise Conflict(
-                    f"<@{original.resolved_by}> already resolved this one: nothing was sent. "
+                    f"{closed_words(original)}: nothing was sent. "
                     "If the member still needs a reset, start a new one."
                 )
+            if sent_late(original):
+                raise Conflict(SENT_LATE_WORDS)
             if original.identity is None:
                 raise Conflict("This reset's member data has been purged: start a new one.")
             retry_id = str(uuid.uuid4())
             won = self.lifecycle.transition(
                 session,
                 original,
-                expected=ResetRequest.retried_at.is_(None)
-                & ResetRequest.resolved_at.is_(None)
-                & ResetRequest.status.in_([s.value for s in NEEDS_TRIAGE]),
+                expected=retryable(),
                 values={
                     "retried_by": actor.user_id,
                     "retried_at": now,
@@ -808,10 +867,10 @@ class ResetService:
             )
             if not won:
                 session.refresh(original)
-                if original.retried_at is None:  # resolved meanwhile, not retried
-                    raise Conflict(
-                        f"<@{original.resolved_by}> resolved this one meanwhile: nothing was sent."
-                    )
+                if original.retried_at is None and original.resolved_at is not None:
+                    raise Conflict(f"{closed_words(original)}: nothing was sent.")
+                if original.retried_at is None:  # the vendor's late answer came meanwhile
+                    raise Conflict(SENT_LATE_WORDS)
                 told = RetryResult(
                     False, original.retry_id, original.retried_by, original.retried_at
                 )

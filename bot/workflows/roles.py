@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import String, cast, delete, null, or_, select, tuple_
+from sqlalchemy import Select, String, cast, delete, null, or_, select, tuple_, union
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -15,6 +15,7 @@ from bot.clock import Clock
 from bot.config import UsergroupRole
 from bot.workflows import audit
 from bot.workflows.errors import NotAuthorized
+from bot.workflows.people import named
 from storage.models import GroupMembership, RoleGrant
 
 ALL_LOCATIONS = "*"
@@ -39,6 +40,7 @@ class Permission(StrEnum):
     REQUEST_SALE = "request_sale"
     APPROVE_SALE = "approve_sale"
     MANAGE_ROLES = "manage_roles"
+    HISTORY = "history"
 
 
 #: Which roles give a permission. Support resets anywhere: its grants are read as
@@ -50,6 +52,8 @@ GIVEN_BY: dict[Permission, tuple[Role, ...]] = {
     Permission.REQUEST_SALE: (Role.FRONT_DESK, Role.MANAGER),
     Permission.APPROVE_SALE: (Role.MANAGER,),
     Permission.MANAGE_ROLES: (Role.ADMIN,),
+    # Support everywhere, managers at their locations.
+    Permission.HISTORY: (Role.SUPPORT, Role.MANAGER),
 }
 EVERYWHERE_ROLES = frozenset({Role.SUPPORT, Role.ADMIN})
 
@@ -69,6 +73,7 @@ DOING = {
     Permission.REQUEST_SALE: "sell memberships",
     Permission.APPROVE_SALE: "approve sales",
     Permission.MANAGE_ROLES: "manage roles",
+    Permission.HISTORY: "look up a member's history",
 }
 
 
@@ -93,7 +98,7 @@ class Actor:
 
     @property
     def mention(self) -> str:
-        return f"<@{self.user_id}>"
+        return named(self.user_id)
 
     def is_person(self, org_id: str, user_id: str) -> bool:
         """Whether (org_id, user_id), as a row stores them, is this same person."""
@@ -223,28 +228,54 @@ class Roles:
         )
         return sorted({(org_id, user_id) for org_id, user_id in session.execute(query)})
 
-    def admins(self, session: Session, *, limit: int = 5) -> list[str]:
-        """User ids of some admins, to name in a refusal."""
-        stored = session.scalars(
-            select(RoleGrant.user_id)
-            .where(RoleGrant.role == Role.ADMIN.value)
-            .distinct()
-            .order_by(RoleGrant.user_id)
-            .limit(limit)
+    def admins(self, session: Session, actor: Actor, *, limit: int = 5) -> list[str]:
+        """User ids of some admins who can grant ``actor`` a role, to name in a refusal:
+        the admins of the person's own organization (stored grants and mapped user
+        groups) and the configuration's bootstrap admins that cover it."""
+        sources: list[Select[Any]] = [
+            select(RoleGrant.user_id).where(
+                RoleGrant.org_id == actor.org_id, RoleGrant.role == Role.ADMIN.value
+            )
+        ]
+        groups = [m.usergroup for m in self.usergroup_roles if Role(m.role) is Role.ADMIN]
+        if groups:
+            sources.append(
+                select(GroupMembership.user_id).where(
+                    GroupMembership.org_id == actor.org_id,
+                    GroupMembership.usergroup_id.in_(groups),
+                )
+            )
+        users = union(*sources).subquery()
+        found = session.scalars(
+            select(users.c.user_id).order_by(users.c.user_id).limit(limit)
         ).all()
-        boot = sorted(entry.rsplit(":", 1)[-1] for entry in self._bootstrap)
-        return list(dict.fromkeys([*stored, *boot]))[:limit]
+        boot = sorted(
+            user
+            for org, _, user in (entry.rpartition(":") for entry in self._bootstrap)
+            if org in ("", actor.org_id, actor.team_id)
+        )
+        return list(dict.fromkeys([*found, *boot]))[:limit]
 
     def refusal(
-        self, session: Session, permission: Permission, location_id: str | None
+        self,
+        session: Session,
+        actor: Actor,
+        permission: Permission,
+        location_id: str | None,
+        *,
+        doing: str | None = None,
     ) -> NotAuthorized:
+        """What ``actor`` is told when ``permission`` is missing: what was refused
+        (``doing``, else the permission's words), where, who may, and whom to ask."""
+        roles = GIVEN_BY[permission]
         return NotAuthorized(
             permission=permission.value,
-            doing=DOING[permission],
-            roles=[ROLE_WORDS[r] for r in GIVEN_BY[permission]],
+            doing=doing or DOING[permission],
+            roles=[ROLE_WORDS[r] for r in roles],
             location_id=location_id,
             location_name=self._location_names.get(location_id or ""),
-            admins=self.admins(session),
+            admins=self.admins(session, actor),
+            everywhere=all(r in EVERYWHERE_ROLES for r in roles),
         )
 
     def allowed_locations(
@@ -269,7 +300,7 @@ class Roles:
         self, session: Session, actor: Actor, permission: Permission, location_id: str | None
     ) -> None:
         if not self.can(session, actor, permission, location_id):
-            raise self.refusal(session, permission, location_id)
+            raise self.refusal(session, actor, permission, location_id)
 
     # -- administration ---------------------------------------------------------------
     def grant(

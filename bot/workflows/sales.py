@@ -49,6 +49,7 @@ from bot.workflows.errors import Conflict, InvalidInput, NotFound, SelfApproval
 from bot.workflows.lifecycle import ClaimResult, Lifecycle, NotSent, Settled, Spec
 from bot.workflows.masking import identifier_hash, mask_email
 from bot.workflows.outbox import Audience, NoticeKind, Outbox
+from bot.workflows.people import named
 from bot.workflows.roles import Actor, Permission, Roles, allows
 from bot.workflows.sale_fields import (
     GENDERS,
@@ -907,7 +908,7 @@ class SaleService:
                 raise Conflict("Only the person who started this sale can change it.")
             grants = self.roles.grants(session, actor)
             if not allows(grants, Permission.REQUEST_SALE, sale.location_id):
-                raise self.roles.refusal(session, Permission.REQUEST_SALE, sale.location_id)
+                raise self.roles.refusal(session, actor, Permission.REQUEST_SALE, sale.location_id)
             location = self._location(sale.location_id)
             member, methods = validate_details(location, Decimal(sale.amount), raw, now)
             stored_member = self._checked(location, sale, member, methods)
@@ -1478,7 +1479,10 @@ class SaleService:
             if self._transition(
                 session,
                 sale,
-                expected=Sale.claimed_by.is_(None),
+                # Only an open failure is claimed, whatever a stale or forged click says.
+                expected=Sale.claimed_by.is_(None)
+                & Sale.status.in_([s.value for s in NEEDS_TRIAGE])
+                & Sale.resolved_at.is_(None),
                 values={"claimed_by": actor.user_id},
                 actor=actor.key,
                 action="sale.claim",
@@ -1486,6 +1490,15 @@ class SaleService:
                 self.notices.triage(session, sale)
                 return ClaimResult(True, actor.user_id)
             session.refresh(sale)
+            if sale.resolved_at is not None:
+                raise Conflict(
+                    f"{named(sale.resolved_by)} already resolved this sale: nothing was claimed."
+                )
+            if SaleStatus(sale.status) not in NEEDS_TRIAGE:
+                raise Conflict(
+                    f"This sale is {_words(SaleStatus(sale.status))}, not a failure: "
+                    "nothing was claimed."
+                )
             self.outbox.reply(session, reply_to, {"what": "claim_lost", "holder": sale.claimed_by})
             return ClaimResult(False, sale.claimed_by)
 

@@ -22,7 +22,7 @@ from bot.workflows import audit
 from bot.workflows.errors import Conflict, InvalidInput, NotFound
 from bot.workflows.masking import identifier_hash
 from bot.workflows.outbox import Audience, NoticeKind, Outbox
-from bot.workflows.resets import ResetInput, ResetStatus, guess_identity
+from bot.workflows.resets import ResetInput, ResetStatus, guess_identity, may_retry
 from bot.workflows.roles import Actor, Permission, Roles
 from bot.workflows.sales import SaleStatus
 from bot.workflows.signals import Signals
@@ -57,6 +57,8 @@ class Item:
     claimed_by: str | None = None
     detail: str | None = None
     amount: str | None = None
+    #: Whether Retry still applies (resets: see ``resets.may_retry``).
+    retryable: bool = False
 
     @classmethod
     def of_reset(cls, request_id: str) -> Item:
@@ -104,6 +106,7 @@ def reset_item(row: ResetRequest, at: datetime | None = None) -> Item:
         at=at or row.finished_at or row.created_at,
         claimed_by=row.claimed_by,
         detail=row.outcome_message,
+        retryable=may_retry(row),
     )
 
 
@@ -161,7 +164,7 @@ class TriageService:
         with self.db.session() as session:
             where = self._scope(session, actor, Permission.TRIAGE)
             if not where:
-                raise self.roles.refusal(session, Permission.TRIAGE, None)
+                raise self.roles.refusal(session, actor, Permission.TRIAGE, None)
             items: list[Item] = []
             sources: list[tuple[Any, str, Any]] = [
                 (ResetRequest, OPEN_RESET_FAILURE, reset_item),
@@ -212,13 +215,15 @@ class TriageService:
             kind is Kind.SALE
             and self.roles.can(session, actor, Permission.APPROVE_SALE, row.location_id)
         ):
-            raise self.roles.refusal(session, Permission.TRIAGE, row.location_id)
+            raise self.roles.refusal(session, actor, Permission.TRIAGE, row.location_id)
         return row
 
-    def require_resolver(self, actor: Actor, kind: Kind, item_id: str) -> None:
-        """Refuse, before its modal opens, whoever may not resolve this."""
+    def for_resolving(self, actor: Actor, kind: Kind, item_id: str) -> Item:
+        """The failure as its Resolve modal names it; refuses, before the modal opens,
+        whoever may not resolve it."""
         with self.db.session() as session:
-            self._resolvable(session, actor, kind, item_id)
+            row = self._resolvable(session, actor, kind, item_id)
+            return reset_item(row) if kind is Kind.RESET else sale_item(row)
 
     def resolve(self, actor: Actor, kind: Kind, item_id: str, note: str) -> Item:
         """Support (or, for a sale, a manager of its location) closes a failure with a note."""
@@ -280,12 +285,9 @@ class TriageService:
     # -- history ----------------------------------------------------------------------
     def _history_scope(self, session: Session, actor: Actor) -> list[str]:
         """Where the actor may read members' history; refuses someone who may nowhere."""
-        where = sorted(
-            set(self._scope(session, actor, Permission.TRIAGE))
-            | set(self._scope(session, actor, Permission.APPROVE_SALE))
-        )
+        where = self._scope(session, actor, Permission.HISTORY)
         if not where:
-            raise self.roles.refusal(session, Permission.TRIAGE, None)
+            raise self.roles.refusal(session, actor, Permission.HISTORY, None)
         return where
 
     def require_history(self, actor: Actor) -> None:

@@ -226,3 +226,187 @@ def test_a_past_start_date_names_the_place_not_a_time_zone(stack: Stack) -> None
         r"The start date cannot be in the past: at Downtown Fitness it is \w+day, \w+ \d{1,2}\.",
         said,
     ), said
+
+
+# -- The independent review of items 5-8 --------------------------------------------------
+def test_stale_claim_on_a_resolved_failure_claims_nothing_and_says_so(stack: Stack) -> None:
+    """Review finding 2: a client still showing the post before it was resolved (a phone
+    offline, a redelivered click) can press Claim: nothing is claimed, the clicker is
+    told who resolved it."""
+    from bot.workflows.triage import Kind
+
+    request_id = refused_reset(stack)
+    post = wait_for(lambda: stack.slack.messages_in(TRIAGE) and stack.slack.messages_in(TRIAGE)[0])
+    resets = stack.frontdesk.services.resets
+    stack.frontdesk.services.triage.resolve(
+        Actor("T0001", "USUPPORT"), Kind.RESET, request_id, "Told the member."
+    )
+    stack.driver.click("USUPPORT2", TriageAction.CLAIM, request_id, channel=TRIAGE, ts=post["ts"])
+    told = wait_for(lambda: stack.slack.calls_to("actions/USUPPORT2"))
+    assert "<@USUPPORT> already resolved this one: nothing was claimed." in told[-1].args["text"]
+    assert resets.get(request_id).claimed_by is None
+
+
+def test_forged_claim_on_a_reset_that_never_failed_claims_nothing(stack: Stack) -> None:
+    """Review finding 2: a Claim's value is a request id; one that was sent fine (never
+    in triage) is not claimed."""
+    from tests.slack.helpers import reset
+
+    request_id = reset(stack, "jane@example.com sparkle")
+    resets = stack.frontdesk.services.resets
+    assert resets.get(request_id).status == "sent"
+    stack.driver.click("USUPPORT", TriageAction.CLAIM, request_id, channel=TRIAGE, ts="1.0")
+    told = wait_for(lambda: stack.slack.calls_to("actions/USUPPORT"))
+    assert "This reset did not fail" in told[-1].args["text"]
+    assert resets.get(request_id).claimed_by is None
+
+
+def test_resolve_modal_says_which_failure_in_words(stack: Stack) -> None:
+    """Review finding 9: Resolve (triage post or Home) names the failure as a person
+    tells it apart on a phone: the member (masked), the location, what failed."""
+    request_id = refused_reset(stack)
+    post = wait_for(lambda: stack.slack.messages_in(TRIAGE) and stack.slack.messages_in(TRIAGE)[0])
+    before = len(stack.slack.calls_to("views.open"))
+    stack.driver.click(
+        "USUPPORT", TriageAction.RESOLVE, f"reset:{request_id}", channel=TRIAGE, ts=post["ts"]
+    )
+    wait_for(lambda: len(stack.slack.calls_to("views.open")) > before)
+    modal = shown(stack.slack.last_view())
+    for words in ("g•••@example.com", "Sparkle Car Wash", "What failed: Brand is suspended."):
+        assert words in modal, modal
+    assert "ghost@example.com" not in modal
+    # The same from support's Home menu.
+    home = open_home(stack, "USUPPORT")
+    opened = len(stack.slack.calls_to("views.open"))
+    stack.driver.select_in_view(
+        "USUPPORT", home, "b", HomeAction.FAILURE_MENU, f"resolve:reset:{request_id}"
+    )
+    wait_for(lambda: len(stack.slack.calls_to("views.open")) > opened)
+    assert "What failed: Brand is suspended." in shown(stack.slack.last_view())
+
+
+def test_stale_retry_of_a_failure_frontdesk_closed_itself_names_no_fake_user(
+    stack: Stack,
+) -> None:
+    """Review finding 10: a failure frontdesk resolved itself (a guest who finished on
+    the reset page) is named in words, never as the mention ``<@frontdesk>``."""
+    from datetime import UTC, datetime
+
+    import pytest
+
+    from bot.workflows.errors import Conflict
+    from storage.models import ResetRequest
+
+    request_id = refused_reset(stack)
+    with stack.frontdesk.db.session() as session:
+        row = session.get(ResetRequest, request_id)
+        assert row is not None
+        row.resolved_by, row.resolved_at = "frontdesk", datetime.now(UTC)
+        row.resolution_note = "the guest set a new password"
+    with pytest.raises(Conflict) as refused:
+        stack.frontdesk.services.resets.retry(Actor("T0001", "USUPPORT"), request_id)
+    assert str(refused.value).startswith("frontdesk already resolved this one")
+    assert "<@frontdesk>" not in str(refused.value)
+
+
+def test_history_refusal_says_what_was_refused_and_who_may(stack: Stack) -> None:
+    """Review finding 8: a refusal names what was refused and the roles that may do it:
+    history is for support and managers (PRODUCT.md), and support acts everywhere."""
+    from bot.slack.ids import Command, ResetAction
+    from tests.slack.test_resets import send_and_wait
+
+    answer = stack.driver.command("UFRONT", Command.FRONTDESK, "history jane@example.com")
+    assert answer.json()["text"].startswith(
+        ":lock: You can't look up a member's history: that needs the support or manager role."
+    ), answer.json()["text"]
+    # A colleague's Try again: what was refused, and support is not a role "there".
+    stack.grant("UFRONT2", Role.FRONT_DESK, "downtown")
+    stack.driver.command("UFRONT", Command.RESET, "ghost@example.com downtown")
+    request_id, channel, ts = send_and_wait(stack)
+    stack.driver.click("UFRONT2", ResetAction.TRY_AGAIN, request_id, channel=channel, ts=ts)
+    told = wait_for(lambda: stack.slack.calls_to("actions/UFRONT2"))[-1].args["text"]
+    assert told.startswith(
+        ":lock: You can't act on a reset someone else asked for at Downtown Fitness: that "
+        "needs the support role. Ask"
+    ), told
+
+
+def test_revoke_confirm_dialog_is_plain_text(stack: Stack) -> None:
+    """Review observation: Slack's confirm object takes plain text, so no mention (a
+    raw id would show): the dialog names the role and the place in words."""
+    stack.grant("UADMIN", Role.ADMIN)
+    stack.grant("UTEMP", Role.MANAGER, "downtown")
+    roles = click_home(stack, "UADMIN", open_home(stack, "UADMIN"), HomeAction.ROLES)
+    confirms = [
+        block["accessory"]["confirm"]["text"]
+        for block in roles["blocks"]
+        if block.get("accessory", {}).get("confirm")
+    ]
+    assert confirms and all(text["type"] == "plain_text" for text in confirms)
+    assert "The person on this row will no longer be manager at Downtown Fitness." in [
+        text["text"] for text in confirms
+    ]
+
+
+def test_home_button_after_the_role_was_revoked_is_refused_from_the_database(
+    stack: Stack,
+) -> None:
+    """Held up in the review: a Home showing buttons from before a revoke is checked
+    against the database when clicked, and the refusal names the admin."""
+    stack.grant("UADMIN", Role.ADMIN)
+    stack.grant("UTEMP", Role.FRONT_DESK, "downtown")
+    home = open_home(stack, "UTEMP")
+    admin = stack.frontdesk.services.admin
+    grant = next(g for g in admin.grants(Actor("T0001", "UADMIN")) if g.user_id == "UTEMP")
+    assert admin.revoke(Actor("T0001", "UADMIN"), grant.id)
+    view = click_home(stack, "UTEMP", home, HomeAction.RESET)
+    assert view["callback_id"] != ResetView.CALLBACK
+    assert "You can't reset members' passwords" in shown(view) and "<@UADMIN>" in shown(view)
+
+
+def test_try_again_by_someone_else_never_shows_the_member_in_full(stack: Stack) -> None:
+    """Held up in the review: a colleague's Try again is refused; support's opens the
+    form without the member; nothing goes to triage."""
+    from bot.slack.ids import Command, ResetAction
+    from bot.workflows.resets import ResetStatus
+    from tests.slack.test_resets import send_and_wait
+
+    stack.grant("UFRONT2", Role.FRONT_DESK, "downtown")
+    stack.driver.command("UFRONT", Command.RESET, "ghost@example.com downtown")
+    request_id, channel, ts = send_and_wait(stack)
+    assert stack.frontdesk.services.resets.get(request_id).status == ResetStatus.NOT_FOUND
+    opened = len(stack.slack.calls_to("views.open"))
+    stack.driver.click("UFRONT2", ResetAction.TRY_AGAIN, request_id, channel=channel, ts=ts)
+    said = wait_for(lambda: stack.slack.calls_to("actions/UFRONT2"))
+    assert "ghost@example.com" not in str(said) and "You can't" in said[-1].args["text"]
+    assert len(stack.slack.calls_to("views.open")) == opened
+    stack.driver.click("USUPPORT", ResetAction.TRY_AGAIN, request_id, channel=channel, ts=ts)
+    view = wait_for(
+        lambda: len(stack.slack.calls_to("views.open")) > opened and stack.slack.last_view()
+    )
+    assert "ghost@example.com" not in shown(view)
+    assert stack.slack.messages_in(TRIAGE) == []
+
+
+def test_revoke_double_click_revokes_once(stack: Stack) -> None:
+    """Held up in the review: two Revoke clicks revoke and audit once."""
+    import time
+
+    from bot.slack.ids import AdminAction
+    from storage.models import AuditEvent
+
+    stack.grant("UADMIN", Role.ADMIN)
+    stack.grant("UTEMP", Role.MANAGER, "downtown")
+    roles = click_home(stack, "UADMIN", open_home(stack, "UADMIN"), HomeAction.ROLES)
+    admin = stack.frontdesk.services.admin
+    grant = next(g for g in admin.grants(Actor("T0001", "UADMIN")) if g.user_id == "UTEMP")
+    for _ in range(2):
+        clicked = stack.driver.click_in_view("UADMIN", roles, AdminAction.REVOKE, str(grant.id))
+        assert clicked.status_code == 200
+    wait_for(
+        lambda: not [g for g in admin.grants(Actor("T0001", "UADMIN")) if g.user_id == "UTEMP"]
+    )
+    time.sleep(1)  # the second click's listener has run by now
+    with stack.frontdesk.db.session() as session:
+        revokes = session.query(AuditEvent).filter(AuditEvent.action == "role.revoke").count()
+    assert revokes == 1

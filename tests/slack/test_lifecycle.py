@@ -153,6 +153,63 @@ def test_a_late_vendor_answer_is_kept_beside_the_settled_reset(
     assert stack.slack.invalid == []
 
 
+def test_no_retry_after_the_vendor_said_late_that_it_sent_the_reset(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Review of issue 16 (finding 1): once a late answer says the reset was sent, Retry
+    is offered nowhere (the post, support's Home) and a stale or redelivered Retry is
+    refused, telling the clicker why: a second email never goes to the member."""
+    from tests.slack.test_counter_posts import open_home
+
+    clock = ManualClock(datetime.now(UTC))
+    stack = Stack(workdir=tmp_path, database_url=database_url, clock=clock, read_timeout=10)
+    try:
+        stack.grant("UFRONT", Role.FRONT_DESK, "downtown")
+        stack.grant("USUPPORT", Role.SUPPORT)
+        stack.sandbox.inject(
+            Fault("latency", vendor="clubready", operation="password_reset", seconds=2.5)
+        )
+        confirmation = new_message(
+            stack,
+            "DFRONT",
+            lambda: stack.driver.command("UFRONT", Command.RESET, "jane@example.com"),
+        )
+        request_id = button_value(confirmation, ResetAction.SEND)
+        stack.driver.click(
+            "UFRONT", ResetAction.SEND, request_id, channel="DFRONT", ts=confirmation["ts"]
+        )
+        resets = stack.frontdesk.services.resets
+        wait_for(lambda: stack.sandbox.received("clubready", "password_reset"))
+        clock.advance(seconds=stack.settings.worker_lease_seconds + 1)
+        post = new_message(stack, TRIAGE, stack.frontdesk.worker.recover)
+        wait_for(lambda: resets.get(request_id).late_outcome_kind == "succeeded", 15)
+        updated = wait_for(
+            lambda: (
+                "after frontdesk had given up"
+                in json.dumps(m := stack.slack.message(TRIAGE, post["ts"]))
+                and m
+            )
+        )
+        actions = [e.get("action_id") for b in updated["blocks"] for e in b.get("elements", [])]
+        assert TriageAction.RETRY not in actions and TriageAction.RESOLVE in actions
+        home = json.dumps(open_home(stack, "USUPPORT")["blocks"])
+        assert f"resolve:reset:{request_id}" in home and f"retry:reset:{request_id}" not in home
+        sent_before = len(stack.sandbox.received("clubready", "password_reset"))
+
+        # The Retry of a client still showing the first post (or a redelivery).
+        stack.driver.click(
+            "USUPPORT", TriageAction.RETRY, request_id, channel=TRIAGE, ts=post["ts"]
+        )
+        told = wait_for(lambda: stack.slack.calls_to("actions/USUPPORT"))
+        assert "it did send this reset: nothing was sent again" in told[-1].args["text"]
+        assert resets.get(request_id).retry_id is None
+        time.sleep(0.5)  # a wrongly queued retry would have reached ClubReady by now
+        assert len(stack.sandbox.received("clubready", "password_reset")) == sent_before
+    finally:
+        stack.stop()
+    assert stack.slack.invalid == []
+
+
 def test_an_unexpected_error_never_closes_a_modal_silently(
     stack: Stack, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
