@@ -174,6 +174,13 @@ def _reset_retry_note(notice: Notice, ctx: Context) -> Delivery:
     return Post(location.triage_channel, f"Retry by <@{retry.user_id}>: {text}")
 
 
+def _reset_not_found_streak(notice: Notice, ctx: Context) -> Delivery:
+    location = ctx.locations.get(str(notice.subject_id))
+    if location is None:
+        return Nothing("the location is no longer configured")
+    return Post(location.triage_channel, views.not_found_streak(location, notice.payload))
+
+
 def _sale_approval(notice: Notice, ctx: Context) -> Delivery:
     sale = ctx.sales.get(str(notice.subject_id))
     if sale is None:
@@ -293,6 +300,7 @@ RENDERERS: dict[NoticeKind, Renderer] = {
     NoticeKind.RESET_SCREEN: _reset_screen,
     NoticeKind.RESET_TRIAGE: _reset_triage,
     NoticeKind.RESET_RETRY_NOTE: _reset_retry_note,
+    NoticeKind.RESET_NOT_FOUND_STREAK: _reset_not_found_streak,
     NoticeKind.SALE_APPROVAL: _sale_approval,
     NoticeKind.SALE_DM: _sale_dm,
     NoticeKind.SALE_TRIAGE: _sale_triage,

@@ -446,6 +446,17 @@ LATE_WORDS = {
 }
 
 
+def not_found_streak(location: Location, payload: dict[str, Any]) -> str:
+    """For support: every recent reset at a location found no such member."""
+    return (
+        f":mag: The last {int(payload.get('in_a_row') or 0)} resets at "
+        f"*{place(location)}* all came back from {vendor_name(location.vendor)} as "
+        '"no such member" within the hour. Typos are the front desk\'s, but this many in a '
+        "row may mean the location's settings are wrong (at Registrar, its "
+        "customer_brand_name): check them."
+    )
+
+
 def late_block(kind: str, message: str | None) -> SectionBlock:
     """A vendor's answer that came after frontdesk had given up waiting: shown to
     support beside the outcome, never as a second outcome."""

@@ -71,6 +71,9 @@ class NoticeKind(StrEnum):
     RESET_SCREEN = "reset.screen"  # slot: the requester's modal or private message
     RESET_TRIAGE = "reset.triage"  # slot: a failed reset's triage post
     RESET_RETRY_NOTE = "reset.retry_note"  # post: a retry's outcome in the triage thread
+    RESET_NOT_FOUND_STREAK = (
+        "reset.not_found_streak"  # post: a location's resets all "no such member"
+    )
     SALE_APPROVAL = "sale.approval"  # slot: the approvals channel's message
     SALE_DM = "sale.dm"  # slot: the requester's DM about their sale
     SALE_TRIAGE = "sale.triage"  # slot: a failed sale's triage post

@@ -43,7 +43,7 @@ from bot.workflows.ratelimit import hold
 from bot.workflows.roles import Actor, Grant, Permission, Roles, allows
 from bot.workflows.signals import Signals, Topic
 from storage.db import Database
-from storage.models import ResetIdentifier, ResetRequest, UserPreference
+from storage.models import AuditEvent, ResetIdentifier, ResetRequest, UserPreference
 from vendors import InvalidVendorRequest, MemberIdentity, Outcome, OutcomeKind
 
 
@@ -73,6 +73,9 @@ FINISHED = frozenset(
     }
 )
 NEEDS_TRIAGE = frozenset({ResetStatus.REFUSED, ResetStatus.FAILED, ResetStatus.UNKNOWN})
+#: This many resets in a row at one location, within the hour, all "no such member":
+#: support is told (the location's configuration may be wrong).
+NOT_FOUND_STREAK = 5
 
 
 def sent_late(request: ResetRequest) -> bool:
@@ -290,6 +293,59 @@ class ResetNotices:
         self.screen(session, request)
         if ResetStatus(request.status) in NEEDS_TRIAGE:
             self.triage(session, request)
+        elif ResetStatus(request.status) is ResetStatus.NOT_FOUND:
+            self.not_found_streak(session, request.location_id)
+
+    def not_found_streak(self, session: Session, location_id: str) -> None:
+        """ "No such member" is the front desk's, one reset at a time; but every reset at a
+        location coming back so (:data:`NOT_FOUND_STREAK` in a row within the hour) is
+        more likely the location's configuration (a wrong Registrar brand name answers
+        CustomerNotFound): support is told once, in the location's triage channel."""
+        clock = self.outbox.clock
+        since = clock.now() - timedelta(hours=1)
+        hold(session, clock, [f"not-found-streak:{location_id}"])  # one teller at a time
+        latest = session.scalars(
+            select(ResetRequest.status)
+            .where(
+                ResetRequest.location_id == location_id,
+                ResetRequest.finished_at >= since,
+                ResetRequest.status.in_([s.value for s in FINISHED]),
+            )
+            .order_by(ResetRequest.finished_at.desc())
+            .limit(NOT_FOUND_STREAK)
+        ).all()
+        if len(latest) < NOT_FOUND_STREAK or set(latest) != {ResetStatus.NOT_FOUND.value}:
+            return
+        told = session.scalar(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(
+                AuditEvent.action == "reset.not_found_streak",
+                AuditEvent.location_id == location_id,
+                AuditEvent.at >= since,
+            )
+        )
+        if told:
+            return
+        audit.record(
+            session,
+            clock,
+            actor="frontdesk",
+            action="reset.not_found_streak",
+            subject_type="location",
+            subject_id=location_id,
+            location_id=location_id,
+            details={"in_a_row": NOT_FOUND_STREAK},
+        )
+        self.outbox.post(
+            session,
+            NoticeKind.RESET_NOT_FOUND_STREAK,
+            after=None,
+            subject_type="location",
+            subject_id=location_id,
+            location_id=location_id,
+            payload={"in_a_row": NOT_FOUND_STREAK},
+        )
 
     def late(self, session: Session, request: ResetRequest) -> None:
         """The answer that came after the row was settled: on the triage post and on the

@@ -410,3 +410,37 @@ def test_revoke_double_click_revokes_once(stack: Stack) -> None:
     with stack.frontdesk.db.session() as session:
         revokes = session.query(AuditEvent).filter(AuditEvent.action == "role.revoke").count()
     assert revokes == 1
+
+
+def test_a_location_whose_resets_all_find_no_member_is_told_to_support_once(
+    stack: Stack,
+) -> None:
+    """Review observation: "no such member" is the front desk's, but every reset at a
+    location coming back so (a wrong Registrar brand name answers CustomerNotFound)
+    would hide a misconfiguration from support: 5 in a row within the hour tell support
+    once, in the location's triage channel."""
+    import time
+
+    from bot.workflows.resets import NOT_FOUND_STREAK, ResetStatus
+    from storage.models import AuditEvent
+    from tests.slack.helpers import reset
+
+    resets = stack.frontdesk.services.resets
+    for n in range(NOT_FOUND_STREAK - 1):
+        assert resets.get(reset(stack, f"ghost{n}@example.com sparkle")).status == "not_found"
+    assert stack.slack.messages_in(TRIAGE) == []  # typos stay the front desk's
+    for n in range(NOT_FOUND_STREAK - 1, NOT_FOUND_STREAK + 2):
+        request_id = reset(stack, f"ghost{n}@example.com sparkle")
+        assert resets.get(request_id).status == ResetStatus.NOT_FOUND
+    told = wait_for(lambda: stack.slack.messages_in(TRIAGE))
+    assert told[0]["text"] == (
+        ":mag: The last 5 resets at *Sparkle Car Wash* all came back from Registrar as "
+        '"no such member" within the hour. Typos are the front desk\'s, but this many in a '
+        "row may mean the location's settings are wrong (at Registrar, its "
+        "customer_brand_name): check them."
+    )
+    with stack.frontdesk.db.session() as session:
+        streaks = session.query(AuditEvent).filter(AuditEvent.action == "reset.not_found_streak")
+        assert streaks.count() == 1  # once, not again for the 6th and 7th
+    time.sleep(0.5)  # a second notice would have been delivered by now
+    assert len(stack.slack.messages_in(TRIAGE)) == 1

@@ -316,9 +316,11 @@ def test_roles_granted_and_revoked_in_slack_apply_to_the_next_action(stack: Stac
     )
     # Revoke asks first (Slack shows the confirmation before the click reaches us).
     assert revoke["confirm"]["title"]["text"] == "Revoke this role?"
-    assert revoke["confirm"]["text"]["text"] == (
-        "<@UNEW> will no longer be front desk at Downtown Fitness."
-    )
+    # A confirm dialog's text is plain text (no mention): the row beside it names them.
+    assert revoke["confirm"]["text"] == {
+        "type": "plain_text",
+        "text": "The person on this row will no longer be front desk at Downtown Fitness.",
+    }
     # Each role is explained in a line, in words.
     assert "*front desk*: resets members' passwords" in home_text(updated)
     assert "front_desk" not in json.dumps([b for b in updated["blocks"] if b["type"] != "input"])
