@@ -375,8 +375,8 @@ def _person(user: str, team: str) -> Actor:
     user, team = user.strip(), team.strip()
     if not re.fullmatch(r"[UW][A-Z0-9]+", user):
         raise _unusable(
-            f"{user!r} is not a Slack member id (U… or W…): in Slack, click the person's "
-            "name → View full profile → ⋮ → Copy member ID"
+            f"{user!r} is not a Slack member id (U… or W…): in Slack, click their "
+            "name or picture → Profile → ⋮ → Copy member ID"
         )
     if not re.fullmatch(r"[TE][A-Z0-9]+", team):
         raise _unusable(

@@ -297,10 +297,10 @@ class ResetNotices:
             self.not_found_streak(session, request.location_id)
 
     def not_found_streak(self, session: Session, location_id: str) -> None:
-        """ "No such member" is the front desk's, one reset at a time; but every reset at a
-        location coming back so (:data:`NOT_FOUND_STREAK` in a row within the hour) is
-        more likely the location's configuration (a wrong Registrar brand name answers
-        CustomerNotFound): support is told once, in the location's triage channel."""
+        """A vendor's "no such member" is the front desk's, one reset at a time; but every
+        reset at a location coming back so (:data:`NOT_FOUND_STREAK` in a row within the
+        hour) is more likely the location's configuration (a wrong Registrar brand name
+        answers CustomerNotFound): support is told once, in the location's triage channel."""
         clock = self.outbox.clock
         since = clock.now() - timedelta(hours=1)
         hold(session, clock, [f"not-found-streak:{location_id}"])  # one teller at a time
