@@ -261,6 +261,19 @@ def test_forged_claim_on_a_reset_that_never_failed_claims_nothing(stack: Stack) 
     assert resets.get(request_id).claimed_by is None
 
 
+def test_claim_on_a_sale_that_never_failed_claims_nothing(stack: Stack) -> None:
+    """Review finding 2, for sales: a forged Claim on a sale waiting for approval (no
+    failure) claims nothing, and the clicker is told why."""
+    import pytest
+
+    from bot.workflows.errors import Conflict
+
+    sale_id = sale_steps.request_approval(stack)
+    with pytest.raises(Conflict, match="waiting for approval, not a failure: nothing was"):
+        stack.frontdesk.services.sales.claim(Actor("T0001", "USUPPORT"), sale_id)
+    assert stack.frontdesk.services.sales.get(sale_id).claimed_by is None
+
+
 def test_resolve_modal_says_which_failure_in_words(stack: Stack) -> None:
     """Review finding 9: Resolve (triage post or Home) names the failure as a person
     tells it apart on a phone: the member (masked), the location, what failed."""
