@@ -427,6 +427,13 @@ class FakeSlack:
             return {"ok": True, "view": stored}
         if method == "views.update" and args.get("view_id") in self.closed_views:
             return {"ok": False, "error": "not_found"}
+        if method == "views.update" and args.get("hash"):
+            # As Slack: an update sent with the hash of a version that has since
+            # changed (a double tap sends the same one twice) is refused.
+            with self._lock:
+                current = self.views.get(str(args.get("view_id")), {}).get("hash")
+            if current and args["hash"] != current:
+                return {"ok": False, "error": "hash_conflict"}
         if method in ("views.open", "views.update", "views.push"):
             view = _json_arg(args.get("view"))
             view_id = args.get("view_id") or f"V{next(self._ts):06d}"

@@ -85,6 +85,17 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+#: mrkdwn has no escape for its formatting characters: what a person typed (a member's
+#: name, a promo code) shows them as look-alikes, so it cannot bold, strike or quote.
+_INERT = str.maketrans({"*": "\u2217", "_": "\u02cd", "~": "\u223c", "`": "\u02cb"})
+
+
+def inert(text: str) -> str:
+    """:func:`escape`, and mrkdwn's formatting characters (``*_~` ``) made harmless:
+    for free text someone typed that others read (never for what is copied, an email)."""
+    return escape(text).translate(_INERT)
+
+
 def role_name(role: str) -> str:
     """A role as people say it: ``front_desk`` → ``front desk``."""
     return role.replace("_", " ")
