@@ -254,6 +254,9 @@ class Sale(Base):
     member: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     member_masked: Mapped[str] = mapped_column(String(400), default="")
     member_email_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    #: A draft's member fields as typed before its requester went Back (never a token):
+    #: shown again on Next; wiped once the member is added or the sale leaves draft.
+    typed_member: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     #: [{"kind": "profile"|"acct", "amount": "49.00", "last4": "4242"}]: never the tokens.
     payments: Mapped[list[Any]] = mapped_column(JSON, default=list)
     sealed_tokens: Mapped[str | None] = mapped_column(Text, nullable=True)

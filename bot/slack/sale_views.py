@@ -399,7 +399,10 @@ def details_modal(
     """Second view: the new member's required fields, how they pay (one method, the
     amount prefilled with the price), and one tap away a second payment and the
     optional details. Pushed on the first view, so Back returns to it as it was; opened
-    on its own (``root``, a sale a workflow started) it has Cancel."""
+    on its own (``root``, a sale a workflow started) it has Cancel. What was typed
+    before going Back (the requester's own, to them alone) is filled in again."""
+    typed = dict(sale.typed_member or {})
+    more = more or any(typed.get(f) for f in OPTIONAL_MEMBER_FIELDS)
     blocks: list[Any] = [
         ContextBlock(
             elements=[
@@ -409,7 +412,7 @@ def details_modal(
                 )
             ]
         ),
-        *_member_payment_blocks(sale, more=more, payments=payments),
+        *_member_payment_blocks(sale, more=more, payments=payments, member=typed),
     ]
     return _modal(
         SaleView.DETAILS,

@@ -68,6 +68,13 @@ def _details_input(body: dict[str, Any]) -> SaleDetails:
     )
 
 
+def typed_member(body: dict[str, Any]) -> dict[str, Any]:
+    """The member fields of a member view as Slack last saw them (never the payment)."""
+    if not (body.get("view") or {}).get("state", {}).get("values"):
+        return {}
+    return {name: _get(body, name) for name in MEMBER_FIELDS}
+
+
 def open_sell_modal(
     client: WebClient, trigger_id: str, services: Services, actor: Actor, wanted: str = ""
 ) -> None:

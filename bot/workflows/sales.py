@@ -588,6 +588,7 @@ def _member_values(
     shown (``…last4``) and the tokens sealed."""
     return {
         "member": member,
+        "typed_member": None,
         "member_masked": masked_member(member),
         "member_email_hash": identifier_hash("email", member["email"]),
         "payments": [
@@ -598,8 +599,12 @@ def _member_values(
 
 
 def _wipe_tokens(status: str) -> dict[str, Any]:
-    """Payment tokens exist only while a sale may still be sold."""
-    return {} if SaleStatus(status) in HOLDS_TOKENS else {"sealed_tokens": None}
+    """Payment tokens exist only while a sale may still be sold; what was typed but
+    never added, only while it is a draft."""
+    wiped: dict[str, Any] = {} if SaleStatus(status) in HOLDS_TOKENS else {"sealed_tokens": None}
+    if SaleStatus(status) is not SaleStatus.DRAFT:
+        wiped["typed_member"] = None
+    return wiped
 
 
 def _vendor_user(sale: Sale, outcome: Outcome) -> dict[str, Any]:
@@ -1289,6 +1294,36 @@ class SaleService:
                 self.notices.status(session, sale)
                 self.notices.note(session, sale, "withdrawn", actor.user_id)
             return won
+
+    def keep_typed(self, actor: Actor, sale_id: str, typed: dict[str, Any]) -> bool:
+        """The requester went Back from the member view without submitting it: the
+        member fields they typed (text only, never a token) are kept on their draft, so
+        that Next shows them again. Compare-and-set on their own draft; bounded like
+        the fields themselves."""
+        kept = {
+            name: text[:255]
+            for name in MEMBER_FIELDS
+            if isinstance(typed.get(name), str | date)
+            and (text := str(typed[name]).strip())
+            and not _has_control(text)
+        }
+        with self.db.session() as session:
+            sale = session.get(Sale, sale_id)
+            if sale is None or not actor.is_person(sale.org_id, sale.user_id):
+                return False
+            if sale.status != SaleStatus.DRAFT or not kept:
+                return False
+            return bool(
+                session.execute(
+                    update(Sale)
+                    .where(
+                        Sale.id == sale.id,
+                        Sale.status == SaleStatus.DRAFT,
+                        Sale.user_id == sale.user_id,
+                    )
+                    .values(typed_member=kept, updated_at=self.clock.now())
+                ).rowcount  # type: ignore[attr-defined]
+            )
 
     def abandon_draft(self, actor: Actor, sale_id: str) -> bool:
         """The requester closed a sale's modal without submitting it: its sealed payment

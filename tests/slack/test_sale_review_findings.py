@@ -21,6 +21,7 @@ from bot.devtools.sale_steps import (
     action,
     approval_message,
     approve,
+    back,
     block,
     change,
     field_errors,
@@ -286,6 +287,44 @@ def test_a_second_payment_added_by_mistake_can_be_left_empty(stack: Stack) -> No
     assert len(second) == 2 and all(b.get("optional") for b in second), second
     review = acknowledged(stack, both, submit_details(stack, both))
     assert len(sale(stack, sale_id_of(review)).payments) == 1
+
+
+# -- 10. Back, then Next, keeps the member typed -------------------------------------------
+def test_back_to_change_the_package_keeps_the_member_typed(stack: Stack) -> None:
+    """The price on the member view shows the wrong package: Back, the right one, Next.
+    Slack's view_closed carries what was typed; Next shows it again (the token never)."""
+    details = _details(stack)
+    typed = {k: MEMBER[k] for k in ("first_name", "last_name", "email")}
+    values: dict[str, Any] = {
+        block(k): {action(k): {"type": "plain_text_input", "value": v}} for k, v in typed.items()
+    }
+    values[block("payment1_token")] = {
+        action("payment1_token"): {"type": "plain_text_input", "value": PROFILE_TOKEN}
+    }
+    start = back(stack, "UFRONT", {**details, "state": {"values": values}})
+    again = acknowledged(stack, start, submit_start(stack, start, package="2003:3003"))
+    kept = {
+        k: next(
+            (
+                b["element"].get("initial_value")
+                for b in again["blocks"]
+                if b.get("block_id") == block(k)
+            ),
+            None,
+        )
+        for k in typed
+    }
+    assert kept == typed
+    assert PROFILE_TOKEN not in _texts(again) and "599.00" in _texts(again)
+    draft = sale(stack, sale_id_of(again))
+    assert draft.member is None and draft.package_id == 2003
+    # Once the member is added, the copy typed before is gone.
+    review = acknowledged(
+        stack,
+        again,
+        submit_details(stack, again, payments=[{"token": PROFILE_TOKEN, "amount": "599.00"}]),
+    )
+    assert sale(stack, sale_id_of(review)).typed_member is None
 
 
 # -- 11. AcctToken alone: the error names the choice to change ----------------------------
