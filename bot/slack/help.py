@@ -81,7 +81,7 @@ def sell_help(selling: Sequence[ClubReadyLocation], grants: Sequence[Grant]) -> 
         if allows(grants, Permission.APPROVE_SALE, location.id):
             limit = location.manager_sale_limit
             how = "you may sell now, without approval" + (
-                f", up to ${money(limit)} (above it a second manager approves)"
+                f", up to ${money(limit)} (above it two other managers approve)"
                 if limit is not None
                 else ""
             )

@@ -38,7 +38,7 @@ from bot.devtools.sale_steps import (
     tap,
 )
 from bot.devtools.stack import Stack, wait_for
-from bot.slack.ids import SaleAction, SaleDecision
+from bot.slack.ids import Command, SaleAction, SaleDecision
 from bot.slack.sale_views import notice_modal
 from bot.workflows.roles import Role
 from bot.workflows.sales import SaleStatus
@@ -133,6 +133,9 @@ def test_a_managers_own_sale_above_the_limit_needs_two_other_managers(stack: Sta
     assert sale(stack, sale_id).status == SaleStatus.PENDING_APPROVAL
     approve(stack, "UMANAGER3", open_review(stack, "UMANAGER3", sale_id))
     assert sale(stack, sale_id).status != SaleStatus.PENDING_APPROVAL
+    # And /sell help says so.
+    helped = stack.driver.command("UMANAGER", Command.SELL, "help")
+    assert "up to $100.00 (above it two other managers approve)" in helped.text, helped.text
     approvers = {
         a.approver_user_id for a in stack.frontdesk.services.sales.approvals(sale(stack, sale_id))
     }
