@@ -5,14 +5,14 @@
   view_closed carries them), so that Next shows them again. Only while the sale is a
   draft: wiped when the member is added, and when the sale leaves draft.
 
-Revision ID: sale_typed_member
+Revision ID: 0011
 Revises: 0010
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "sale_typed_member"
+revision = "0011"
 down_revision = "0010"
 branch_labels = None
 depends_on = None
