@@ -397,6 +397,9 @@ def run_database(
             for users in args.users:
                 for op in OPERATIONS:
                     ours_t = burst_latencies(ours[op], users, args.samples)
+                    # The floor shares these cores: measure it once frontdesk's backlog
+                    # (vendor calls, notices) has drained, not while it still runs.
+                    wait_for(lambda: _idle(cluster), 300)
                     floor_t = burst_latencies(floor_ops[op], users, args.samples)
                     results.append(
                         {
@@ -427,6 +430,7 @@ def run_database(
             before = (cpu_seconds(server_pid), cpu_seconds(here))
             ours_rps = throughput(mix, args.throughput_users, args.duration)
             after = (cpu_seconds(server_pid), cpu_seconds(here))
+            wait_for(lambda: _idle(cluster), 300)  # the floor runs alone (see above)
             floor_before = (cpu_seconds(floor.pid), cpu_seconds(here))
             floor_rps = throughput(floor_mix, args.throughput_users, args.duration)
             floor_after = (cpu_seconds(floor.pid), cpu_seconds(here))
