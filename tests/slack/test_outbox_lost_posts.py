@@ -219,3 +219,15 @@ def test_a_lookup_that_cannot_conclude_posts_anyway_after_its_patience(
     assert confirmation.status == NoticeStatus.DONE
     assert "no answer within" in (confirmation.last_error or "")
     assert len(ours(stack)) == 2  # the duplicate the README accepts over a lost message
+
+
+def test_the_scopes_checked_at_start_are_the_manifests() -> None:
+    import yaml
+
+    from bot.devtools.fake_slack import GRANTED_SCOPES
+    from bot.notices.slack import NEEDED_SCOPES
+
+    manifest = yaml.safe_load((Path(__file__).resolve().parents[2] / "manifest.yml").read_text())
+    asked = set(manifest["oauth_config"]["scopes"]["bot"])
+    assert asked >= NEEDED_SCOPES
+    assert set(GRANTED_SCOPES) == asked  # the fake grants what a fresh install grants
