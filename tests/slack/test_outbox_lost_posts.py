@@ -231,3 +231,37 @@ def test_the_scopes_checked_at_start_are_the_manifests() -> None:
     asked = set(manifest["oauth_config"]["scopes"]["bot"])
     assert asked >= NEEDED_SCOPES
     assert set(GRANTED_SCOPES) == asked  # the fake grants what a fresh install grants
+
+
+@pytest.mark.parametrize(
+    ("code", "permanent", "uncertain"),
+    [
+        ("missing_scope", True, False),
+        ("invalid_auth", True, False),
+        ("not_authed", True, False),
+        ("account_inactive", True, False),
+        ("token_revoked", True, False),
+        ("internal_error", False, True),
+        ("fatal_error", False, True),
+        ("service_unavailable", False, False),
+    ],
+)
+def test_slack_errors_are_read_as_slack_documents_them(
+    code: str, permanent: bool, uncertain: bool
+) -> None:
+    from slack_sdk.errors import SlackApiError
+    from slack_sdk.web import SlackResponse
+
+    from bot.notices.slack import classify
+
+    response = SlackResponse(
+        client=None,
+        http_verb="POST",
+        api_url="https://slack.com/api/chat.postMessage",
+        req_args={},
+        data={"ok": False, "error": code},
+        headers={},
+        status_code=200,
+    )
+    failure = classify(SlackApiError(code, response))
+    assert (failure.permanent, failure.uncertain) == (permanent, uncertain)
