@@ -17,7 +17,7 @@ from bot.clock import Clock, SystemClock
 from bot.config import Location, PaytronixLocation, Settings, preflight
 from bot.notices.notifier import Notifier
 from bot.notices.render import Context
-from bot.notices.slack import SlackCalls
+from bot.notices.slack import SlackCalls, missing_scopes
 from bot.observability import ContextExecutor, Metrics, quiet_bodies
 from bot.slack import admin, channels, errors, home, resets, sale_drafts, sales, shortcuts, steps
 from bot.slack.context import Services, actor_middleware
@@ -95,9 +95,11 @@ class Frontdesk:
             ).start()
 
     def check_channels(self) -> list[str]:
-        """Ask Slack whether the bot can post in every configured channel; each one it
-        cannot is logged and shown on admins' App Home."""
+        """Ask Slack whether the bot can post in every configured channel, and whether
+        its token holds every scope the notifier needs; each problem is logged and
+        shown on admins' App Home."""
         problems = channels.unreachable(self.app.client, self.services.locations)
+        problems += missing_scopes(self.app.client)
         self.services.home.setup_problems = problems
         return problems
 
@@ -228,7 +230,7 @@ def build(
         queues=[
             Notifier(
                 outbox=outbox,
-                calls=SlackCalls(client),
+                calls=SlackCalls(client, clock=clock),
                 context=Context(
                     resets=reset_service,
                     sales=sale_service,

@@ -394,10 +394,14 @@ class Notice(Base):
     worker_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     lease_until: Mapped[datetime | None] = mapped_column(nullable=True)
     #: Since when a post may have landed without frontdesk knowing (an answer lost):
-    #: the next attempt looks for it before posting again.
+    #: the start of the attempt whose answer was lost.
     uncertain_since: Mapped[datetime | None] = mapped_column(nullable=True)
+    #: Where the next attempt looks for that post before posting again: the channel
+    #: and the window of Slack timestamps still to read (``bot.notices.slack.Lookup``).
+    lookup: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     last_error: Mapped[str | None] = mapped_column(String(200), nullable=True)
-    #: Where a post landed.
+    #: Where a post landed (set before it is done when Slack accepted a post whose
+    #: recording failed: the next attempt records it instead of posting again).
     channel_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     ts: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
