@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
 
 DOT = "•"
 
@@ -43,3 +44,18 @@ def identifier_hash(kind: str, value: str) -> str:
     """A stable key for rate limits and history lookups that is not the value itself."""
     normalised = value.strip().lower() if kind in ("email", "username") else value.strip()
     return hashlib.sha256(f"{kind}:{normalised}".encode()).hexdigest()
+
+
+#: Anything shaped like an email address in free text.
+_EMAIL_LIKE = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+
+
+def mask_member_in(text: str, identity: Mapping[str, str | None]) -> str:
+    """Free text someone else wrote (a vendor's message, which may echo what it was
+    sent) with the member's identifiers in it masked, and anything email-like too."""
+    for kind, value in sorted(identity.items(), key=lambda item: -len(item[1] or "")):
+        if value:
+            pattern = re.compile(rf"(?<!\w){re.escape(value)}(?!\w)", re.IGNORECASE)
+            masked = mask_identifier(kind, value)
+            text = pattern.sub(lambda _: masked, text)  # noqa: B023 - used at once
+    return _EMAIL_LIKE.sub(lambda match: mask_email(match.group(0)), text)
