@@ -55,6 +55,10 @@ def test_a_vendors_words_are_masked_where_they_echo_the_member() -> None:
         "No j•••@example.com; user j•••/janedoes; card •••• 3000; a•••@x.org"
     )
     assert mask_member_in("Member account is locked.", identity) == "Member account is locked."
+    # As a stored exchange's URL carries it.
+    assert mask_member_in("/reset?Email=jane%40example.com&x=1", identity) == (
+        "/reset?Email=j•••@example.com&x=1"
+    )
 
 
 def test_guess_identity() -> None:
