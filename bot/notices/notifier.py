@@ -161,6 +161,8 @@ class Notifier:
         delivery: Delivery = RENDERERS[kind](notice, self.context)
         if isinstance(delivery, Nothing):
             self.outbox.done(notice, worker_id, note=delivery.why)
+            if kind is NoticeKind.RESET_SCREEN:
+                self.context.resets.screen_done(str(notice.subject_id))  # past its lifetime
         elif isinstance(delivery, Message):
             self._message(notice, worker_id, delivery)
         elif isinstance(delivery, Post):
@@ -193,6 +195,8 @@ class Notifier:
                 replace_original=delivery.replace_original,
             )
             self.outbox.done(notice, worker_id)
+            if kind is NoticeKind.RESET_SCREEN and delivery.last:
+                self.context.resets.screen_done(str(notice.subject_id), shown=delivery.response_url)
         elif isinstance(delivery, ViewUpdate):
             self._hold_check(notice, worker_id, "views.update")
             self.calls.update_view(view_id=delivery.view_id, view=delivery.view)
@@ -336,6 +340,7 @@ class Notifier:
             # The person closed the modal, or the message's response_url is spent: a
             # private screen is short-lived by nature, and the DM keeps the record.
             self.outbox.done(notice, worker_id, note=f"screen gone: {failure.reason}"[:200])
+            self.context.resets.screen_done(str(notice.subject_id), gone=True)
             self._count(notice, "gone")
             return
         if failure.permanent:

@@ -16,8 +16,8 @@ from bot.slack.errors import GuardedApp
 from bot.slack.forms import field_value
 from bot.slack.ids import AdminAction, AdminView, Command
 from bot.workflows.command_words import is_help, quoted
-from bot.workflows.errors import InvalidInput, NotAuthorized
-from bot.workflows.roles import ALL_LOCATIONS, Actor, Permission, Role, RoleAdmin
+from bot.workflows.errors import InvalidInput
+from bot.workflows.roles import ALL_LOCATIONS, Actor, Role, RoleAdmin
 
 log = logging.getLogger("frontdesk.slack.admin")
 
@@ -91,19 +91,7 @@ def register(app: GuardedApp, services: Services, sync: UsergroupSync) -> None:
             return
         # `/frontdesk help`, `/frontdesk` alone, or a word it does not know: what this
         # person may do, read from their grants now.
-        grants = services.resets.grants_of(actor)
-        refusal = None
-        if not grants:
-            try:
-                services.resets.require(actor, Permission.RESET, None)
-            except NotAuthorized as error:
-                refusal = str(error)
-        words = help_text.frontdesk_help(
-            grants,
-            services.resets.locations_for(actor) if grants else [],
-            services.sales.locations_for(actor) if grants else [],
-            refusal,
-        )
+        words = help_text.help_for(services, actor)
         if verb and not is_help(verb):
             words = f":thinking_face: `/frontdesk` does not know {quoted(verb)}.\n{words}"
         ack(text=words, response_type="ephemeral")
