@@ -30,11 +30,17 @@ def after_commit(session: Session, callback: Callable[[], object]) -> None:
 
 def before_commit(session: Session, key: str, callback: Callable[[], object]) -> None:
     """Run ``callback`` just before this session's transaction commits, once per ``key``
-    (writes gathered during the transaction go out in one statement)."""
+    (writes gathered during the transaction go out in one statement): the outermost
+    transaction, never a savepoint inside it (``begin_nested``), whose rollback would
+    take the writes with it while the transaction itself commits."""
     session.info.setdefault("before_commit", {}).setdefault(key, callback)
 
 
 def _run_before_commit(session: Session) -> None:
+    # SQLAlchemy fires before_commit for a savepoint's release too: the gathered
+    # writes wait for the outermost commit.
+    if session.in_nested_transaction():
+        return
     pending: dict[str, Callable[[], object]] = session.info.get("before_commit", {})
     while pending:
         key = next(iter(pending))
