@@ -19,13 +19,13 @@ from bot.config import ClubReadyLocation, Location
 from bot.slack import home_views, reminder_views, sale_views, views
 from bot.workflows.home import HomeService
 from bot.workflows.outbox import NoticeKind
-from bot.workflows.reminders import AskReason, still_asking
+from bot.workflows.reminders import AskReason, current_asks, still_asking
 from bot.workflows.resets import NEEDS_TRIAGE as RESET_TRIAGE_STATUSES
 from bot.workflows.resets import ResetService, ResetStatus, RetryResult
 from bot.workflows.roles import Actor
 from bot.workflows.sales import NEEDS_TRIAGE as SALE_TRIAGE_STATUSES
 from bot.workflows.sales import SaleService, SaleStatus, asks_approvers
-from storage.models import Notice
+from storage.models import Notice, Sale
 
 
 @dataclass(frozen=True)
@@ -201,10 +201,19 @@ def _sale_dm(notice: Notice, ctx: Context) -> Delivery:
         return Nothing("a draft: nothing to tell yet")
     asked = None
     if sale.status == SaleStatus.PENDING_APPROVAL:
-        asks = [a for a in ctx.sales.asks(sale.id) if a.fingerprint == sale.fingerprint]
-        asked = reminder_views.asked_block(asks)
+        asks = current_asks(sale, ctx.sales.asks(sale.id))
+        asked = reminder_views.asked_block(asks, _approval_post(sale, ctx))
     text, blocks = sale_views.requester_message(sale, location, asked)
     return Message(sale.user_id, text, blocks, sale.dm_ts, sale.dm_channel_id)
+
+
+def _approval_post(sale: Sale, ctx: Context) -> reminder_views.ApprovalPost:
+    """Whether the sale's approval message is in its channel, on its way, or refused."""
+    if sale.approval_ts:
+        return reminder_views.ApprovalPost.POSTED
+    if ctx.sales.outbox.slot_was_given_up(NoticeKind.SALE_APPROVAL, sale.id):
+        return reminder_views.ApprovalPost.FAILED
+    return reminder_views.ApprovalPost.ON_ITS_WAY
 
 
 def _sale_triage(notice: Notice, ctx: Context) -> Delivery:
