@@ -203,8 +203,9 @@ class UserPreference(Base):
 
 
 class GroupMembership(Base):
-    """Who is in a Slack user group that the configuration maps to a role (a cache of
-    Slack's ``usergroups.users.list``, replaced on every refresh)."""
+    """Who is in a Slack user group that the configuration maps to a role, or that
+    sales escalate to (a cache of Slack's ``usergroups.users.list``, replaced on every
+    refresh)."""
 
     __tablename__ = "group_memberships"
 

@@ -75,6 +75,7 @@ __all__ = [
     "Target",
     "current_asks",
     "escalated_to",
+    "escalation_usergroups",
     "quiet_until",
     "round_of",
     "still_asking",
@@ -137,6 +138,20 @@ def quiet_until(location: Location | None, now: datetime) -> datetime | None:
         return None
     day = local.date() if minute < end else local.date() + timedelta(days=1)
     return datetime.combine(day, time(end // 60, end % 60), tzinfo=zone).astimezone(UTC)
+
+
+def escalation_usergroups(locations: dict[str, Location]) -> list[str]:
+    """The Slack user groups sales escalate to (their members are read like those of
+    the groups mapped to roles, for :func:`escalated_to`)."""
+    return sorted(
+        {
+            location.escalation_group.usergroup
+            for location in locations.values()
+            if isinstance(location, ClubReadyLocation)
+            and location.escalation_group is not None
+            and location.escalation_group.usergroup
+        }
+    )
 
 
 class Reminders:
