@@ -262,6 +262,8 @@ def test_the_requesters_dm_does_not_claim_a_thread_reply_that_was_never_posted(
         sale_id = submit_at(running, "downtown")
         settled(running)
         assert sale(running, sale_id).approval_ts is None  # never posted
+        # Told at once, not only at the next reminder.
+        assert "Slack refused the message in <#C0APPROVALS>" in requester_dm(running, sale_id)
         clock.advance(minutes=30)
         assert sweep(running) == [AskReason.REMINDER]
         asked = requester_dm(running, sale_id)
