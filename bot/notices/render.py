@@ -202,18 +202,16 @@ def _sale_dm(notice: Notice, ctx: Context) -> Delivery:
     asked = None
     if sale.status == SaleStatus.PENDING_APPROVAL:
         asks = current_asks(sale, ctx.sales.asks(sale.id))
-        asked = reminder_views.asked_block(asks, _approval_post(sale, ctx))
+        asked = reminder_views.asked_block(asks, _approval_refused(sale, ctx))
     text, blocks = sale_views.requester_message(sale, location, asked)
     return Message(sale.user_id, text, blocks, sale.dm_ts, sale.dm_channel_id)
 
 
-def _approval_post(sale: Sale, ctx: Context) -> reminder_views.ApprovalPost:
-    """Whether the sale's approval message is in its channel, on its way, or refused."""
-    if sale.approval_ts:
-        return reminder_views.ApprovalPost.POSTED
-    if ctx.sales.outbox.slot_was_given_up(NoticeKind.SALE_APPROVAL, sale.id):
-        return reminder_views.ApprovalPost.FAILED
-    return reminder_views.ApprovalPost.ON_ITS_WAY
+def _approval_refused(sale: Sale, ctx: Context) -> bool:
+    """Whether Slack refused the sale's approval message for good (never posted)."""
+    return not sale.approval_ts and ctx.sales.outbox.slot_was_given_up(
+        NoticeKind.SALE_APPROVAL, sale.id
+    )
 
 
 def _sale_triage(notice: Notice, ctx: Context) -> Delivery:

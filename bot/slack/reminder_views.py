@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from slack_sdk.models.blocks import (
@@ -28,14 +27,6 @@ from storage.models import Sale, SaleAsk
 #: At most this many people are named in one message; the rest are counted (a
 #: section's text takes 3000 characters, and a chain can have hundreds of managers).
 NAMED = 20
-
-
-class ApprovalPost(StrEnum):
-    """Where the approval message is, for the requester's "Who has been asked"."""
-
-    POSTED = "posted"
-    ON_ITS_WAY = "on_its_way"
-    FAILED = "failed"  # Slack refused it for good (the channel is gone, the bot not in it)
 
 
 def _since(sale: Sale, reason: AskReason) -> str:
@@ -143,12 +134,15 @@ def direct_message(
     return text, as_blocks(blocks)
 
 
-def asked_lines(asks: Sequence[SaleAsk], approval: ApprovalPost = ApprovalPost.POSTED) -> list[str]:
+def asked_lines(asks: Sequence[SaleAsk], refused: bool = False) -> list[str]:
     """Who has been asked about the sale as it is and when, a line per time they were
     asked (oldest first): the approvals channel, reminders, escalations. Only what did
-    happen: no thread reply is claimed where the approval message is not."""
+    happen: ``refused``, Slack refused the approval message for good (the channel is
+    gone, frontdesk not in it), so nothing was posted there nor in its thread (its
+    abandonment refreshes this DM; a message still on its way is posted before any
+    reply in its thread)."""
     lines: list[tuple[datetime, str]] = []
-    thread = approval is not ApprovalPost.FAILED
+    thread = not refused
     for reason in (AskReason.REQUEST, AskReason.REMINDER, AskReason.ESCALATION):
         rows = [a for a in asks if a.reason == reason.value]
         if not rows:
@@ -160,13 +154,11 @@ def asked_lines(asks: Sequence[SaleAsk], approval: ApprovalPost = ApprovalPost.P
         groups = [a.target_id for a in rows if a.target_kind == Target.USERGROUP.value]
         where = ", ".join(f"<#{c}>" for c in channels)
         if reason is AskReason.REQUEST:
-            if approval is ApprovalPost.FAILED:
+            if refused:
                 line = (
                     f"Sent for approval {when}, but Slack refused the message in {where}: "
                     "nobody saw it there. Tell an admin (frontdesk must be in that channel)"
                 )
-            elif approval is ApprovalPost.ON_ITS_WAY:
-                line = f"Sent for approval {when}: the message in {where} is on its way"
             else:
                 line = f"Sent for approval {when} in {where}"
         elif reason is AskReason.REMINDER:
@@ -186,11 +178,9 @@ def asked_lines(asks: Sequence[SaleAsk], approval: ApprovalPost = ApprovalPost.P
     return [line for _, line in sorted(lines, key=lambda pair: pair[0])]
 
 
-def asked_block(
-    asks: Sequence[SaleAsk], approval: ApprovalPost = ApprovalPost.POSTED
-) -> SectionBlock | None:
+def asked_block(asks: Sequence[SaleAsk], refused: bool = False) -> SectionBlock | None:
     """The requester's DM: who has been asked about the sale as it is, and when."""
-    lines = asked_lines(asks, approval)
+    lines = asked_lines(asks, refused)
     if not lines:
         return None
     text = "*Who has been asked*\n" + "\n".join(f"• {line}" for line in lines)
