@@ -28,7 +28,7 @@ from bot.workflows.guest_codes import GuestCodes, GuestKeys
 from bot.workflows.guest_resets import GuestResets
 from bot.workflows.home import HomeService
 from bot.workflows.outbox import Outbox
-from bot.workflows.reminders import Reminders
+from bot.workflows.reminders import Reminders, escalation_usergroups
 from bot.workflows.replays import SeenRequests
 from bot.workflows.resets import ResetService
 from bot.workflows.roles import RoleAdmin, Roles
@@ -266,7 +266,12 @@ def build(
         guest_resets.on_failure = reset_service.tell_support
         guest_resets.on_resolved = reset_service.tell_support
         worker.every(60, "guest reset page", guest_resets.housekeeping)
-    sync = admin.UsergroupSync(client=client, admin=services.admin, mappings=roles.usergroup_roles)
+    sync = admin.UsergroupSync(
+        client=client,
+        admin=services.admin,
+        mappings=roles.usergroup_roles,
+        escalation_groups=escalation_usergroups(locations),
+    )
     worker.on_housekeeping("sale expiry", sale_service.expire_due)
     reminders = Reminders(
         db=db,
@@ -279,7 +284,7 @@ def build(
     )
     worker.on_housekeeping("sale reminders", reminders.sweep)
     worker.on_housekeeping("workflow steps", step_ends.tell_due)
-    if roles.usergroup_roles:
+    if sync.needed:
         worker.every(settings.usergroup_refresh_minutes * 60, "user groups", sync.refresh)
     worker.every(
         24 * 3600,

@@ -203,8 +203,9 @@ class UserPreference(Base):
 
 
 class GroupMembership(Base):
-    """Who is in a Slack user group that the configuration maps to a role (a cache of
-    Slack's ``usergroups.users.list``, replaced on every refresh)."""
+    """Who is in a Slack user group that the configuration maps to a role, or that
+    sales escalate to (a cache of Slack's ``usergroups.users.list``, replaced on every
+    refresh)."""
 
     __tablename__ = "group_memberships"
 
@@ -496,13 +497,15 @@ class SaleSeen(Base):
 class SaleAsk(Base):
     """Who was asked to decide a pending sale, how and when: the approvals channel when
     the request went out, and later each reminder and escalation. One row per person,
-    group or channel asked for a reason about one version of the sale, so a restart
-    never asks twice."""
+    group or channel asked for a reason in one round, so a restart never asks twice.
+
+    A round is keyed on when it began (``round_at``), never on the sale's content: a
+    sale changed back to an earlier version (A, B, A) is a new round, asked again."""
 
     __tablename__ = "sale_asks"
     __table_args__ = (
         UniqueConstraint(
-            "sale_id", "fingerprint", "reason", "target_kind", "target_id", name="uq_sale_ask"
+            "sale_id", "round_at", "reason", "target_kind", "target_id", name="uq_sale_ask_round"
         ),
         Index("ix_sale_ask_sale", "sale_id", "at"),
     )
@@ -511,6 +514,10 @@ class SaleAsk(Base):
     sale_id: Mapped[str] = mapped_column(String(36), ForeignKey("sales.id"))
     #: The version of the sale asked about.
     fingerprint: Mapped[str] = mapped_column(String(64))
+    #: When the round began: the submission or the change that sent this version for
+    #: approval (the request and its reminder), or the submission (the escalation,
+    #: which counts from it whatever changed since).
+    round_at: Mapped[datetime]
     #: "request" (the approvals channel), later "reminder" and "escalation".
     reason: Mapped[str] = mapped_column(String(16))
     #: "channel", "user" or "usergroup".

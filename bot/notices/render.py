@@ -19,13 +19,13 @@ from bot.config import ClubReadyLocation, Location
 from bot.slack import home_views, reminder_views, sale_views, views
 from bot.workflows.home import HomeService
 from bot.workflows.outbox import NoticeKind
-from bot.workflows.reminders import AskReason, still_asking
+from bot.workflows.reminders import AskReason, current_asks, still_asking
 from bot.workflows.resets import NEEDS_TRIAGE as RESET_TRIAGE_STATUSES
 from bot.workflows.resets import SCREEN_FINAL, ResetService, ResetStatus, RetryResult
 from bot.workflows.roles import Actor
 from bot.workflows.sales import NEEDS_TRIAGE as SALE_TRIAGE_STATUSES
 from bot.workflows.sales import SaleService, SaleStatus, asks_approvers
-from storage.models import Notice, ResetRequest
+from storage.models import Notice, ResetRequest, Sale
 
 
 @dataclass(frozen=True)
@@ -209,10 +209,17 @@ def _sale_dm(notice: Notice, ctx: Context) -> Delivery:
         return Nothing("a draft: nothing to tell yet")
     asked = None
     if sale.status == SaleStatus.PENDING_APPROVAL:
-        asks = [a for a in ctx.sales.asks(sale.id) if a.fingerprint == sale.fingerprint]
-        asked = reminder_views.asked_block(asks)
+        asks = current_asks(sale, ctx.sales.asks(sale.id))
+        asked = reminder_views.asked_block(asks, _approval_refused(sale, ctx))
     text, blocks = sale_views.requester_message(sale, location, asked)
     return Message(sale.user_id, text, blocks, sale.dm_ts, sale.dm_channel_id)
+
+
+def _approval_refused(sale: Sale, ctx: Context) -> bool:
+    """Whether Slack refused the sale's approval message for good (never posted)."""
+    return not sale.approval_ts and ctx.sales.outbox.slot_was_given_up(
+        NoticeKind.SALE_APPROVAL, sale.id
+    )
 
 
 def _sale_triage(notice: Notice, ctx: Context) -> Delivery:

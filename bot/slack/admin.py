@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 from slack_bolt import Ack, BoltContext
@@ -23,25 +24,36 @@ log = logging.getLogger("frontdesk.slack.admin")
 
 
 class UsergroupSync:
-    """Reads the members of the user groups the configuration maps to roles."""
+    """Reads the members of the user groups the configuration maps to roles, and of
+    the locations' escalation groups (whose members may decide what escalated to
+    them: no role)."""
 
     def __init__(
-        self, *, client: WebClient, admin: RoleAdmin, mappings: list[UsergroupRole]
+        self,
+        *,
+        client: WebClient,
+        admin: RoleAdmin,
+        mappings: list[UsergroupRole],
+        escalation_groups: Iterable[str] = (),
     ) -> None:
         self._client = client
         self._admin = admin
-        self._mappings = mappings
+        self._groups = {m.usergroup for m in mappings} | set(escalation_groups)
         self._org_id: str | None = None
+
+    @property
+    def needed(self) -> bool:
+        return bool(self._groups)
 
     def refresh(self) -> dict[str, int]:
         """usergroup id → members now; raises on Slack errors (the caller logs)."""
-        if not self._mappings:
+        if not self._groups:
             return {}
         if self._org_id is None:
             answer = self._client.auth_test()
             self._org_id = str(answer.get("enterprise_id") or answer["team_id"])
         members: dict[str, int] = {}
-        for usergroup in sorted({m.usergroup for m in self._mappings}):
+        for usergroup in sorted(self._groups):
             answer = self._client.usergroups_users_list(usergroup=usergroup)
             users = [str(u) for u in answer.get("users") or []]
             self._admin.replace_group_members(

@@ -653,6 +653,16 @@ class Outbox:
             ).rowcount  # type: ignore[attr-defined]
             if won and notice.kind not in (NoticeKind.HOME, NoticeKind.HOMES):
                 self.homes_changed(session, Audience(location_id=None, admins=True))
+            if won and notice.kind == NoticeKind.SALE_APPROVAL and notice.subject_id:
+                # The requester's DM says the approval message never made it (who has
+                # been asked: only what happened).
+                self.slot(
+                    session,
+                    NoticeKind.SALE_DM,
+                    subject_type="sale",
+                    subject_id=notice.subject_id,
+                    location_id=notice.location_id,
+                )
         return bool(won)
 
     def recover(self) -> int:

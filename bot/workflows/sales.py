@@ -45,6 +45,7 @@ from bot.clock import Clock
 from bot.config import CatalogItem, ClubReadyLocation, Location
 from bot.vendor_clients import VendorClients
 from bot.workflows import audit
+from bot.workflows.asks import AskReason, Target, escalated_to, version_started
 from bot.workflows.errors import Conflict, InvalidInput, NotFound, SelfApproval
 from bot.workflows.lifecycle import ClaimResult, Lifecycle, NotSent, Settled, Spec
 from bot.workflows.masking import identifier_hash, mask_email
@@ -737,25 +738,30 @@ class SaleService:
         self.roles.require(session, actor, Permission.REQUEST_SALE, sale.location_id)
 
     def _ask_approvals_channel(self, session: Session, sale: Sale) -> None:
-        """Record that the location's approvals channel was asked about this version."""
+        """Record that the location's approvals channel was asked about this round (the
+        submission, or the change just made)."""
         location = self.locations.get(sale.location_id)
         channel = getattr(location, "approvals_channel", None)
-        if not channel:
+        started = version_started(sale)
+        if not channel or started is None:
             return
         try:
+            # A savepoint: the edit that changed nothing is this round already (its
+            # notices, recorded before, wait for the outermost commit: storage.db).
             with session.begin_nested():
                 session.add(
                     SaleAsk(
                         sale_id=sale.id,
                         fingerprint=sale.fingerprint,
-                        reason="request",
-                        target_kind="channel",
+                        round_at=started,
+                        reason=AskReason.REQUEST.value,
+                        target_kind=Target.CHANNEL.value,
                         target_id=channel,
                         at=self.clock.now(),
                     )
                 )
         except IntegrityError:
-            pass  # asked about this very version already
+            pass  # asked in this very round already
 
     def asks(self, sale_id: str) -> list[SaleAsk]:
         """Who has been asked to decide this sale, how and when, oldest first."""
@@ -1358,7 +1364,12 @@ class SaleService:
 
     # -- approvers --------------------------------------------------------------------
     def _require_approver(self, session: Session, actor: Actor, sale: Sale) -> None:
-        self.roles.require(session, actor, Permission.APPROVE_SALE, sale.location_id)
+        # A manager of the location, or someone this sale was escalated to (the
+        # escalation is there to get it decided: PRODUCT.md, Contract sale step 3).
+        if not self.roles.can(session, actor, Permission.APPROVE_SALE, sale.location_id) and not (
+            actor.org_id == sale.org_id and escalated_to(session, sale, actor.user_id)
+        ):
+            self.roles.require(session, actor, Permission.APPROVE_SALE, sale.location_id)
         if actor.is_person(sale.org_id, sale.user_id):
             raise SelfApproval()
 
