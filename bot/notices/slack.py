@@ -67,9 +67,8 @@ PERMANENT = frozenset(
         "used_url",
         # views.update of a modal the person has closed
         "not_found",
-        # a DM to a person who left or never was (conversations.open)
+        # a DM to a person who left (conversations.open)
         "user_disabled",
-        "user_not_found",
         # The app's token or scopes: nothing changes until someone reinstalls the app.
         "missing_scope",
         "not_authed",
