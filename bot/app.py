@@ -17,7 +17,7 @@ from bot.clock import Clock, SystemClock
 from bot.config import Location, PaytronixLocation, Settings, preflight
 from bot.notices.notifier import Notifier
 from bot.notices.render import Context
-from bot.notices.slack import SlackCalls
+from bot.notices.slack import SlackCalls, missing_scopes
 from bot.observability import ContextExecutor, Metrics, quiet_bodies
 from bot.slack import admin, channels, errors, home, resets, sale_drafts, sales, shortcuts, steps
 from bot.slack.context import Services, actor_middleware
@@ -28,7 +28,7 @@ from bot.workflows.guest_codes import GuestCodes, GuestKeys
 from bot.workflows.guest_resets import GuestResets
 from bot.workflows.home import HomeService
 from bot.workflows.outbox import Outbox
-from bot.workflows.reminders import Reminders
+from bot.workflows.reminders import Reminders, escalation_usergroups
 from bot.workflows.replays import SeenRequests
 from bot.workflows.resets import ResetService
 from bot.workflows.roles import RoleAdmin, Roles
@@ -95,9 +95,11 @@ class Frontdesk:
             ).start()
 
     def check_channels(self) -> list[str]:
-        """Ask Slack whether the bot can post in every configured channel; each one it
-        cannot is logged and shown on admins' App Home."""
+        """Ask Slack whether the bot can post in every configured channel, and whether
+        its token holds every scope the notifier needs; each problem is logged and
+        shown on admins' App Home."""
         problems = channels.unreachable(self.app.client, self.services.locations)
+        problems += missing_scopes(self.app.client)
         self.services.home.setup_problems = problems
         return problems
 
@@ -228,7 +230,7 @@ def build(
         queues=[
             Notifier(
                 outbox=outbox,
-                calls=SlackCalls(client),
+                calls=SlackCalls(client, clock=clock),
                 context=Context(
                     resets=reset_service,
                     sales=sale_service,
@@ -264,7 +266,12 @@ def build(
         guest_resets.on_failure = reset_service.tell_support
         guest_resets.on_resolved = reset_service.tell_support
         worker.every(60, "guest reset page", guest_resets.housekeeping)
-    sync = admin.UsergroupSync(client=client, admin=services.admin, mappings=roles.usergroup_roles)
+    sync = admin.UsergroupSync(
+        client=client,
+        admin=services.admin,
+        mappings=roles.usergroup_roles,
+        escalation_groups=escalation_usergroups(locations),
+    )
     worker.on_housekeeping("sale expiry", sale_service.expire_due)
     reminders = Reminders(
         db=db,
@@ -277,7 +284,7 @@ def build(
     )
     worker.on_housekeeping("sale reminders", reminders.sweep)
     worker.on_housekeeping("workflow steps", step_ends.tell_due)
-    if roles.usergroup_roles:
+    if sync.needed:
         worker.every(settings.usergroup_refresh_minutes * 60, "user groups", sync.refresh)
     worker.every(
         24 * 3600,

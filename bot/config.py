@@ -879,6 +879,18 @@ def preflight(settings: Settings) -> dict[str, Location]:
             "Signing Secret); "
             "Socket Mode needs FRONTDESK_SLACK_APP_TOKEN instead"
         )
+    if settings.database_url.startswith("sqlite:"):
+        # SQLite is one process: no other process would ever do this process's share.
+        for env, threads, work in (
+            ("FRONTDESK_WORKER_THREADS", settings.worker_threads, "call the vendors"),
+            ("FRONTDESK_NOTIFIER_THREADS", settings.notifier_threads, "deliver Slack notices"),
+        ):
+            if threads == 0:
+                problems.append(
+                    f"environment variable {env} is 0 on SQLite: frontdesk runs as one "
+                    f"process on SQLite, so nothing would ever {work} (0 is only for a "
+                    "process sharing a PostgreSQL database with others)"
+                )
     for location in locations.values():
         for field, env in location.secret_envs().items():
             if not os.environ.get(env):

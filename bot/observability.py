@@ -174,7 +174,8 @@ class Metrics:
         )
         self.notice_deliveries = Counter(
             "frontdesk_notice_deliveries",
-            "Slack notices by kind and what became of an attempt (delivered, retried)",
+            "Slack notices by kind and what became of an attempt "
+            "(delivered, retried, posted_unconfirmed)",
             ["kind", "result"],
             registry=self.registry,
         )

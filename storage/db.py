@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 from collections.abc import Callable, Iterator
@@ -30,11 +31,17 @@ def after_commit(session: Session, callback: Callable[[], object]) -> None:
 
 def before_commit(session: Session, key: str, callback: Callable[[], object]) -> None:
     """Run ``callback`` just before this session's transaction commits, once per ``key``
-    (writes gathered during the transaction go out in one statement)."""
+    (writes gathered during the transaction go out in one statement): the outermost
+    transaction, never a savepoint inside it (``begin_nested``), whose rollback would
+    take the writes with it while the transaction itself commits."""
     session.info.setdefault("before_commit", {}).setdefault(key, callback)
 
 
 def _run_before_commit(session: Session) -> None:
+    # SQLAlchemy fires before_commit for a savepoint's release too: the gathered
+    # writes wait for the outermost commit.
+    if session.in_nested_transaction():
+        return
     pending: dict[str, Callable[[], object]] = session.info.get("before_commit", {})
     while pending:
         key = next(iter(pending))
@@ -49,12 +56,41 @@ def _run_after_commit(session: Session) -> None:
             log.exception("after-commit callback failed")
 
 
+#: What a transaction gathers for its commit (callbacks, the outbox's notices, the
+#: signals it will send): dropped with it, and restored when a savepoint inside it
+#: rolls back (what was recorded in the savepoint goes with it, nothing before it).
+_DEFERRED = ("after_commit", "before_commit", "outbox", "signals")
+
+
+def _savepoint_began(session: Session, transaction: Any) -> None:
+    if transaction.nested:
+        marks: dict[Any, dict[str, Any]] = session.info.setdefault("savepoints", {})
+        marks[transaction] = copy.deepcopy(
+            {k: session.info[k] for k in _DEFERRED if k in session.info}
+        )
+
+
+def _transaction_ended(session: Session, transaction: Any) -> None:
+    if transaction.parent is None:
+        session.info.pop("savepoints", None)
+
+
 def _drop_after_commit(session: Session, previous: Any) -> None:
-    if previous.parent is None:  # the transaction itself, not a savepoint inside it
-        session.info.pop("after_commit", None)
-        session.info.pop("before_commit", None)
-        session.info.pop("outbox", None)
-        session.info.pop("signals", None)
+    # What rolled back: the savepoint around ``previous`` (a failed flush rolls back
+    # its own subtransaction, and with it up to the savepoint), or else the whole
+    # transaction.
+    savepoint = previous
+    while savepoint is not None and not savepoint.nested:
+        savepoint = savepoint.parent
+    if savepoint is None:
+        for key in _DEFERRED:
+            session.info.pop(key, None)
+        return
+    mark = session.info.get("savepoints", {}).pop(savepoint, None)
+    if mark is not None:
+        for key in _DEFERRED:
+            session.info.pop(key, None)
+        session.info.update(mark)
 
 
 def normalise_url(url: str) -> str:
@@ -123,6 +159,8 @@ class Database:
         event.listen(self._sessions, "before_commit", _run_before_commit)
         event.listen(self._sessions, "after_commit", _run_after_commit)
         event.listen(self._sessions, "after_soft_rollback", _drop_after_commit)
+        event.listen(self._sessions, "after_transaction_create", _savepoint_began)
+        event.listen(self._sessions, "after_transaction_end", _transaction_ended)
         self._wipes = 0
         self._wipes_lock = threading.Lock()
 

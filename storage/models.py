@@ -203,8 +203,9 @@ class UserPreference(Base):
 
 
 class GroupMembership(Base):
-    """Who is in a Slack user group that the configuration maps to a role (a cache of
-    Slack's ``usergroups.users.list``, replaced on every refresh)."""
+    """Who is in a Slack user group that the configuration maps to a role, or that
+    sales escalate to (a cache of Slack's ``usergroups.users.list``, replaced on every
+    refresh)."""
 
     __tablename__ = "group_memberships"
 
@@ -254,6 +255,9 @@ class Sale(Base):
     member: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     member_masked: Mapped[str] = mapped_column(String(400), default="")
     member_email_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    #: A draft's member fields as typed before its requester went Back (never a token):
+    #: shown again on Next; wiped once the member is added or the sale leaves draft.
+    typed_member: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     #: [{"kind": "profile"|"acct", "amount": "49.00", "last4": "4242"}]: never the tokens.
     payments: Mapped[list[Any]] = mapped_column(JSON, default=list)
     sealed_tokens: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -391,10 +395,14 @@ class Notice(Base):
     worker_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     lease_until: Mapped[datetime | None] = mapped_column(nullable=True)
     #: Since when a post may have landed without frontdesk knowing (an answer lost):
-    #: the next attempt looks for it before posting again.
+    #: the start of the attempt whose answer was lost.
     uncertain_since: Mapped[datetime | None] = mapped_column(nullable=True)
+    #: Where the next attempt looks for that post before posting again: the channel
+    #: and the window of Slack timestamps still to read (``bot.notices.slack.Lookup``).
+    lookup: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     last_error: Mapped[str | None] = mapped_column(String(200), nullable=True)
-    #: Where a post landed.
+    #: Where a post landed (set before it is done when Slack accepted a post whose
+    #: recording failed: the next attempt records it instead of posting again).
     channel_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     ts: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
@@ -489,13 +497,15 @@ class SaleSeen(Base):
 class SaleAsk(Base):
     """Who was asked to decide a pending sale, how and when: the approvals channel when
     the request went out, and later each reminder and escalation. One row per person,
-    group or channel asked for a reason about one version of the sale, so a restart
-    never asks twice."""
+    group or channel asked for a reason in one round, so a restart never asks twice.
+
+    A round is keyed on when it began (``round_at``), never on the sale's content: a
+    sale changed back to an earlier version (A, B, A) is a new round, asked again."""
 
     __tablename__ = "sale_asks"
     __table_args__ = (
         UniqueConstraint(
-            "sale_id", "fingerprint", "reason", "target_kind", "target_id", name="uq_sale_ask"
+            "sale_id", "round_at", "reason", "target_kind", "target_id", name="uq_sale_ask_round"
         ),
         Index("ix_sale_ask_sale", "sale_id", "at"),
     )
@@ -504,6 +514,10 @@ class SaleAsk(Base):
     sale_id: Mapped[str] = mapped_column(String(36), ForeignKey("sales.id"))
     #: The version of the sale asked about.
     fingerprint: Mapped[str] = mapped_column(String(64))
+    #: When the round began: the submission or the change that sent this version for
+    #: approval (the request and its reminder), or the submission (the escalation,
+    #: which counts from it whatever changed since).
+    round_at: Mapped[datetime]
     #: "request" (the approvals channel), later "reminder" and "escalation".
     reason: Mapped[str] = mapped_column(String(16))
     #: "channel", "user" or "usergroup".

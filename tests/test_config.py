@@ -229,6 +229,15 @@ CASES = {
         {"FRONTDESK_HTTP_HOST": "no.such.host.invalid"},
         "FRONTDESK_HTTP_HOST/FRONTDESK_HTTP_PORT (no.such.host.invalid:0): cannot listen there",
     ),
+    # SQLite is one process: no other would ever deliver notices or call vendors.
+    "no notifier on sqlite": (
+        {"FRONTDESK_NOTIFIER_THREADS": "0"},
+        "environment variable FRONTDESK_NOTIFIER_THREADS is 0 on SQLite",
+    ),
+    "no worker on sqlite": (
+        {"FRONTDESK_WORKER_THREADS": "0"},
+        "environment variable FRONTDESK_WORKER_THREADS is 0 on SQLite",
+    ),
 }
 
 

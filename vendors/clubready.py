@@ -304,6 +304,12 @@ NEEDS_PROFILE_TOKEN = (
     "and only a ProfileToken leaves one for the instalments (an AcctToken alone is enough "
     "only for a package paid in full)."
 )
+#: An AcctToken alone: the choice to change is "Pays with" (the error sits there).
+CHOOSE_PROFILE_TOKEN = (
+    "Choose ProfileToken here, then paste the member's ProfileToken under Token: a new "
+    "member has no payment method on file, and only a ProfileToken leaves one for the "
+    "instalments (an AcctToken alone is enough only for a package paid in full)."
+)
 
 
 def _sale_form_field(wire: str) -> str | None:
@@ -322,7 +328,11 @@ def payment_errors(sale: NewMemberSale) -> list[FieldError]:
     if not payments and sale.amount > 0:
         errors.append(FieldError("payment1_token", NEEDS_PROFILE_TOKEN, "payment_required"))
     elif not profile and not sale.paid_in_full:
-        errors.append(FieldError("payment1_token", NEEDS_PROFILE_TOKEN, "profile_token_required"))
+        errors.append(
+            FieldError("payment1_method", CHOOSE_PROFILE_TOKEN, "profile_token_required")
+            if payments
+            else FieldError("payment1_token", NEEDS_PROFILE_TOKEN, "profile_token_required")
+        )
     last = len(payments) - 1
     for index, payment in enumerate(payments):
         if payment.amount is None and index != last:

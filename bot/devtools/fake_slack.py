@@ -5,9 +5,14 @@ one is answered ``invalid_arguments`` and kept in ``invalid`` so tests fail.
 
 It behaves like Slack where the notifier depends on it: ``chat.update`` of a
 message that does not exist is ``message_not_found``; a posted message keeps its
-``metadata``, which ``conversations.history`` / ``conversations.replies`` return
-with ``include_all_metadata``; every version of a message is kept (``versions``),
-so a test can see that a message never went back to an earlier state. Faults on
+``metadata`` and who posted it (``bot_id``/``app_id`` of the app whose token posted
+it, ``user`` for a person), which ``conversations.history`` /
+``conversations.replies`` return with ``include_all_metadata``, between ``oldest``
+and ``latest``, at most ``history_page`` (Slack's 15 for apps outside its
+Marketplace) a page with ``has_more`` and a cursor, and at most one call per
+``history_every`` seconds (Slack: 60) when set; ``auth.test`` says which scopes the
+token holds (``X-OAuth-Scopes``, from ``scopes``); every version of a message is
+kept (``versions``), so a test can see that a message never went back to an earlier state. Faults on
 demand: 429 with ``Retry-After`` (for some calls, or for everything during a
 while), refusing connections altogether (:meth:`FakeSlack.go_down`), and acting on
 a call but dropping the connection before answering (:meth:`FakeSlack.drop_answers`:
@@ -24,6 +29,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import re
 import threading
 import time
@@ -35,6 +41,22 @@ from urllib.parse import parse_qsl, urlsplit
 
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
+
+#: The bot id of the app the fake serves (``auth.test``; its posts carry it).
+BOT_ID = "BBOT"
+HISTORY_METHODS = ("conversations.history", "conversations.replies")
+#: The scopes ``auth.test`` reports by default: every bot scope of manifest.yml.
+GRANTED_SCOPES = (
+    "commands",
+    "chat:write",
+    "usergroups:read",
+    "channels:read",
+    "groups:read",
+    "channels:history",
+    "groups:history",
+    "im:history",
+    "im:write",
+)
 
 
 @dataclass(frozen=True)
@@ -102,6 +124,16 @@ class FakeSlack:
         self.rate_limited: list[tuple[str, float]] = []
         #: Calls acted on whose answer was dropped.
         self.dropped: list[str] = []
+        #: Bot ids of other apps' tokens; any other token is this app's (a call
+        #: without a token is a person's).
+        self.other_apps: dict[str, str] = {}
+        #: The scopes ``auth.test`` says the token holds.
+        self.scopes: list[str] = list(GRANTED_SCOPES)
+        #: Messages per page of history, and seconds between two history calls of a
+        #: method (0: no limit), as Slack limits apps outside its Marketplace.
+        self.history_page = 15
+        self.history_every = 0.0
+        self._history_at: dict[str, float] = {}
         self._ts = itertools.count(1)
         self._last_ts = 0
         #: Slack's clock (message timestamps): a test whose app runs on a manual clock
@@ -177,6 +209,13 @@ class FakeSlack:
 
     def take_rate_limit(self, method: str, raw: str) -> int | None:
         with self._lock:
+            if self.history_every and method in HISTORY_METHODS:
+                now = time.monotonic()
+                last = self._history_at.get(method)
+                if last is not None and now - last < self.history_every:
+                    self.rate_limited.append((method, now))
+                    return max(1, math.ceil(self.history_every - (now - last)))
+                self._history_at[method] = now
             if time.monotonic() < self._limited_until:
                 self.rate_limited.append((method, time.monotonic()))
                 return self._limited_retry_after
@@ -400,19 +439,19 @@ class FakeSlack:
     ) -> dict[str, Any]:
         """Answer, then record the call: whoever sees a call also sees what it did."""
         try:
-            return self._answer(method, args)
+            return self._answer(method, args, token)
         finally:
             with self._lock:
                 self.calls.append(ApiCall(method, args, raw, token))
 
-    def _answer(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
+    def _answer(self, method: str, args: dict[str, Any], token: str | None) -> dict[str, Any]:
         problem = self._validate(args)
         if problem:
             with self._lock:
                 self.invalid.append((method, problem))
             return {"ok": False, "error": "invalid_arguments", "detail": problem}
         if method == "auth.test":
-            return {"ok": True, "team_id": "T0001", "user_id": "UBOT", "bot_id": "BBOT"}
+            return {"ok": True, "team_id": "T0001", "user_id": "UBOT", "bot_id": BOT_ID}
         if method == "usergroups.users.list":
             group = str(args.get("usergroup"))
             with self._lock:
@@ -427,6 +466,13 @@ class FakeSlack:
             return {"ok": True, "view": stored}
         if method == "views.update" and args.get("view_id") in self.closed_views:
             return {"ok": False, "error": "not_found"}
+        if method == "views.update" and args.get("hash"):
+            # As Slack: an update sent with the hash of a version that has since
+            # changed (a double tap sends the same one twice) is refused.
+            with self._lock:
+                current = self.views.get(str(args.get("view_id")), {}).get("hash")
+            if current and args["hash"] != current:
+                return {"ok": False, "error": "hash_conflict"}
         if method in ("views.open", "views.update", "views.push"):
             view = _json_arg(args.get("view"))
             view_id = args.get("view_id") or f"V{next(self._ts):06d}"
@@ -451,6 +497,7 @@ class FakeSlack:
                 "thread_ts": args.get("thread_ts"),
                 "user": args.get("user"),
                 "metadata": _json_arg(args.get("metadata")) or None,
+                **self._poster(token),
             }
             with self._lock:
                 self.messages[(channel, ts)] = message
@@ -500,6 +547,13 @@ class FakeSlack:
             return {"ok": True, "channel": {"id": _dm(str(args.get("users", "UX")))}}
         return {"ok": True}
 
+    def _poster(self, token: str | None) -> dict[str, Any]:
+        """Who a message is from, as Slack marks it."""
+        if token is None:
+            return {"user": "UPERSON"}
+        bot_id = self.other_apps.get(token, BOT_ID)
+        return {"bot_id": bot_id, "app_id": "A" + bot_id[1:]}
+
     def _message_ts(self) -> str:
         """Like Slack's: the time of posting, in microseconds, unique in the workspace."""
         with self._lock:
@@ -513,22 +567,39 @@ class FakeSlack:
     def _history(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
         channel = str(args.get("channel"))
         oldest = float(args.get("oldest") or 0)
+        latest = float(args.get("latest") or "inf")
+        inclusive = str(args.get("inclusive", "")).lower() in ("1", "true")
         with_metadata = str(args.get("include_all_metadata", "")).lower() in ("1", "true")
         thread = args.get("ts") if method == "conversations.replies" else None
+
+        def within(ts: str) -> bool:
+            if inclusive:
+                return oldest <= float(ts) <= latest
+            return oldest < float(ts) < latest
+
         with self._lock:
             found = [
                 m
                 for (c, ts), m in self.messages.items()
                 if c == channel
-                and float(ts) > oldest
+                and within(ts)
                 and (
                     (thread is not None and (m["thread_ts"] == thread or ts == thread))
                     or (thread is None and m["thread_ts"] in (None, ts))
                 )
             ]
         found.sort(key=lambda m: float(m["ts"]), reverse=thread is None)
-        shown = [{k: v for k, v in m.items() if k != "metadata" or with_metadata} for m in found]
-        return {"ok": True, "messages": shown, "has_more": False}
+        start = int(args.get("cursor") or 0)
+        size = min(int(args.get("limit") or 100), self.history_page)
+        page = found[start : start + size]
+        more = start + size < len(found)
+        shown = [{k: v for k, v in m.items() if k != "metadata" or with_metadata} for m in page]
+        return {
+            "ok": True,
+            "messages": shown,
+            "has_more": more,
+            "response_metadata": {"next_cursor": str(start + size) if more else ""},
+        }
 
     def _validate(self, args: dict[str, Any]) -> str | None:
         try:
@@ -603,6 +674,8 @@ def _handler(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
                 self.close_connection = True  # acted on, never answered
                 return
             self.send_response(200)
+            if method == "auth.test":
+                self.send_header("X-OAuth-Scopes", ",".join(fake.scopes))
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()

@@ -131,7 +131,7 @@ class Stack:
         self._owns_slack = self.shared_slack is None
         self.slack: FakeSlack = self.shared_slack or FakeSlack().start()
         if self._owns_slack:
-            self.slack.usergroups = {"S0SUPPORT": [], "S0MANAGERS": []}
+            self.slack.usergroups = {"S0SUPPORT": [], "S0MANAGERS": [], "S0LEADS": []}
             for channel in CHANNELS:
                 self.slack.add_channel(channel)
         os.environ.update(self.secrets)

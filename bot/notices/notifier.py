@@ -11,9 +11,14 @@ own, woken when a transaction records a notice, in this process or another):
   up to ``max_backoff``); while Slack cannot be reached every notice backs off, and
   the first delivery that succeeds again releases them all at once;
 - **idempotence of posts**: a post whose answer may have been lost is looked for by
-  its key (message metadata) before it is posted again; updates and Home publishes
-  are idempotent by nature; an ephemeral reply whose answer was lost is not repeated
-  (it may have been shown; it is at most once);
+  its key (message metadata), among this app's messages in the window of time its
+  attempt could have landed in, before it is posted again; the window narrows as
+  pages are read and is kept between attempts, so Slack's history limits only slow
+  a lookup down; one that cannot conclude (:data:`LOOKUP_PATIENCE`, or Slack refuses
+  the read for good) posts anyway: a possible duplicate beats a lost notice. A post
+  Slack accepted whose recording failed is recorded by the next attempt. Updates
+  and Home publishes are idempotent by nature; an ephemeral reply whose answer was
+  lost is not repeated (it may have been shown; it is at most once);
 - **expiry**: a notice past its ``expires_at``, or refused for good by Slack, is
   abandoned: counted (``frontdesk_notices_abandoned_total``) and shown on the admins'
   App Home;
@@ -29,6 +34,7 @@ import logging
 import random
 import threading
 import time
+from typing import Any
 
 from bot.clock import Clock
 from bot.notices.render import (
@@ -42,7 +48,7 @@ from bot.notices.render import (
     Reply,
     ViewUpdate,
 )
-from bot.notices.slack import UNREACHABLE, Failure, SlackCalls
+from bot.notices.slack import CALLS_PER_ATTEMPT, UNREACHABLE, Failure, SlackCalls
 from bot.observability import Metrics
 from bot.workflows.outbox import NoticeKind, NoticeStatus, Outbox
 from storage.models import Notice
@@ -53,6 +59,12 @@ PUBLISH_BUDGET = "views.publish"
 #: Slack's words for a private screen that is gone: a closed modal (views.update), a
 #: response_url past its 30 minutes or 5 uses.
 SCREEN_GONE = ("not_found", "expired_url", "used_url")
+#: The method a lookup reads with (a 429 on it holds lookups, not posts).
+HISTORY, REPLIES = "conversations.history", "conversations.replies"
+#: How long a post that may have landed is looked for before it is posted anyway
+#: (seconds since the attempt): a lookup that cannot conclude in this time (Slack
+#: keeps answering 429 or 5xx) gives way to a possible duplicate (README).
+LOOKUP_PATIENCE = 600.0
 
 
 class Notifier:
@@ -73,6 +85,11 @@ class Notifier:
         base_backoff: float = 1.0,
         max_backoff: float = 30.0,
     ) -> None:
+        if CALLS_PER_ATTEMPT * calls.timeout >= outbox.lease.total_seconds():
+            raise ValueError(
+                f"a delivery makes up to {CALLS_PER_ATTEMPT} Slack calls of {calls.timeout} s: "
+                f"the notice lease ({outbox.lease.total_seconds():g} s) must outlast them"
+            )
         self.outbox = outbox
         self.calls = calls
         self.context = context
@@ -144,19 +161,28 @@ class Notifier:
         delivery: Delivery = RENDERERS[kind](notice, self.context)
         if isinstance(delivery, Nothing):
             self.outbox.done(notice, worker_id, note=delivery.why)
+            if kind is NoticeKind.RESET_SCREEN:
+                self.context.resets.screen_done(str(notice.subject_id))  # past its lifetime
         elif isinstance(delivery, Message):
             self._message(notice, worker_id, delivery)
         elif isinstance(delivery, Post):
-            self._hold_check(notice, worker_id, "chat.postMessage")
-            channel, ts = self.calls.post(
+            key = f"notice:{notice.id}"
+            found = self._look(notice, worker_id, delivery.channel, key, delivery.thread_ts)
+            if isinstance(found, tuple):
+                self._record(notice, worker_id, *found)
+                return
+            channel, ts = self._post(
+                notice,
+                worker_id,
                 channel=delivery.channel,
                 text=delivery.text,
                 blocks=delivery.blocks,
-                key=f"notice:{notice.id}",
+                key=key,
                 thread_ts=delivery.thread_ts,
-                uncertain_since=notice.uncertain_since,
             )
-            self.outbox.done(notice, worker_id, channel_id=channel, ts=ts)
+            self._record(
+                notice, worker_id, channel, ts, note=found if isinstance(found, str) else None
+            )
         elif isinstance(delivery, Reply):
             if notice.uncertain_since is not None:
                 # It may have been shown already; an ephemeral reply is at most once.
@@ -169,6 +195,8 @@ class Notifier:
                 replace_original=delivery.replace_original,
             )
             self.outbox.done(notice, worker_id)
+            if kind is NoticeKind.RESET_SCREEN and delivery.last:
+                self.context.resets.screen_done(str(notice.subject_id), shown=delivery.response_url)
         elif isinstance(delivery, ViewUpdate):
             self._hold_check(notice, worker_id, "views.update")
             self.calls.update_view(view_id=delivery.view_id, view=delivery.view)
@@ -188,24 +216,108 @@ class Notifier:
     def _message(self, notice: Notice, worker_id: str, message: Message) -> None:
         key = notice.slot or f"notice:{notice.id}"
         ts, channel = message.ts, message.posted_in
-        if ts is None and notice.uncertain_since is not None:
-            found = self.calls.find(message.channel, key, since=notice.uncertain_since)
-            if found is not None:
+        note: str | None = None
+        if ts is None:
+            found = self._look(notice, worker_id, message.channel, key, None)
+            if isinstance(found, tuple):
                 channel, ts = found
                 self._hold_check(notice, worker_id, "chat.update")
                 self.calls.update(channel=channel, ts=ts, text=message.text, blocks=message.blocks)
                 self.outbox.done(notice, worker_id, channel_id=channel, ts=ts)
                 return
+            note = found
         if ts is not None and channel is not None:
             self._hold_check(notice, worker_id, "chat.update")
             self.calls.update(channel=channel, ts=ts, text=message.text, blocks=message.blocks)
             self.outbox.done(notice, worker_id)
             return
-        self._hold_check(notice, worker_id, "chat.postMessage")
-        channel, ts = self.calls.post(
-            channel=message.channel, text=message.text, blocks=message.blocks, key=key
+        channel, ts = self._post(
+            notice,
+            worker_id,
+            channel=message.channel,
+            text=message.text,
+            blocks=message.blocks,
+            key=key,
+            thread_ts=None,
         )
-        self.outbox.done(notice, worker_id, channel_id=channel, ts=ts)
+        self._record(notice, worker_id, channel, ts, note=note)
+
+    def _post(
+        self,
+        notice: Notice,
+        worker_id: str,
+        *,
+        channel: str,
+        text: str,
+        blocks: list[dict[str, Any]] | None,
+        key: str,
+        thread_ts: str | None,
+    ) -> tuple[str, str]:
+        """Post (the lookup, if any, has concluded: a failure that leaves nothing new to
+        look for clears it, so the retry does not read the history again)."""
+        try:
+            self._hold_check(notice, worker_id, "chat.postMessage")
+            return self.calls.post(
+                channel=channel, text=text, blocks=blocks, key=key, thread_ts=thread_ts
+            )
+        except Failure as failure:
+            if failure.lookup is None and notice.lookup is not None:
+                failure.lookup = {}
+            raise
+
+    def _look(
+        self, notice: Notice, worker_id: str, channel: str, key: str, thread_ts: str | None
+    ) -> tuple[str, str] | str | None:
+        """Where an earlier attempt's post landed, if it may have: the post Slack
+        accepted but could not be recorded, or the message found in the notice's lookup
+        window. None when nothing is to be looked for or the window holds no such post;
+        why, when the lookup cannot conclude (see :data:`LOOKUP_PATIENCE`): the message
+        is then posted anyway."""
+        if notice.ts is not None and notice.channel_id is not None:
+            return notice.channel_id, notice.ts
+        if notice.lookup is None:
+            return None
+        since = notice.uncertain_since or notice.created_at
+        waited = (self.clock.now() - since).total_seconds()
+        if waited > LOOKUP_PATIENCE:
+            return self._unconfirmed(notice, f"no answer within {LOOKUP_PATIENCE:.0f} s")
+        self._hold_check(notice, worker_id, REPLIES if thread_ts else HISTORY)
+        lookup = {**notice.lookup, "channel": notice.lookup.get("channel") or channel}
+        try:
+            return self.calls.find(key, lookup, thread_ts=thread_ts)
+        except Failure as failure:
+            if failure.permanent:  # e.g. missing_scope: no retry can look
+                return self._unconfirmed(notice, failure.reason)
+            raise
+
+    def _unconfirmed(self, notice: Notice, why: str) -> str:
+        """A lookup that cannot conclude: the message is posted (again, perhaps). A
+        possible duplicate beats a confirmation, an approval request or a failure
+        notice nobody sees (README, "Slack notices")."""
+        log.warning(
+            "posting again without knowing whether an earlier attempt landed",
+            extra={"notice": notice.id, "kind": notice.kind, "reason": why},
+        )
+        self._count(notice, "posted_unconfirmed")
+        return f"posted without knowing whether an earlier attempt landed ({why})"
+
+    def _record(
+        self, notice: Notice, worker_id: str, channel: str, ts: str, *, note: str | None = None
+    ) -> None:
+        """Record a post Slack accepted. If recording fails (the database lost the
+        connection, SQLite busy), the post is kept for the next attempt to record
+        (and looked for, should even that be lost): never posted again blindly."""
+        try:
+            self.outbox.done(notice, worker_id, channel_id=channel, ts=ts, note=note)
+        except Exception as error:
+            log.exception(
+                "a post Slack accepted could not be recorded", extra={"notice": notice.id}
+            )
+            raise Failure(
+                f"not recorded: {type(error).__name__}",
+                uncertain=True,
+                posted=(channel, ts),
+            ) from error
 
     def _fan_out(self, notice: Notice, worker_id: str) -> None:
         """Whose Homes show these changes: one publish asked for per viewer."""
@@ -228,6 +340,7 @@ class Notifier:
             # The person closed the modal, or the message's response_url is spent: a
             # private screen is short-lived by nature, and the DM keeps the record.
             self.outbox.done(notice, worker_id, note=f"screen gone: {failure.reason}"[:200])
+            self.context.resets.screen_done(str(notice.subject_id), gone=True)
             self._count(notice, "gone")
             return
         if failure.permanent:
@@ -258,7 +371,13 @@ class Notifier:
             },
         )
         self.outbox.later(
-            notice, worker_id, delay=delay, error=failure.reason, uncertain=failure.uncertain
+            notice,
+            worker_id,
+            delay=delay,
+            error=failure.reason,
+            since=failure.since,
+            lookup=failure.lookup,
+            posted=failure.posted,
         )
         self._count(notice, "retried")
 

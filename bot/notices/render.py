@@ -19,13 +19,13 @@ from bot.config import ClubReadyLocation, Location
 from bot.slack import home_views, reminder_views, sale_views, views
 from bot.workflows.home import HomeService
 from bot.workflows.outbox import NoticeKind
-from bot.workflows.reminders import AskReason, still_asking
+from bot.workflows.reminders import AskReason, current_asks, still_asking
 from bot.workflows.resets import NEEDS_TRIAGE as RESET_TRIAGE_STATUSES
-from bot.workflows.resets import ResetService, ResetStatus, RetryResult
+from bot.workflows.resets import SCREEN_FINAL, ResetService, ResetStatus, RetryResult
 from bot.workflows.roles import Actor
 from bot.workflows.sales import NEEDS_TRIAGE as SALE_TRIAGE_STATUSES
 from bot.workflows.sales import SaleService, SaleStatus, asks_approvers
-from storage.models import Notice
+from storage.models import Notice, ResetRequest, Sale
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,8 @@ class Reply:
     text: str
     blocks: list[dict[str, Any]] | None = None
     replace_original: bool = False
+    #: Nothing more will go through this response_url: forget it once delivered.
+    last: bool = False
 
 
 @dataclass(frozen=True)
@@ -109,8 +111,13 @@ def _reset_confirmation(notice: Notice, ctx: Context) -> Delivery:
         else:
             blocks, text = views.confirmation(request, location), "Confirm the password reset"
     else:
-        text, blocks = views.status_message(request, location)
+        text, blocks = views.status_message(request, location, retry=_retry_of(request, ctx))
     return Message(request.user_id, text, blocks, request.message_ts, request.channel_id)
+
+
+def _retry_of(request: ResetRequest, ctx: Context) -> ResetRequest | None:
+    """Support's retry of a failure, if it retried it."""
+    return ctx.resets.get(request.retry_id) if request.retry_id else None
 
 
 def _reset_screen(notice: Notice, ctx: Context) -> Delivery:
@@ -121,17 +128,19 @@ def _reset_screen(notice: Notice, ctx: Context) -> Delivery:
         return Nothing("the reset is gone")
     location = ctx.locations.get(request.location_id)
     limited = notice.payload if notice.payload.get("limited") else None
+    retry = _retry_of(request, ctx)
     if request.screen_view_id:
-        view = views.reset_screen_modal(request, location, limited)
+        view = views.reset_screen_modal(request, location, limited, retry)
         return ViewUpdate(request.screen_view_id, view)
     until = request.screen_until
     if not request.screen_url or until is None or until <= ctx.resets.clock.now():
         return Nothing("the private message can no longer be changed: the DM has the record")
-    blocks = views.screen_blocks(request, location, limited)
+    blocks = views.screen_blocks(request, location, limited, retry)
     text = "Confirm the password reset"
     if request.status != ResetStatus.DRAFT:
-        text, _ = views.status_message(request, location)  # a notification's text: masked
-    return Reply(request.screen_url, text, blocks, replace_original=True)
+        text, _ = views.status_message(request, location, retry=retry)  # masked: a notification
+    last = request.status in SCREEN_FINAL
+    return Reply(request.screen_url, text, blocks, replace_original=True, last=last)
 
 
 def _reset_triage(notice: Notice, ctx: Context) -> Delivery:
@@ -145,8 +154,7 @@ def _reset_triage(notice: Notice, ctx: Context) -> Delivery:
         ResetStatus(request.status) not in RESET_TRIAGE_STATUSES or request.retry_of
     ):
         return Nothing("not a failure with a triage post of its own")
-    retry = ctx.resets.get(request.retry_id) if request.retry_id else None
-    text, blocks = views.triage_post(request, location, retry=retry)
+    text, blocks = views.triage_post(request, location, retry=_retry_of(request, ctx))
     return Message(
         location.triage_channel, text, blocks, request.triage_ts, request.triage_channel_id
     )
@@ -208,10 +216,17 @@ def _sale_dm(notice: Notice, ctx: Context) -> Delivery:
         return Nothing("a draft: nothing to tell yet")
     asked = None
     if sale.status == SaleStatus.PENDING_APPROVAL:
-        asks = [a for a in ctx.sales.asks(sale.id) if a.fingerprint == sale.fingerprint]
-        asked = reminder_views.asked_block(asks)
+        asks = current_asks(sale, ctx.sales.asks(sale.id))
+        asked = reminder_views.asked_block(asks, _approval_refused(sale, ctx))
     text, blocks = sale_views.requester_message(sale, location, asked)
     return Message(sale.user_id, text, blocks, sale.dm_ts, sale.dm_channel_id)
+
+
+def _approval_refused(sale: Sale, ctx: Context) -> bool:
+    """Whether Slack refused the sale's approval message for good (never posted)."""
+    return not sale.approval_ts and ctx.sales.outbox.slot_was_given_up(
+        NoticeKind.SALE_APPROVAL, sale.id
+    )
 
 
 def _sale_triage(notice: Notice, ctx: Context) -> Delivery:

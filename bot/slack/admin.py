@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 from slack_bolt import Ack, BoltContext
@@ -16,32 +17,43 @@ from bot.slack.errors import GuardedApp
 from bot.slack.forms import field_value
 from bot.slack.ids import AdminAction, AdminView, Command
 from bot.workflows.command_words import is_help, quoted
-from bot.workflows.errors import InvalidInput, NotAuthorized
-from bot.workflows.roles import ALL_LOCATIONS, Actor, Permission, Role, RoleAdmin
+from bot.workflows.errors import InvalidInput
+from bot.workflows.roles import ALL_LOCATIONS, Actor, Role, RoleAdmin
 
 log = logging.getLogger("frontdesk.slack.admin")
 
 
 class UsergroupSync:
-    """Reads the members of the user groups the configuration maps to roles."""
+    """Reads the members of the user groups the configuration maps to roles, and of
+    the locations' escalation groups (whose members may decide what escalated to
+    them: no role)."""
 
     def __init__(
-        self, *, client: WebClient, admin: RoleAdmin, mappings: list[UsergroupRole]
+        self,
+        *,
+        client: WebClient,
+        admin: RoleAdmin,
+        mappings: list[UsergroupRole],
+        escalation_groups: Iterable[str] = (),
     ) -> None:
         self._client = client
         self._admin = admin
-        self._mappings = mappings
+        self._groups = {m.usergroup for m in mappings} | set(escalation_groups)
         self._org_id: str | None = None
+
+    @property
+    def needed(self) -> bool:
+        return bool(self._groups)
 
     def refresh(self) -> dict[str, int]:
         """usergroup id → members now; raises on Slack errors (the caller logs)."""
-        if not self._mappings:
+        if not self._groups:
             return {}
         if self._org_id is None:
             answer = self._client.auth_test()
             self._org_id = str(answer.get("enterprise_id") or answer["team_id"])
         members: dict[str, int] = {}
-        for usergroup in sorted({m.usergroup for m in self._mappings}):
+        for usergroup in sorted(self._groups):
             answer = self._client.usergroups_users_list(usergroup=usergroup)
             users = [str(u) for u in answer.get("users") or []]
             self._admin.replace_group_members(
@@ -91,19 +103,7 @@ def register(app: GuardedApp, services: Services, sync: UsergroupSync) -> None:
             return
         # `/frontdesk help`, `/frontdesk` alone, or a word it does not know: what this
         # person may do, read from their grants now.
-        grants = services.resets.grants_of(actor)
-        refusal = None
-        if not grants:
-            try:
-                services.resets.require(actor, Permission.RESET, None)
-            except NotAuthorized as error:
-                refusal = str(error)
-        words = help_text.frontdesk_help(
-            grants,
-            services.resets.locations_for(actor) if grants else [],
-            services.sales.locations_for(actor) if grants else [],
-            refusal,
-        )
+        words = help_text.help_for(services, actor)
         if verb and not is_help(verb):
             words = f":thinking_face: `/frontdesk` does not know {quoted(verb)}.\n{words}"
         ack(text=words, response_type="ephemeral")

@@ -31,6 +31,7 @@ from slack_bolt import App, BoltResponse
 from slack_bolt.context.fail import Fail
 from slack_bolt.context.respond import Respond
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
 from bot.observability import current_request_id
 from bot.slack.sale_views import notice_modal
@@ -197,6 +198,15 @@ class ModalCalls(WebClient):
     ) -> None:
         try:
             getattr(super(), method)(**kwargs)
+        except SlackApiError as error:
+            if method == "views_update" and error.response.get("error") == "hash_conflict":
+                # A double tap: the view changed since this one was sent (the first tap
+                # reshaped it as asked); Slack refused the stale update, nothing is wrong.
+                log.info("stale view update ignored", extra={"reason": "hash_conflict"})
+                return
+            body, client, respond = request or ({}, self, None)
+            _log(error, body)
+            tell(error, body, client, respond)
         except Exception as error:
             body, client, respond = request or ({}, self, None)
             _log(error, body)

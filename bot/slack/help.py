@@ -8,9 +8,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bot.config import ClubReadyLocation, Location
+from bot.slack.context import Services
 from bot.slack.wording import place, vendor_name
 from bot.workflows.command_words import location_list, takes
-from bot.workflows.roles import Grant, Permission, Role, allows
+from bot.workflows.errors import NotAuthorized
+from bot.workflows.roles import Actor, Grant, Permission, Role, allows
 from bot.workflows.sales import money
 
 #: An example of each identifier, as a person would type it.
@@ -81,7 +83,7 @@ def sell_help(selling: Sequence[ClubReadyLocation], grants: Sequence[Grant]) -> 
         if allows(grants, Permission.APPROVE_SALE, location.id):
             limit = location.manager_sale_limit
             how = "you may sell now, without approval" + (
-                f", up to ${money(limit)} (above it a second manager approves)"
+                f", up to ${money(limit)} (above it two other managers approve)"
                 if limit is not None
                 else ""
             )
@@ -129,3 +131,21 @@ def frontdesk_help(
     if len(lines) == 1:
         lines.append(refusal or "You have no role in frontdesk yet: ask an admin for one.")
     return "\n".join(lines)
+
+
+def help_for(services: Services, actor: Actor) -> str:
+    """:func:`frontdesk_help` for this person, from their grants now (someone with no
+    role is told what frontdesk is and whom to ask)."""
+    grants = services.resets.grants_of(actor)
+    refusal = None
+    if not grants:
+        try:
+            services.resets.require(actor, Permission.RESET, None)
+        except NotAuthorized as error:
+            refusal = str(error)
+    return frontdesk_help(
+        grants,
+        services.resets.locations_for(actor) if grants else [],
+        services.sales.locations_for(actor) if grants else [],
+        refusal,
+    )

@@ -6,6 +6,7 @@ when. Member data is masked as in the approvals channel."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from slack_sdk.models.blocks import (
@@ -20,12 +21,18 @@ from bot.config import Location
 from bot.slack.ids import SaleAction
 from bot.slack.sale_views import sale_summary
 from bot.slack.views import as_blocks, slack_date
-from bot.workflows.reminders import AskReason, Target, version_started
+from bot.workflows.reminders import AskReason, Target, round_of
 from storage.models import Sale, SaleAsk
 
+#: At most this many people are named in one message; the rest are counted (a
+#: section's text takes 3000 characters, and a chain can have hundreds of managers).
+NAMED = 20
 
-def _since(sale: Sale) -> str:
-    started = version_started(sale)
+
+def _since(sale: Sale, reason: AskReason) -> str:
+    """Since when the sale has waited, for this step: the escalation counts from the
+    submission, the reminder from this version's."""
+    started = round_of(sale, reason)
     return slack_date(started) if started else "earlier"
 
 
@@ -39,8 +46,13 @@ def _review(sale: Sale) -> ActionsBlock:
     )
 
 
-def _people(users: Sequence[str]) -> str:
-    return ", ".join(f"<@{user}>" for user in users)
+def _people(users: Sequence[str], groups: Sequence[str] = ()) -> str:
+    """Mentions of the groups and people, the first :data:`NAMED` of them, then how
+    many others."""
+    named = [group_mention(g) for g in groups] + [f"<@{user}>" for user in users]
+    if len(named) <= NAMED:
+        return ", ".join(named)
+    return f"{', '.join(named[:NAMED])} and {len(named) - NAMED} others"
 
 
 def group_mention(usergroup: str) -> str:
@@ -51,7 +63,7 @@ def thread_reply(
     sale: Sale, reason: AskReason, payload: dict[str, Any]
 ) -> tuple[str, list[dict[str, Any]]]:
     """The reply in the approval message's thread."""
-    since = _since(sale)
+    since = _since(sale, reason)
     users = [str(u) for u in payload.get("users") or []]
     if reason is AskReason.REMINDER:
         if users:
@@ -67,20 +79,41 @@ def thread_reply(
         text = f":bell: Still waiting for a decision since {since}. {who}"
     else:
         usergroup = payload.get("usergroup")
-        to = group_mention(str(usergroup)) if usergroup else _people(users)
-        text = (
-            f":rotating_light: Escalated to {to or 'nobody (the escalation group is empty)'}: "
-            f"this sale has waited for a decision since {since}."
-        )
+        to = _people(users, [str(usergroup)] if usergroup else [])
+        if to:
+            text = (
+                f":rotating_light: Escalated to {to}: this sale has waited for a decision "
+                f"since {since}. They may decide it."
+            )
+        else:
+            text = (
+                f":rotating_light: This sale has waited for a decision since {since}, but "
+                f"nobody could be asked to decide it: {_nobody(payload)} An admin must add "
+                "someone else to this location's escalation_group."
+            )
     blocks: list[Any] = [SectionBlock(text=MarkdownTextObject(text=text)), _review(sale)]
     return text, as_blocks(blocks)
+
+
+def _nobody(payload: dict[str, Any]) -> str:
+    """Why an escalation asked nobody: who is in the group, and why each was left out."""
+    requester = [str(u) for u in payload.get("requester") or []]
+    approved = [str(u) for u in payload.get("approved") or []]
+    why = []
+    if requester:
+        why.append(f"{_people(requester)} requested it (a requester never decides their own sale)")
+    if approved:
+        why.append(f"{_people(approved)} approved it already")
+    if not why:
+        return "the escalation group names nobody."
+    return f"the escalation group is only {_people(requester + approved)}: {'; '.join(why)}."
 
 
 def direct_message(
     sale: Sale, location: Location | None, reason: AskReason
 ) -> tuple[str, list[dict[str, Any]]]:
     """The direct message to a manager being reminded, or a person escalated to."""
-    since = _since(sale)
+    since = _since(sale, reason)
     summary = sale_summary(sale, location)
     if reason is AskReason.REMINDER:
         text = (
@@ -90,7 +123,8 @@ def direct_message(
     else:
         text = (
             f":rotating_light: Escalated to you: nobody has decided this sale since {since}: "
-            f"{summary}, requested by <@{sale.user_id}>."
+            f"{summary}, requested by <@{sale.user_id}>. You may decide it: Review, then "
+            "Approve or Reject."
         )
     blocks: list[Any] = [
         SectionBlock(text=MarkdownTextObject(text=text)),
@@ -100,33 +134,53 @@ def direct_message(
     return text, as_blocks(blocks)
 
 
-def asked_lines(asks: Sequence[SaleAsk]) -> list[str]:
-    """Who has been asked about this version and when, a line per time they were
-    asked (oldest first): the approvals channel, reminders, escalations."""
-    lines: list[str] = []
+def asked_lines(asks: Sequence[SaleAsk], refused: bool = False) -> list[str]:
+    """Who has been asked about the sale as it is and when, a line per time they were
+    asked (oldest first): the approvals channel, reminders, escalations. Only what did
+    happen: ``refused``, Slack refused the approval message for good (the channel is
+    gone, frontdesk not in it), so nothing was posted there nor in its thread (its
+    abandonment refreshes this DM; a message still on its way is posted before any
+    reply in its thread)."""
+    lines: list[tuple[datetime, str]] = []
+    thread = not refused
     for reason in (AskReason.REQUEST, AskReason.REMINDER, AskReason.ESCALATION):
         rows = [a for a in asks if a.reason == reason.value]
         if not rows:
             continue
-        when = slack_date(min(a.at for a in rows))
+        at = min(a.at for a in rows)
+        when = slack_date(at)
         channels = [a.target_id for a in rows if a.target_kind == Target.CHANNEL.value]
         users = [a.target_id for a in rows if a.target_kind == Target.USER.value]
         groups = [a.target_id for a in rows if a.target_kind == Target.USERGROUP.value]
+        where = ", ".join(f"<#{c}>" for c in channels)
         if reason is AskReason.REQUEST:
-            where = ", ".join(f"<#{c}>" for c in channels)
-            lines.append(f"Sent for approval {when} in {where}")
+            if refused:
+                line = (
+                    f"Sent for approval {when}, but Slack refused the message in {where}: "
+                    "nobody saw it there. Tell an admin (frontdesk must be in that channel)"
+                )
+            else:
+                line = f"Sent for approval {when} in {where}"
         elif reason is AskReason.REMINDER:
-            dms = f", and by direct message {_people(users)}" if users else ""
-            lines.append(f"Reminder {when}: in the approval thread{dms}")
+            how = (["in the approval thread"] if thread else []) + (
+                [f"by direct message {_people(users)}"] if users else []
+            )
+            line = f"Reminder {when}: {', and '.join(how) or 'nobody could be reminded'}"
         else:
-            named = [group_mention(g) for g in groups] + [f"<@{u}>" for u in users]
-            lines.append(f"Escalated {when} to {', '.join(named) or 'nobody'}")
-    return lines
+            to = _people(users, groups)
+            if to and thread:
+                line = f"Escalated {when} to {to}"
+            elif users:
+                line = f"Escalated {when} by direct message to {_people(users)}"
+            else:
+                line = f"Escalation due {when}, but nobody could be asked"
+        lines.append((at, line))
+    return [line for _, line in sorted(lines, key=lambda pair: pair[0])]
 
 
-def asked_block(asks: Sequence[SaleAsk]) -> SectionBlock | None:
+def asked_block(asks: Sequence[SaleAsk], refused: bool = False) -> SectionBlock | None:
     """The requester's DM: who has been asked about the sale as it is, and when."""
-    lines = asked_lines(asks)
+    lines = asked_lines(asks, refused)
     if not lines:
         return None
     text = "*Who has been asked*\n" + "\n".join(f"• {line}" for line in lines)

@@ -14,7 +14,7 @@ from bot.slack import views
 from bot.slack.context import Services, actor_of
 from bot.slack.errors import GuardedApp
 from bot.slack.ids import RESET_FIELDS, Command, ResetAction, ResetView, TriageAction
-from bot.workflows.command_words import plan_reset, quoted
+from bot.workflows.command_words import is_help, plan_reset, quoted
 from bot.workflows.errors import InvalidInput
 from bot.workflows.resets import ResetInput, Screen
 from bot.workflows.roles import Actor, Permission
@@ -31,10 +31,11 @@ def open_reset_modal(
     prefill: dict[str, str] | None = None,
     note: str | None = None,
     at: str | None = None,
+    in_place_of: str | None = None,
 ) -> None:
     """The reset modal at the actor's locations (/reset and the shortcuts): ``at`` if
     given (``/reset downtown``), else the last location used, else the first that takes
-    the member's identifier."""
+    the member's identifier. ``in_place_of``: the open modal (its view id) it replaces."""
     resets = services.resets
     locations, last = resets.where_to_reset(actor)
     if not locations:
@@ -43,10 +44,11 @@ def open_reset_modal(
     ordered = sorted(locations, key=lambda loc: (loc.id != at, loc.id != last))
     takes = [loc for loc in ordered if all(f in loc.identifier_fields for f in prefill or {})]
     default = (takes or ordered)[0]
-    client.views_open(
-        trigger_id=trigger_id,
-        view=views.reset_modal(locations, default, prefill=prefill, note=note),
-    )
+    view = views.reset_modal(locations, default, prefill=prefill, note=note)
+    if in_place_of:
+        client.views_update(view_id=in_place_of, view=view)
+    else:
+        client.views_open(trigger_id=trigger_id, view=view)
 
 
 def screen_of(body: dict[str, Any]) -> Screen | None:
@@ -78,6 +80,10 @@ def register(app: GuardedApp, services: Services) -> None:
             open_reset_modal(client, body["trigger_id"], services, actor)
             return
         locations, last = resets.where_to_reset(actor)
+        if not locations and is_help(text):
+            # What frontdesk is, and whom to ask for a role.
+            ack(text=help_text.help_for(services, actor), response_type="ephemeral")
+            return
         if not locations:
             ack()
             resets.require(actor, Permission.RESET, None)  # says why, names the admins
@@ -191,7 +197,9 @@ def register(app: GuardedApp, services: Services) -> None:
     ) -> None:
         ack()
         actor = actor_of(context)
-        location_id, prefill = resets.try_again(actor, body["actions"][0]["value"])
+        location_id, prefill, status = resets.try_again(actor, body["actions"][0]["value"])
+        # In the modal, the form takes the outcome's place; elsewhere it opens.
+        screen = screen_of(body)
         open_reset_modal(
             client,
             body["trigger_id"],
@@ -199,7 +207,8 @@ def register(app: GuardedApp, services: Services) -> None:
             actor,
             prefill=prefill,
             at=location_id,
-            note="The vendor found no such member: check the details with them.",
+            note=views.try_again_note(status),
+            in_place_of=screen.view_id if screen else None,
         )
 
     @app.action(TriageAction.CLAIM)

@@ -9,7 +9,9 @@ modal, seen by that approver alone, shows the member in full.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from slack_sdk.models.blocks import (
@@ -33,7 +35,7 @@ from slack_sdk.models.views import View
 from bot.config import CatalogItem, ClubReadyLocation, Location
 from bot.slack.ids import SALE_FIELDS, SaleAction, SaleDecision, SaleView, TriageAction
 from bot.slack.views import as_blocks, location_option
-from bot.slack.wording import clause, day, escape, place, sentence, slack_date
+from bot.slack.wording import clause, day, escape, inert, place, sentence, slack_date
 from bot.workflows.people import named
 from bot.workflows.sale_fields import Change
 from bot.workflows.sales import (
@@ -74,14 +76,17 @@ MEMBER_LABELS = {
 OPTIONAL_MEMBER_FIELDS = tuple(f for f in MEMBER_LABELS if f not in REQUIRED_MEMBER_FIELDS)
 
 
-def metadata(sale: Sale, *, with_fingerprint: bool = False, **shape: int) -> str:
+def metadata(
+    sale: Sale, *, with_fingerprint: bool = False, seen: str | None = None, **shape: int
+) -> str:
     """A sale view's private_metadata: the sale's id (and the fingerprint reviewed), and
     how the view is laid out (``more``: the optional member fields shown; ``pay``: how
     many payment methods; ``root``: opened on its own, not pushed). Nothing else: the
     client can read it, so no member data and never a token."""
     data: dict[str, Any] = {"sale": sale.id}
     if with_fingerprint:
-        data["fp"] = sale.fingerprint
+        # ``seen``: the version the person opened (kept when the view is rebuilt).
+        data["fp"] = seen or sale.fingerprint
     data.update({k: v for k, v in shape.items() if v})
     return json.dumps(data)
 
@@ -318,13 +323,16 @@ def _payment_inputs(
         InputBlock(
             block_id=token_block,
             label=f"{title}Token",
-            optional=on_file is not None,
+            # A second payment added by mistake is left empty (it is then ignored).
+            optional=on_file is not None or index > 1,
             hint=token_hint,
             element=PlainTextInputElement(action_id=token_action, max_length=500),
         ),
         InputBlock(
             block_id=amount_block,
             label=f"{title}Amount ($)",
+            optional=index > 1,
+            hint="Leave Payment 2 empty to pay with one method." if index > 1 else None,
             element=PlainTextInputElement(
                 action_id=amount_action, max_length=20, initial_value=amount or None
             ),
@@ -392,7 +400,10 @@ def details_modal(
     """Second view: the new member's required fields, how they pay (one method, the
     amount prefilled with the price), and one tap away a second payment and the
     optional details. Pushed on the first view, so Back returns to it as it was; opened
-    on its own (``root``, a sale a workflow started) it has Cancel."""
+    on its own (``root``, a sale a workflow started) it has Cancel. What was typed
+    before going Back (the requester's own, to them alone) is filled in again."""
+    typed = dict(sale.typed_member or {})
+    more = more or any(typed.get(f) for f in OPTIONAL_MEMBER_FIELDS)
     blocks: list[Any] = [
         ContextBlock(
             elements=[
@@ -402,7 +413,7 @@ def details_modal(
                 )
             ]
         ),
-        *_member_payment_blocks(sale, more=more, payments=payments),
+        *_member_payment_blocks(sale, more=more, payments=payments, member=typed),
     ]
     return _modal(
         SaleView.DETAILS,
@@ -422,6 +433,7 @@ def edit_modal(
     *,
     more: bool | None = None,
     payments: int | None = None,
+    seen: str | None = None,
 ) -> dict[str, Any]:
     """Change: the whole sale prefilled (the requester's own, shown to them alone):
     package, start and promo code, then the member and payment, where a token is asked
@@ -453,7 +465,9 @@ def edit_modal(
         "Change the sale",
         blocks,
         submit="Save",
-        private_metadata=metadata(sale, more=int(more), pay=count),
+        private_metadata=metadata(
+            sale, with_fingerprint=True, seen=seen, more=int(more), pay=count
+        ),
     )
 
 
@@ -472,12 +486,15 @@ def _where(sale: Sale, location: Location | None) -> str:
 
 def sale_summary(sale: Sale, location: Location | None) -> str:
     """One masked line: who, what, where, how much."""
-    promo = f" · promo {escape(sale.promo_code)}" if sale.promo_code else ""
+    promo = f" · promo {inert(sale.promo_code)}" if sale.promo_code else ""
     return (
-        f"*{escape(sale.member_masked or 'new member')}* · {escape(sale.package_name)} "
+        f"*{inert(sale.member_masked or 'new member')}* · {escape(sale.package_name)} "
         f"${escape(sale.amount)} at *{_where(sale, location)}* · starts "
         f"{day(sale.start_date)}{promo}"
     )
+
+
+_COPIED = frozenset({"Email", "Username"})
 
 
 def _sale_fields(sale: Sale, *, masked: bool) -> list[Any]:
@@ -488,13 +505,17 @@ def _sale_fields(sale: Sale, *, masked: bool) -> list[Any]:
             (MEMBER_LABELS[k].split(" (")[0], GENDERS.get(str(v), str(v)) if k == "gender" else v)
             for k, v in (sale.member or {}).items()
         ]
-    text = "\n".join(f"{label}: {escape(str(value))}" for label, value in member_lines)
+    # What was typed cannot format the post; what is copied (email, username) is as typed.
+    text = "\n".join(
+        f"{label}: {escape(str(value)) if label in _COPIED else inert(str(value))}"
+        for label, value in member_lines
+    )
     return [
         SectionBlock(
             text=MarkdownTextObject(
                 text=f"*{escape(sale.package_name)}* · *${escape(sale.amount)}*\n"
                 f"Starts {day(sale.start_date)}"
-                + (f" · promo `{escape(sale.promo_code)}`" if sale.promo_code else "")
+                + (f" · promo `{inert(sale.promo_code)}`" if sale.promo_code else "")
             )
         ),
         SectionBlock(text=MarkdownTextObject(text=text[:2900] or "no member yet")),
@@ -502,8 +523,48 @@ def _sale_fields(sale: Sale, *, masked: bool) -> list[Any]:
     ]
 
 
+def others_block(others: Sequence[Sale]) -> SectionBlock:
+    """Other open sales to the same member at the same location (same email): pointed
+    out, so that nobody sells a membership twice."""
+    lines = [":warning: *Another open sale to this member* (same email, same location):"]
+    for other in others[:5]:
+        status = SaleStatus(other.status)
+        words = (
+            "its outcome is unknown: *do not sell it again* until support has checked"
+            if status is SaleStatus.UNKNOWN
+            else describe_status(status)
+        )
+        lines.append(
+            f"• {escape(other.package_name)} ${escape(other.amount)}, asked by "
+            f"<@{other.user_id}> {_when(other.submitted_at or other.created_at)}: {words} "
+            f"(ref `{other.id}`)"
+        )
+    lines.append("Check it is not the same sale before going on.")
+    return SectionBlock(text=MarkdownTextObject(text="\n".join(lines)[:2900]))
+
+
+def limit_line(sale: Sale, location: Location | None) -> ContextBlock | None:
+    """Above the location's limit: two managers approve, never the person who asked."""
+    limit = getattr(location, "manager_sale_limit", None)
+    if limit is None or Decimal(sale.amount) <= limit:
+        return None
+    return ContextBlock(
+        elements=[
+            MarkdownTextObject(
+                text=f"Above this location's limit of ${money(limit)}: two managers "
+                "approve it, never the person who asked."
+            )
+        ]
+    )
+
+
 def review_modal(
-    sale: Sale, location: Location | None, can_sell_now: bool, *, pushed: bool = True
+    sale: Sale,
+    location: Location | None,
+    can_sell_now: bool,
+    *,
+    pushed: bool = True,
+    others: Sequence[Sale] = (),
 ) -> dict[str, Any]:
     """The requester's last look: what they typed, in full (this view is theirs alone
     and gone once submitted), tokens as ``…last4``; what the approvers will see, masked.
@@ -519,12 +580,18 @@ def review_modal(
         ContextBlock(
             elements=[
                 MarkdownTextObject(
-                    text="Only you see this. Managers see the member as "
-                    f"*{escape(masked_member(sale.member or {}))}*; tokens are never shown."
+                    text="Only you see this. The approvals channel sees the member as "
+                    f"*{inert(masked_member(sale.member or {}))}*; the managers who open "
+                    "Review see the member in full. Tokens are never shown."
                 )
             ]
         ),
     ]
+    if others:
+        blocks.insert(0, others_block(others))
+    limit = limit_line(sale, location)
+    if limit is not None:
+        blocks.append(limit)
     submit = "Submit for approval"
     if can_sell_now:
         block_id, action_id = SALE_FIELDS["decision"]
@@ -538,8 +605,7 @@ def review_modal(
                         Option(
                             value=SaleDecision.SELL_NOW,
                             text=f"Sell now: charge ${sale.amount}",
-                            description="No other approval (above your limit a second "
-                            "manager still approves)",
+                            description="Within your limit: no other approval",
                         ),
                         Option(
                             value=SaleDecision.SUBMIT,
@@ -572,10 +638,10 @@ def notice_modal(title: str, text: str) -> dict[str, Any]:
 
 def _change_line(change: Change) -> str:
     if change.before is None:
-        return f"• {escape(change.label)}: {escape(str(change.after))} (new)"
+        return f"• {escape(change.label)}: {inert(str(change.after))} (new)"
     if change.after is None:
-        return f"• {escape(change.label)}: {escape(change.before)} (removed)"
-    return f"• {escape(change.label)}: {escape(change.before)} → *{escape(change.after)}*"
+        return f"• {escape(change.label)}: {inert(change.before)} (removed)"
+    return f"• {escape(change.label)}: {inert(change.before)} → *{inert(change.after)}*"
 
 
 def changes_block(changes: list[Change], since: datetime | None) -> SectionBlock:
@@ -593,6 +659,8 @@ def approval_modal(sheet: ReviewSheet, location: Location | None) -> dict[str, A
     blocks: list[Any] = []
     if sheet.changes:
         blocks += [changes_block(sheet.changes, sheet.last_seen_at), DividerBlock()]
+    if sheet.others:
+        blocks += [others_block(sheet.others), DividerBlock()]
     blocks += [
         SectionBlock(
             text=MarkdownTextObject(
@@ -631,13 +699,19 @@ def approval_modal(sheet: ReviewSheet, location: Location | None) -> dict[str, A
     )
 
 
-def reject_modal(sale: Sale) -> dict[str, Any]:
+def reject_modal(sale: Sale, seen: str | None = None) -> dict[str, Any]:
+    """Reject with a reason, bound to the version reviewed (``seen``: the Review's
+    fingerprint), so a Reject written for an older version never lands on a fixed one."""
     blocks = [
         SectionBlock(text=MarkdownTextObject(text=sale_summary(sale, None))),
         _text_input("reason", "Why? The requester sees this.", optional=False, max_length=1000),
     ]
     return _modal(
-        SaleView.REJECT, "Reject the sale", blocks, submit="Reject", private_metadata=metadata(sale)
+        SaleView.REJECT,
+        "Reject the sale",
+        blocks,
+        submit="Reject",
+        private_metadata=metadata(sale, with_fingerprint=True, seen=seen),
     )
 
 

@@ -68,6 +68,13 @@ def _details_input(body: dict[str, Any]) -> SaleDetails:
     )
 
 
+def typed_member(body: dict[str, Any]) -> dict[str, Any]:
+    """The member fields of a member view as Slack last saw them (never the payment)."""
+    if not (body.get("view") or {}).get("state", {}).get("values"):
+        return {}
+    return {name: _get(body, name) for name in MEMBER_FIELDS}
+
+
 def open_sell_modal(
     client: WebClient, trigger_id: str, services: Services, actor: Actor, wanted: str = ""
 ) -> None:
@@ -171,7 +178,9 @@ def register(app: GuardedApp, services: Services) -> None:
         # Pushed too: Edit (the review's close button) returns with everything typed.
         ack(
             response_action="push",
-            view=sale_views.review_modal(sale, location, can_sell_now),
+            view=sale_views.review_modal(
+                sale, location, can_sell_now, others=sales.same_member(sale)
+            ),
         )
 
     @app.view(SaleView.REVIEW)
@@ -193,7 +202,7 @@ def register(app: GuardedApp, services: Services) -> None:
         (Slack keeps what was typed in inputs whose ids stay the same)."""
         actor = actor_of(context)
         view = body["view"]
-        sale_id, _ = sale_views.read_metadata(view)
+        sale_id, seen = sale_views.read_metadata(view)
         shape = {**sale_views.read_shape(view), **change}
         sale = sales.for_edit(actor, sale_id)
         if view.get("callback_id") == SaleView.EDIT:
@@ -205,6 +214,7 @@ def register(app: GuardedApp, services: Services) -> None:
                 sale,
                 more=bool(shape.get("more")),
                 payments=shape.get("pay", 1),
+                seen=seen,  # the version this Change was opened on, kept
             )
         else:
             new = sale_views.details_modal(
@@ -247,10 +257,16 @@ def register(app: GuardedApp, services: Services) -> None:
     def edit_submitted(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
         actor = actor_of(context)
         view = body["view"]
-        sale_id, _ = sale_views.read_metadata(view)
+        sale_id, seen = sale_views.read_metadata(view)
         # The member and payment are part of the view only when the sale has them.
         has_member = SALE_FIELDS["first_name"][0] in (view.get("state") or {}).get("values", {})
-        sales.edit(actor, sale_id, _start_input(body), _details_input(body) if has_member else None)
+        sales.edit(
+            actor,
+            sale_id,
+            _start_input(body),
+            _details_input(body) if has_member else None,
+            seen=seen,
+        )
         ack()
 
     @app.action(SaleAction.WITHDRAW)
@@ -298,13 +314,17 @@ def register(app: GuardedApp, services: Services) -> None:
         ack()
         actor = actor_of(context)
         sale = sales.review(actor, body["actions"][0]["value"])
-        client.views_push(trigger_id=body["trigger_id"], view=sale_views.reject_modal(sale))
+        # Bound to the version on the Review it was tapped in (not the sale as it is now).
+        _, seen = sale_views.read_metadata(body.get("view") or {})
+        client.views_push(
+            trigger_id=body["trigger_id"], view=sale_views.reject_modal(sale, seen=seen)
+        )
 
     @app.view(SaleView.REJECT)
     def reject_submitted(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
         actor = actor_of(context)
-        sale_id, _ = sale_views.read_metadata(body["view"])
-        sales.reject(actor, sale_id, str(_get(body, "reason") or ""))
+        sale_id, seen = sale_views.read_metadata(body["view"])
+        sales.reject(actor, sale_id, str(_get(body, "reason") or ""), seen=seen)
         ack(response_action="clear")
 
     # -- triage -----------------------------------------------------------------------

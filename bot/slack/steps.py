@@ -185,5 +185,7 @@ def register(
             can_sell_now = isinstance(location, ClubReadyLocation) and services.sales.can_sell_now(
                 actor, sale
             )
-            view = sale_views.review_modal(sale, location, can_sell_now, pushed=False)
+            view = sale_views.review_modal(
+                sale, location, can_sell_now, pushed=False, others=services.sales.same_member(sale)
+            )
         client.views_open(trigger_id=body["trigger_id"], view=view)

@@ -232,10 +232,15 @@ def rate_limited(
 
 
 def status_message(
-    request: ResetRequest, location: Location | None, *, full: bool = False
+    request: ResetRequest,
+    location: Location | None,
+    *,
+    full: bool = False,
+    retry: ResetRequest | None = None,
 ) -> tuple[str, list[dict[str, Any]]]:
-    """The confirmation turned into what happened, in plain words; a member the vendor
-    does not know is the front desk's to fix: Try again opens the form with what was
+    """The confirmation turned into what happened, in plain words (led by the outcome
+    of support's ``retry``, if it retried it); a member the vendor does not know, or a
+    refusal, is the front desk's to fix: Try again opens the form with what was
     typed."""
     summary = _summary(request, location, full)
     status = ResetStatus(request.status)
@@ -263,21 +268,38 @@ def status_message(
             f":white_check_mark: The vendor answered late, but it did send the reset for "
             f"{summary}. Support will confirm; no need to send it again."
         )
+    if request.retried_at is not None:
+        text = _retried(request, summary, retry)
     blocks: list[Any] = [SectionBlock(text=MarkdownTextObject(text=text))]
-    if status is ResetStatus.NOT_FOUND and request.identity is not None:
-        blocks.append(
-            ActionsBlock(
-                elements=[
-                    ButtonElement(
-                        action_id=ResetAction.TRY_AGAIN,
-                        text="Try again",
-                        style="primary",
-                        value=request.id,
-                    )
-                ]
-            )
-        )
+    # The person fixes a typo (no such member) from anywhere; a refusal from the screen
+    # they sent it from (the record is support's too: it has the refusal in triage).
+    again = status is ResetStatus.NOT_FOUND or (full and status is ResetStatus.REFUSED)
+    if again and request.retried_at is None and request.identity is not None:
+        blocks.append(ActionsBlock(elements=[try_again_button(request)]))
     return text, as_blocks(blocks)
+
+
+def try_again_button(request: ResetRequest) -> ButtonElement:
+    """Try again: the form again, at the location, with what was typed."""
+    return ButtonElement(
+        action_id=ResetAction.TRY_AGAIN, text="Try again", style="primary", value=request.id
+    )
+
+
+def try_again_note(status: str) -> str:
+    """What the form says when Try again opened it."""
+    if status == ResetStatus.NOT_FOUND:
+        return "The vendor found no such member: check the details with them."
+    return "The vendor refused the reset: check the details with the member."
+
+
+def _retried(request: ResetRequest, summary: str, retry: ResetRequest | None) -> str:
+    """A failure support retried, as its requester reads it: the retry's outcome leads."""
+    who = f"<@{request.retried_by}>" if request.retried_by else "Support"
+    if retry is not None and retry.status == ResetStatus.SENT:
+        to = f" to {escape(retry.sent_to_masked)}" if retry.sent_to_masked else ""
+        return f":white_check_mark: Reset sent for {summary}{to}: {who} retried it."
+    return f":repeat: {who} retried the reset for {summary}: {retry_outcome(retry)}"
 
 
 def retry_outcome(retry: ResetRequest | None) -> str:
@@ -326,16 +348,22 @@ def reset_confirm_modal(request: ResetRequest, location: Location | None) -> dic
 
 
 def reset_screen_modal(
-    request: ResetRequest, location: Location | None, limited: dict[str, Any] | None = None
+    request: ResetRequest,
+    location: Location | None,
+    limited: dict[str, Any] | None = None,
+    retry: ResetRequest | None = None,
 ) -> dict[str, Any]:
     """The modal after Send: "Sending…", then the outcome (or the hourly limit, with
     its buttons). Done closes the whole modal."""
-    blocks = screen_blocks(request, location, limited)
+    blocks = screen_blocks(request, location, limited, retry)
     return _modal(ResetView.SCREEN, "Reset a password", "Done", blocks, request.id)
 
 
 def screen_blocks(
-    request: ResetRequest, location: Location | None, limited: dict[str, Any] | None = None
+    request: ResetRequest,
+    location: Location | None,
+    limited: dict[str, Any] | None = None,
+    retry: ResetRequest | None = None,
 ) -> list[dict[str, Any]]:
     """What the requester's private screen (the modal, or the message where ``/reset …``
     was typed) shows: the member in full, as they typed it."""
@@ -345,7 +373,7 @@ def screen_blocks(
         )
     if request.status == ResetStatus.DRAFT:
         return confirmation(request, location, full=True)
-    _, blocks = status_message(request, location, full=True)
+    _, blocks = status_message(request, location, full=True, retry=retry)
     note = ContextBlock(elements=[MarkdownTextObject(text=RECORD_NOTE)])
     return [*blocks, *as_blocks([note])]
 
@@ -394,7 +422,7 @@ def triage_post(
         )
         lead = f"{state} Was: {what}."
     elif request.resolved_at is not None:
-        note = clause(request.resolution_note)[:1000]
+        note = clause(request.resolution_note)
         resolved = f":white_check_mark: Resolved by {named(request.resolved_by)}"
         lead = f"{resolved}: {note}. Was: {what}." if note else f"{resolved}. Was: {what}."
     elif claimed_by:
@@ -405,9 +433,7 @@ def triage_post(
     blocks: list[Any] = [
         SectionBlock(text=MarkdownTextObject(text=lead[:3000])),
         ContextBlock(
-            elements=[
-                MarkdownTextObject(text=f"{detail[:2000] or 'no detail'} · ref `{request.id}`")
-            ]
+            elements=[MarkdownTextObject(text=f"{detail or 'no detail'} · ref `{request.id}`")]
         ),
     ]
     if request.late_outcome_kind:
@@ -461,7 +487,7 @@ def late_block(kind: str, message: str | None) -> SectionBlock:
     """A vendor's answer that came after frontdesk had given up waiting: shown to
     support beside the outcome, never as a second outcome."""
     words = LATE_WORDS.get(kind, kind)
-    detail = f" ({clause(message)[:500]})" if message else ""
+    detail = f" ({clause(message, 500)})" if message else ""
     return SectionBlock(
         text=MarkdownTextObject(
             text=f":hourglass: The vendor answered after frontdesk had given up waiting: "

@@ -85,6 +85,17 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+#: mrkdwn has no escape for its formatting characters: what a person typed (a member's
+#: name, a promo code) shows them as look-alikes, so it cannot bold, strike or quote.
+_INERT = str.maketrans({"*": "\u2217", "_": "\u02cd", "~": "\u223c", "`": "\u02cb"})
+
+
+def inert(text: str) -> str:
+    """:func:`escape`, and mrkdwn's formatting characters (``*_~` ``) made harmless:
+    for free text someone typed that others read (never for what is copied, an email)."""
+    return escape(text).translate(_INERT)
+
+
 def role_name(role: str) -> str:
     """A role as people say it: ``front_desk`` → ``front desk``."""
     return role.replace("_", " ")
@@ -116,10 +127,20 @@ def slack_date(moment: datetime) -> str:
 _END = re.compile(r"[\s.!?:;,]+$")
 
 
-def clause(text: str | None) -> str:
-    """A vendor's or a person's words, to be placed inside a sentence: escaped, with
-    their own closing punctuation dropped (so the sentence ends once)."""
-    return _END.sub("", escape(text or "").strip())
+#: The most of a vendor's or a person's words placed in one block: Slack takes 3000
+#: characters in a section, and the sentence around them needs room.
+CLAUSE_LIMIT = 1000
+_CUT_ENTITY = re.compile(r"&[a-z]*$")
+
+
+def clause(text: str | None, limit: int = CLAUSE_LIMIT) -> str:
+    """A vendor's or a person's words, to be placed inside a sentence: escaped, cut to
+    ``limit`` characters (never inside an escape), with their own closing punctuation
+    dropped (so the sentence ends once)."""
+    words = escape(text or "").strip()
+    if len(words) > limit:
+        words = _CUT_ENTITY.sub("", words[: limit - 1]).rstrip() + "…"
+    return _END.sub("", words)
 
 
 def sentence(text: str) -> str:

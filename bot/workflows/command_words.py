@@ -15,10 +15,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from bot.config import Location
-from bot.workflows.resets import ResetInput, guess_identity
+from bot.workflows.resets import CARD_DIGITS, ResetInput, guess_identity
 
 #: Words that ask for help rather than name anything.
-HELP_WORDS = frozenset({"help", "?", "-h", "--help", "-help", "aide", "ayuda"})
+HELP_WORDS = frozenset(
+    {"help", "?", "-h", "--help", "-help", "aide", "ayuda", "info", "usage", "examples"}
+)
 
 #: An identifier kind as a person reads it.
 KIND_WORDS = {
@@ -30,7 +32,9 @@ KIND_WORDS = {
 
 
 def is_help(text: str) -> bool:
-    return text.strip().casefold() in HELP_WORDS
+    """``help``, ``Help!``, ``usage``, ``?``…"""
+    word = text.strip().casefold()
+    return word in HELP_WORDS or word.rstrip("!?.") in HELP_WORDS
 
 
 def _names(location: Location) -> set[str]:
@@ -144,8 +148,17 @@ def _take_member(tokens: Sequence[str]) -> tuple[str | None, list[str], str | No
         )
     if emails:
         return emails[0], [t for t in tokens if t != emails[0]], None
-    if tokens and all(re.fullmatch(r"[\d-]+", t) for t in tokens):
-        return " ".join(tokens), [], None  # a card number typed in groups
+    if len(tokens) > 1 and all(re.fullmatch(r"[\d-]+", t) for t in tokens):
+        if len(re.sub(r"\D", "", "".join(tokens))) >= CARD_DIGITS:
+            return " ".join(tokens), [], None  # a card number typed in groups
+        # Shorter runs are several numbers (two account ids, a phone number): never joined.
+        return (
+            None,
+            [],
+            "Give one member at a time: I see the numbers "
+            + " and ".join(quoted(t) for t in tokens[:2])
+            + ". An account id is typed as one number, a card number in full.",
+        )
     if len(tokens) == 1:
         return tokens[0], [], None
     return None, list(tokens), None
@@ -178,6 +191,10 @@ def plan_reset(
         return ResetPlan(problem=problem)
     if typed is None:
         return ResetPlan(problem=_not_understood(left, allowed, place))
+    if left and "@" in typed and len(left) == 1:
+        both = _email_and_username(typed, left[0], allowed, place, last)
+        if both is not None:
+            return both
     if left:
         # A member was found: the other words were meant as a location.
         return ResetPlan(problem=_unknown_place(" ".join(left), allowed))
@@ -198,6 +215,32 @@ def plan_reset(
     elif kind not in place.identifier_fields:
         return ResetPlan(problem=_not_taken(typed, kind, place))
     return ResetPlan(location=place, member=raw, typed=typed, kind=kind)
+
+
+def _email_and_username(
+    email: str,
+    word: str,
+    allowed: Sequence[Location],
+    place: Location | None,
+    last: str | None,
+) -> ResetPlan | None:
+    """``/reset jane@example.com janedoe``: an email and a username, where the location
+    finds members by both (ClubReady); None where the word may be a misspelt location
+    or no location of theirs takes both."""
+    if near_location(word, allowed) is not None:
+        return None
+    both = ("email", "username")
+    if place is None:
+        takers = [loc for loc in allowed if all(k in loc.identifier_fields for k in both)]
+        place = next((loc for loc in takers if loc.id == last), takers[0] if takers else None)
+    if place is None or place.one_identifier or any(k not in place.identifier_fields for k in both):
+        return None
+    return ResetPlan(
+        location=place,
+        member=ResetInput(email=email, username=word),
+        typed=f"{email} {word}",
+        kind="email",
+    )
 
 
 def takes(location: Location) -> str:

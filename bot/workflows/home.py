@@ -18,14 +18,14 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from bot.clock import Clock
 from bot.config import ClubReadyLocation, Location
 from bot.workflows import preferences
 from bot.workflows.outbox import AbandonedNotice, Audience, Outbox
-from bot.workflows.roles import Actor, Permission, Role, Roles, allows
+from bot.workflows.roles import GIVEN_BY, Actor, Permission, Role, Roles, allows
 from bot.workflows.sales import SaleStatus
 from bot.workflows.signals import Signals
 from bot.workflows.triage import (
@@ -248,21 +248,43 @@ class HomeService:
             return self.ask_homes(session, audiences)
 
     def ask_homes(
-        self, session: Session, audiences: list[Audience], limit: int = 200
+        self, session: Session, audiences: list[Audience], limit: int = 2000
     ) -> list[Actor]:
         """Record a publish of each Home that shows a change: of those who looked at
         theirs in the last day, the requester, the location's managers (sales), support
-        (failures, counts) and admins (abandoned notices). Whose Homes were asked for."""
+        (failures, counts) and admins (abandoned notices). Whose Homes were asked for.
+
+        Who the change concerns is filtered in the database first (the requesters, and
+        those who may hold a role whose Home shows it), so however many people looked
+        at their Home today, every one it concerns is found; ``limit`` only bounds one
+        fan-out (the most recent viewers first)."""
         since = self.clock.now() - RECENT_VIEWER
+        people = {(a.org_id, a.user_id) for a in audiences if a.org_id and a.user_id}
+        roles: set[Role] = set()
+        for audience in audiences:
+            if audience.managers:
+                roles.update(GIVEN_BY[Permission.APPROVE_SALE])
+            if audience.support:
+                roles.update(GIVEN_BY[Permission.TRIAGE])
+            if audience.admins:
+                roles.update(GIVEN_BY[Permission.MANAGE_ROLES])
+        concerned = []
+        if people:
+            concerned.append(tuple_(UserPreference.org_id, UserPreference.user_id).in_(people))
+        if roles:
+            concerned.append(
+                self.roles.may_hold(UserPreference.org_id, UserPreference.user_id, roles)
+            )
+        if not concerned:
+            return []
         rows = session.execute(
             select(UserPreference.org_id, UserPreference.user_id)
-            .where(UserPreference.home_opened_at >= since)
+            .where(UserPreference.home_opened_at >= since, or_(*concerned))
             .order_by(UserPreference.home_opened_at.desc())
             .limit(limit)
         ).all()
         viewers = [Actor(team_id=org, user_id=user) for org, user in rows]
-        needs_grants = any(a.managers or a.support or a.admins for a in audiences)
-        grants = self.roles.grants_of(session, viewers) if needs_grants and viewers else {}
+        grants = self.roles.grants_of(session, viewers) if roles and viewers else {}
         chosen: list[Actor] = []
         for viewer in viewers:
             person = (viewer.org_id, viewer.user_id)

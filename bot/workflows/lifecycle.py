@@ -81,6 +81,9 @@ class Spec(Generic[Row]):
     #: The status an answer settles a row in, where its kind alone does not say (a
     #: reset's "no such member" is a refusal the requester fixes, not support).
     status_of: Callable[[Outcome], str | None] = field(default=lambda outcome: None)
+    #: What masks a row's personal data in a vendor's free text (which may echo what it
+    #: was sent) before anything of the answer is stored or shown.
+    masker: Callable[[Row], Callable[[str], str]] = field(default=lambda row: lambda text: text)
 
 
 @dataclass(frozen=True)
@@ -123,6 +126,15 @@ class _Silent:
 
     def late(self, session: Session, row: Any) -> None:
         pass
+
+
+def _masked(value: Any, mask: Callable[[str], str]) -> Any:
+    """Every text in a stored record, masked."""
+    if isinstance(value, Mapping):
+        return {k: _masked(v, mask) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_masked(v, mask) for v in value]
+    return mask(value) if isinstance(value, str) else value
 
 
 class Lifecycle(Generic[Row]):
@@ -286,6 +298,8 @@ class Lifecycle(Generic[Row]):
         now = self.clock.now()
         status = spec.status_of(outcome) or spec.status_for[outcome.kind]
         item_id: str = row.id  # type: ignore[attr-defined]
+        mask = spec.masker(row)
+        message = mask(outcome.message)
         with self.db.session() as session:
             session.add(
                 VendorAttempt(
@@ -294,8 +308,8 @@ class Lifecycle(Generic[Row]):
                     operation=outcome.operation,
                     outcome_kind=outcome.kind.value,
                     code=outcome.code,
-                    message=outcome.message,
-                    exchanges=outcome.to_record(),
+                    message=message,
+                    exchanges=_masked(outcome.to_record(), mask),
                     latency_ms=outcome.elapsed_ms,
                     created_at=now,
                 )
@@ -307,7 +321,7 @@ class Lifecycle(Generic[Row]):
                 values={
                     "status": status,
                     "outcome_kind": outcome.kind.value,
-                    "outcome_message": outcome.message,
+                    "outcome_message": message,
                     "finished_at": now,
                     "lease_until": None,
                     **spec.from_outcome(row, outcome),
@@ -325,7 +339,7 @@ class Lifecycle(Generic[Row]):
                     )
                     .values(
                         late_outcome_kind=outcome.kind.value,
-                        late_outcome_message=outcome.message,
+                        late_outcome_message=message,
                         late_at=now,
                         updated_at=now,
                     )

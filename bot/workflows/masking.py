@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
+from urllib.parse import quote, quote_plus
 
 DOT = "•"
 
@@ -43,3 +45,21 @@ def identifier_hash(kind: str, value: str) -> str:
     """A stable key for rate limits and history lookups that is not the value itself."""
     normalised = value.strip().lower() if kind in ("email", "username") else value.strip()
     return hashlib.sha256(f"{kind}:{normalised}".encode()).hexdigest()
+
+
+#: Anything shaped like an email address in free text.
+_EMAIL_LIKE = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+
+
+def mask_member_in(text: str, identity: Mapping[str, str | None]) -> str:
+    """Free text someone else wrote (a vendor's message, which may echo what it was
+    sent) with the member's identifiers in it masked, and anything email-like too."""
+    for kind, value in sorted(identity.items(), key=lambda item: -len(item[1] or "")):
+        if not value:
+            continue
+        masked = mask_identifier(kind, value)
+        # As sent, and as a URL or a form carries it (a stored exchange's query string).
+        for form in sorted({value, quote(value, safe=""), quote_plus(value)}, key=len)[::-1]:
+            pattern = re.compile(rf"(?<!\w){re.escape(form)}(?!\w)", re.IGNORECASE)
+            text = pattern.sub(lambda _: masked, text)  # noqa: B023 - used at once
+    return _EMAIL_LIKE.sub(lambda match: mask_email(match.group(0)), text)

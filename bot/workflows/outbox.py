@@ -38,7 +38,8 @@ Expiry (see the README): a notice not delivered by its ``expires_at`` is abandon
 visibly (a metric and the admins' App Home): replies after 30 minutes (their
 ``response_url`` is dead), Homes after an hour (the next change or visit republishes
 them), messages after ``FRONTDESK_NOTICE_EXPIRY_HOURS`` (24). Slack errors that no
-retry can fix (a channel not found, blocks refused) abandon a notice at once.
+retry can fix (a channel not found, blocks refused, a missing scope, a revoked token)
+abandon a notice at once.
 """
 
 from __future__ import annotations
@@ -110,6 +111,34 @@ HOME_LIFETIME = timedelta(hours=1)
 #: Delivered notices are kept this long (for support), abandoned ones longer.
 KEEP_DONE = timedelta(days=7)
 KEEP_ABANDONED = timedelta(days=30)
+
+
+#: Slack's clock against ours: a lookup's window is this much wider on each side.
+LOOKUP_MARGIN = timedelta(seconds=5)
+
+
+def lookup_window(channel: str, started: datetime, ended: datetime) -> dict[str, str]:
+    """Where a post attempted from ``started`` to ``ended`` can have landed: the
+    messages of ``channel`` (a user id until their DM is opened) strictly between two
+    Slack timestamps (seconds since the epoch), a margin either side."""
+    return {
+        "channel": channel,
+        "oldest": f"{(started - LOOKUP_MARGIN).timestamp():.6f}",
+        "latest": f"{(ended + LOOKUP_MARGIN).timestamp():.6f}",
+    }
+
+
+def union_of(first: dict[str, Any] | None, second: dict[str, Any]) -> dict[str, Any]:
+    """Both windows (two attempts whose posts may both have landed)."""
+    if not first:
+        return dict(second)
+    channels = [c for c in (first.get("channel"), second.get("channel")) if c]
+    opened = [c for c in channels if not str(c).startswith(("U", "W"))]
+    return {
+        "channel": (opened or channels or [""])[0],
+        "oldest": min(str(first["oldest"]), str(second["oldest"]), key=float),
+        "latest": max(str(first["latest"]), str(second["latest"]), key=float),
+    }
 
 
 def slot_key(kind: NoticeKind, subject_id: str) -> str:
@@ -490,7 +519,7 @@ class Outbox:
                     channel_id=channel_id,
                     ts=ts,
                     payload=payload,
-                    last_error=note,
+                    last_error=note[:200] if note else None,
                 )
             ).rowcount  # type: ignore[attr-defined]
             ref = SLOT_REFS.get(NoticeKind(notice.kind))
@@ -514,11 +543,17 @@ class Outbox:
         *,
         delay: float,
         error: str,
-        uncertain: bool = False,
         attempt: bool = True,
+        since: datetime | None = None,
+        lookup: dict[str, Any] | None = None,
+        posted: tuple[str, str] | None = None,
     ) -> None:
-        """Not delivered this time: due again after ``delay`` seconds. ``uncertain``: a
-        post may have landed (its answer was lost): the next attempt looks for it."""
+        """Not delivered this time: due again after ``delay`` seconds. ``since``: an
+        attempt started then may have taken effect (its answer was lost); ``lookup``:
+        where the next attempt looks for a post that may have landed (replacing what
+        the notice knew: a new window, what is left of one, or ``{}`` when the lookup
+        concluded); ``posted``: a post Slack accepted (channel, ts) whose recording
+        failed: the next attempt records it."""
         now = self.clock.now()
         for _ in range(3):
             try:
@@ -530,16 +565,25 @@ class Outbox:
                         or mine.worker_id != worker_id
                     ):
                         return
-                    since = mine.uncertain_since or (now if uncertain else None)
+                    if since is not None:
+                        mine.uncertain_since = since
+                    if lookup is not None:
+                        mine.lookup = lookup or None  # {}: nothing left to look for
+                    if posted is not None:
+                        mine.channel_id, mine.ts = posted
                     if mine.slot is not None and self._merge_into_waiting(
-                        session, mine, since, error
+                        session,
+                        mine,
+                        error,
+                        since=mine.uncertain_since,
+                        lookup=mine.lookup,
+                        posted=(mine.channel_id, mine.ts) if mine.ts and mine.channel_id else None,
                     ):
                         return
                     mine.status = NoticeStatus.PENDING.value
                     mine.available_at = now + timedelta(seconds=delay)
                     mine.attempts = mine.attempts + (1 if attempt else 0)
                     mine.last_error = error[:200]
-                    mine.uncertain_since = since
                     mine.worker_id = None
                     mine.lease_until = None
                 return
@@ -548,10 +592,18 @@ class Outbox:
                 continue
 
     def _merge_into_waiting(
-        self, session: Session, mine: Notice, since: datetime | None, error: str
+        self,
+        session: Session,
+        mine: Notice,
+        error: str,
+        *,
+        since: datetime | None,
+        lookup: dict[str, Any] | None,
+        posted: tuple[str, str] | None,
     ) -> bool:
         """A newer notice of the same slot waits already: it carries the work on (and
-        what this one knows about a post that may have landed); this one is done."""
+        what this one knows about a post that may have landed: ``since``, ``lookup``,
+        ``posted``); this one is done."""
         waiting = session.scalars(
             select(Notice).where(
                 Notice.slot == mine.slot, Notice.status == NoticeStatus.PENDING.value
@@ -564,6 +616,10 @@ class Outbox:
             waiting.uncertain_since is None or since < waiting.uncertain_since
         ):
             values["uncertain_since"] = since
+        if lookup is not None:
+            values["lookup"] = union_of(waiting.lookup, lookup)
+        if posted is not None and waiting.ts is None:
+            values.update(channel_id=posted[0], ts=posted[1])
         taken = session.execute(
             update(Notice)
             .where(Notice.id == waiting.id, Notice.status == NoticeStatus.PENDING.value)
@@ -600,6 +656,16 @@ class Outbox:
             ).rowcount  # type: ignore[attr-defined]
             if won and notice.kind not in (NoticeKind.HOME, NoticeKind.HOMES):
                 self.homes_changed(session, Audience(location_id=None, admins=True))
+            if won and notice.kind == NoticeKind.SALE_APPROVAL and notice.subject_id:
+                # The requester's DM says the approval message never made it (who has
+                # been asked: only what happened).
+                self.slot(
+                    session,
+                    NoticeKind.SALE_DM,
+                    subject_type="sale",
+                    subject_id=notice.subject_id,
+                    location_id=notice.location_id,
+                )
         return bool(won)
 
     def recover(self) -> int:
@@ -614,9 +680,20 @@ class Outbox:
                 )
             ).all()
             for notice in stale:
-                since = notice.uncertain_since or (notice.lease_until or now) - self.lease
+                claimed = (notice.lease_until or now) - self.lease
+                since = notice.uncertain_since or claimed
+                # A post may have landed any time while it held the lease.
+                lookup = union_of(
+                    notice.lookup,
+                    lookup_window((notice.lookup or {}).get("channel", ""), claimed, now),
+                )
                 if notice.slot is not None and self._merge_into_waiting(
-                    session, notice, since, "abandoned by its process"
+                    session,
+                    notice,
+                    "abandoned by its process",
+                    since=since,
+                    lookup=lookup,
+                    posted=None,
                 ):
                     count += 1
                     continue
@@ -633,6 +710,7 @@ class Outbox:
                                 status=NoticeStatus.PENDING.value,
                                 available_at=now,
                                 uncertain_since=since,
+                                lookup=lookup,
                                 worker_id=None,
                                 lease_until=None,
                                 last_error="abandoned by its process",
@@ -711,6 +789,8 @@ class Outbox:
                 elapsed = max(0.0, (now - row.updated_at).total_seconds())
                 tokens = min(burst, row.tokens + elapsed * rate)
                 left = tokens - 1 if tokens >= 1 else tokens
+                # Never back in time: a thread whose ``now`` predates another's write
+                # would otherwise refill the time that write already counted.
                 won = session.execute(
                     update(RateBudget)
                     .where(
@@ -718,7 +798,7 @@ class Outbox:
                         RateBudget.updated_at == row.updated_at,
                         RateBudget.tokens == row.tokens,
                     )
-                    .values(tokens=left, updated_at=now)
+                    .values(tokens=left, updated_at=max(now, row.updated_at))
                 ).rowcount  # type: ignore[attr-defined]
                 if not won:
                     continue

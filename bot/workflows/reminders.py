@@ -6,18 +6,22 @@ A sale pending approval that nobody has decided
   version of it was sent for approval: a reply in the approval message's thread,
   and a direct message to each manager who has not opened this version in Review
   (never the requester, never one who already approved it);
-- **escalates** ``escalate_after`` (2 hours) after that same moment to the
+- **escalates** ``escalate_after`` (2 hours) after it was first submitted to the
   location's escalation group (``escalation_group`` in the locations file): a reply
   in the thread that mentions the user group, or names the people and sends each a
-  direct message.
+  direct message. The people escalated to may then decide that sale (Review,
+  Approve, Reject) even without the manager role there: see
+  :func:`escalated_to`.
 
-A change to a pending sale is a new version: its clock starts again, and everyone
-is asked again about it. Inside the location's quiet hours nobody is asked; what
-falls due there waits for their end.
+A change to a pending sale is a new round: its reminder clock starts again and the
+managers are asked again about it (also when it changed back to an earlier version),
+but not its escalation, which counts from the submission: editing cannot hold it
+off. Inside the location's quiet hours nobody is asked; what falls due there waits
+for their end.
 
 **Once, whatever the processes.** Every process's housekeeping runs
 :meth:`Reminders.sweep`. A step is taken in one transaction that inserts who is
-asked into ``sale_asks`` (unique per sale, version, reason and target), records
+asked into ``sale_asks`` (unique per sale, round, reason and target), records
 the notices (the outbox) and the audit event: all or nothing. The insert of the
 step's thread row is the compare-and-set: a second process (or round) finds it
 there and does nothing, so a restart neither loses (the notices are committed
@@ -37,7 +41,6 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
-from enum import StrEnum
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
@@ -49,6 +52,14 @@ from sqlalchemy.orm import Session
 from bot.clock import Clock
 from bot.config import ClubReadyLocation, Location
 from bot.workflows import audit
+from bot.workflows.asks import (
+    AskReason,
+    Target,
+    current_asks,
+    escalated_to,
+    round_of,
+    version_started,
+)
 from bot.workflows.outbox import NoticeKind, Outbox
 from bot.workflows.roles import Permission, Roles
 from bot.workflows.sales import SaleStatus
@@ -57,17 +68,19 @@ from storage.models import Sale, SaleApproval, SaleAsk, SaleSeen
 
 log = logging.getLogger("frontdesk.reminders")
 
-
-class AskReason(StrEnum):
-    REQUEST = "request"  # the approvals channel, when the version was sent for approval
-    REMINDER = "reminder"
-    ESCALATION = "escalation"
-
-
-class Target(StrEnum):
-    CHANNEL = "channel"  # the approvals channel (the message, or a reply in its thread)
-    USER = "user"  # a direct message
-    USERGROUP = "usergroup"  # mentioned in the thread
+__all__ = [
+    "AskReason",
+    "Asked",
+    "Reminders",
+    "Target",
+    "current_asks",
+    "escalated_to",
+    "escalation_usergroups",
+    "quiet_until",
+    "round_of",
+    "still_asking",
+    "version_started",
+]
 
 
 @dataclass(frozen=True)
@@ -76,6 +89,16 @@ class Step:
     after: timedelta
     kind: NoticeKind
     action: str
+
+
+@dataclass(frozen=True)
+class Due:
+    """A sale a step is due for, as the sweep saw it: its version and round."""
+
+    sale_id: str
+    fingerprint: str
+    location_id: str
+    round_at: datetime
 
 
 @dataclass(frozen=True)
@@ -88,12 +111,6 @@ class Asked:
     channel: str
     users: tuple[str, ...]
     usergroup: str | None
-
-
-def version_started(sale: Sale) -> datetime | None:
-    """When the approvers were asked about this version of a pending sale: when it was
-    submitted, or when it last changed after that."""
-    return sale.changed_at or sale.submitted_at
 
 
 def still_asking(sale: Sale, fingerprint: str, now: datetime) -> bool:
@@ -121,6 +138,20 @@ def quiet_until(location: Location | None, now: datetime) -> datetime | None:
         return None
     day = local.date() if minute < end else local.date() + timedelta(days=1)
     return datetime.combine(day, time(end // 60, end % 60), tzinfo=zone).astimezone(UTC)
+
+
+def escalation_usergroups(locations: dict[str, Location]) -> list[str]:
+    """The Slack user groups sales escalate to (their members are read like those of
+    the groups mapped to roles, for :func:`escalated_to`)."""
+    return sorted(
+        {
+            location.escalation_group.usergroup
+            for location in locations.values()
+            if isinstance(location, ClubReadyLocation)
+            and location.escalation_group is not None
+            and location.escalation_group.usergroup
+        }
+    )
 
 
 class Reminders:
@@ -175,28 +206,32 @@ class Reminders:
         taken by this call (another process may have taken some)."""
         asked: list[Asked] = []
         for step in (self.reminder, self.escalation):
-            for sale_id, fingerprint, location_id in self._due(step, self.clock.now()):
-                taken = self._take(step, sale_id, fingerprint, location_id)
+            for due in self._due(step, self.clock.now()):
+                taken = self._take(step, due)
                 if taken is not None:
                     asked.append(taken)
         return asked
 
-    def _due(self, step: Step, now: datetime) -> list[tuple[str, str, str]]:
-        """(sale id, fingerprint, location id) of pending sales whose current version
-        waited ``step.after`` and has not had this step yet, oldest first."""
+    def _due(self, step: Step, now: datetime) -> list[Due]:
+        """Pending sales whose round waited ``step.after`` and has not had this step
+        yet, oldest first."""
         where = self._asking_locations(step, now)
         if not where:
             return []
-        started = func.coalesce(Sale.changed_at, Sale.submitted_at)
+        started = (
+            Sale.submitted_at
+            if step.reason is AskReason.ESCALATION
+            else func.coalesce(Sale.changed_at, Sale.submitted_at)
+        )
         taken = exists().where(
             SaleAsk.sale_id == Sale.id,
-            SaleAsk.fingerprint == Sale.fingerprint,
+            SaleAsk.round_at == started,
             SaleAsk.reason == step.reason.value,
             SaleAsk.target_kind == Target.CHANNEL.value,
         )
         with self.db.session() as session:
             rows = session.execute(
-                select(Sale.id, Sale.fingerprint, Sale.location_id)
+                select(Sale.id, Sale.fingerprint, Sale.location_id, started)
                 .where(
                     Sale.status == SaleStatus.PENDING_APPROVAL,
                     Sale.expires_at > now,
@@ -207,22 +242,28 @@ class Reminders:
                 .order_by(started)
                 .limit(self.batch)
             ).all()
-        return [(str(i), str(f), str(loc)) for i, f, loc in rows]
+        return [
+            Due(str(i), str(f), str(loc), started_at)
+            for i, f, loc, started_at in rows
+            if started_at is not None
+        ]
 
-    def _is_due(self, sale: Sale, fingerprint: str, step: Step, now: datetime) -> bool:
-        started = version_started(sale)
+    def _is_due(self, sale: Sale, due: Due, step: Step, now: datetime) -> bool:
+        started = round_of(sale, step.reason)
         return (
-            still_asking(sale, fingerprint, now)
+            still_asking(sale, due.fingerprint, now)
+            and started == due.round_at  # not changed since the sweep looked
             and started is not None
             and started + step.after <= now
         )
 
-    def _take(self, step: Step, sale_id: str, fingerprint: str, location_id: str) -> Asked | None:
+    def _take(self, step: Step, due: Due) -> Asked | None:
         """Ask about one sale for ``step``, once: asks, notices and audit in one
         transaction, whose first statement is the compare-and-set (the insert of the
         step's thread row)."""
         now = self.clock.now()
-        location = self.locations.get(location_id)
+        sale_id = due.sale_id
+        location = self.locations.get(due.location_id)
         if not isinstance(location, ClubReadyLocation) or not location.approvals_channel:
             return None
         if quiet_until(location, now) is not None:
@@ -232,45 +273,49 @@ class Reminders:
             # The insert first: a writer from its first statement (on SQLite no read
             # snapshot to go stale before the write; on PostgreSQL a second process
             # waits here on the unique key until this one commits, then finds the row).
-            if not self._insert(
-                session, sale_id, fingerprint, step.reason, Target.CHANNEL, channel, now
-            ):
+            if not self._insert(session, due, step.reason, Target.CHANNEL, channel, now):
                 return None  # taken already, by another process or an earlier round
             # Decisions lock the sale's row too (PostgreSQL): one of us waits, and a
             # decision committed meanwhile is seen here.
             sale = session.scalars(
                 select(Sale).where(Sale.id == sale_id).with_for_update()
             ).one_or_none()
-            if sale is None or not self._is_due(sale, fingerprint, step, now):
+            if sale is None or not self._is_due(sale, due, step, now):
                 session.rollback()
                 return None
+            left_out: dict[str, list[str]] = {}
             if step.reason is AskReason.REMINDER:
                 managers = self._other_managers(session, sale)
-                users = self._not_yet_seen(session, sale, managers)
+                # Once escalated, the people it went to are reminded of later versions
+                # too (they may decide it: escalated_to).
+                escalated = [(sale.org_id, u) for u in self._escalated_users(session, sale)]
+                users = self._not_yet_seen(session, sale, [*managers, *escalated])
                 usergroup = None
             else:
                 group = location.escalation_group
                 assert group is not None  # _due keeps only locations that escalate
                 managers = []
-                done = self._approvers(session, sale) | {sale.user_id}
-                users = [u for u in dict.fromkeys(group.users) if u not in done]
+                approved = self._approvers(session, sale)
+                named = list(dict.fromkeys(group.users))
+                users = [u for u in named if u not in approved and u != sale.user_id]
                 usergroup = group.usergroup
+                if not users and not usergroup:
+                    # Say who is in the group and why nobody was asked (never "empty").
+                    left_out = {
+                        "requester": [u for u in named if u == sale.user_id],
+                        "approved": [u for u in named if u in approved],
+                    }
+                    log.warning(
+                        "a sale escalated to nobody: its escalation group holds only its "
+                        "requester or approvers",
+                        extra={"sale": sale.id, "location": sale.location_id},
+                    )
             for user in users:
-                self._insert(
-                    session, sale.id, sale.fingerprint, step.reason, Target.USER, user, now
-                )
+                self._insert(session, due, step.reason, Target.USER, user, now)
             if usergroup:
-                self._insert(
-                    session,
-                    sale.id,
-                    sale.fingerprint,
-                    step.reason,
-                    Target.USERGROUP,
-                    usergroup,
-                    now,
-                )
-            self._notices(session, step, sale, users, usergroup, len(managers))
-            started = version_started(sale)
+                self._insert(session, due, step.reason, Target.USERGROUP, usergroup, now)
+            self._notices(session, step, sale, users, usergroup, len(managers), left_out)
+            started = due.round_at
             details: dict[str, Any] = {
                 "version": sale.fingerprint[:12],
                 "channel": channel,
@@ -281,6 +326,8 @@ class Reminders:
                 details["usergroup"] = usergroup
             if step.reason is AskReason.REMINDER:
                 details["managers"] = len(managers)
+            if left_out:
+                details["nobody_asked"] = left_out
             audit.record(
                 session,
                 self.clock,
@@ -308,6 +355,20 @@ class Reminders:
             )
             if user_id != sale.user_id
         ]
+
+    def _escalated_users(self, session: Session, sale: Sale) -> list[str]:
+        """User ids this submission was escalated to by direct message, if it was."""
+        return list(
+            session.scalars(
+                select(SaleAsk.target_id).where(
+                    SaleAsk.sale_id == sale.id,
+                    SaleAsk.reason == AskReason.ESCALATION.value,
+                    SaleAsk.round_at == sale.submitted_at,
+                    SaleAsk.target_kind == Target.USER.value,
+                    SaleAsk.target_id != sale.user_id,
+                )
+            )
+        )
 
     def _approvers(self, session: Session, sale: Sale) -> set[str]:
         """User ids of those who approved this version already."""
@@ -351,8 +412,7 @@ class Reminders:
     def _insert(
         self,
         session: Session,
-        sale_id: str,
-        fingerprint: str,
+        due: Due,
         reason: AskReason,
         target: Target,
         target_id: str,
@@ -365,15 +425,16 @@ class Reminders:
         added = session.execute(
             insert(table)
             .values(
-                sale_id=sale_id,
-                fingerprint=fingerprint,
+                sale_id=due.sale_id,
+                fingerprint=due.fingerprint,
+                round_at=due.round_at,
                 reason=reason.value,
                 target_kind=target.value,
                 target_id=target_id,
                 at=now,
             )
             .on_conflict_do_nothing(
-                index_elements=["sale_id", "fingerprint", "reason", "target_kind", "target_id"]
+                index_elements=["sale_id", "round_at", "reason", "target_kind", "target_id"]
             )
             .returning(table.c.id)
         ).first()
@@ -387,6 +448,7 @@ class Reminders:
         users: list[str],
         usergroup: str | None,
         managers: int,
+        left_out: dict[str, list[str]],
     ) -> None:
         """The reply in the approval thread (after the approval message), a direct
         message to each person asked, and the requester's DM brought up to date (it
@@ -404,6 +466,7 @@ class Reminders:
                 "users": users,
                 "usergroup": usergroup,
                 "managers": managers,
+                **left_out,
             },
         )
         for user in users:

@@ -19,6 +19,7 @@ a lock on that member, so concurrent Sends cannot pass the hourly limit together
 from __future__ import annotations
 
 import re
+import unicodedata
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,7 +27,7 @@ from enum import StrEnum
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import ColumnElement, distinct, func, or_, select
+from sqlalchemy import ColumnElement, distinct, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot.clock import Clock
@@ -36,7 +37,7 @@ from bot.workflows import audit, preferences
 from bot.workflows.errors import Conflict, InvalidInput, NotFound
 from bot.workflows.guest_codes import GuestCodes
 from bot.workflows.lifecycle import ClaimResult, Lifecycle, NotSent, Settled, Spec
-from bot.workflows.masking import identifier_hash, mask_email, mask_identifier
+from bot.workflows.masking import identifier_hash, mask_email, mask_identifier, mask_member_in
 from bot.workflows.outbox import PERSON_WAITING, Audience, NoticeKind, Outbox
 from bot.workflows.people import named
 from bot.workflows.ratelimit import hold
@@ -73,6 +74,10 @@ FINISHED = frozenset(
     }
 )
 NEEDS_TRIAGE = frozenset({ResetStatus.REFUSED, ResetStatus.FAILED, ResetStatus.UNKNOWN})
+#: Outcomes after which a private screen has nothing more to show.
+SCREEN_FINAL = (ResetStatus.SENT, ResetStatus.NOT_FOUND, ResetStatus.CANCELLED)
+
+
 #: This many resets in a row at one location, within the hour, all "no such member":
 #: support is told (the location's configuration may be wrong).
 NOT_FOUND_STREAK = 5
@@ -288,6 +293,11 @@ class ResetNotices:
                 location_id=request.location_id,
                 payload={"retry_of": request.retry_of},
             )
+            # The requester's record of the failure (and their screen) learns how it went.
+            original = session.get(ResetRequest, request.retry_of)
+            if original is not None:
+                self.confirmation(session, original)
+                self.screen(session, original)
             return
         self.confirmation(session, request)
         self.screen(session, request)
@@ -365,6 +375,21 @@ def _clean(value: str | None) -> str | None:
     return value or None
 
 
+#: The fewest digits of a printed card number (fewer are an account id).
+CARD_DIGITS = 12
+
+
+def _invisible(value: str) -> str | None:
+    """The first character in ``value`` a person cannot see (a control or format
+    character, like a zero-width space from a paste), as ``U+200B``."""
+    for i, ch in enumerate(value):
+        if ch == "\u200d" and i and unicodedata.category(value[i - 1]) in ("So", "Sk", "Mn"):
+            continue  # the joiner inside an emoji (a username may hold one)
+        if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp"):
+            return f"U+{ord(ch):04X}"
+    return None
+
+
 def validate_input(location: Location, raw: ResetInput) -> dict[str, str]:
     """The member's identity for this location's vendor, or InvalidInput."""
     values = {
@@ -377,8 +402,11 @@ def validate_input(location: Location, raw: ResetInput) -> dict[str, str]:
     given = {k: v for k, v in values.items() if v is not None and k in allowed}
     errors: dict[str, str] = {}
     for key, value in given.items():
-        if any(ord(ch) < 32 for ch in value):
-            errors[key] = "Remove the control characters from this field."
+        if hidden := _invisible(value):
+            errors[key] = (
+                f"Remove the invisible or control characters ({hidden}) from this field: "
+                "type it again rather than paste it."
+            )
     if given.get("email") and "email" not in errors:
         try:
             given["email"] = validate_email(given["email"], check_deliverability=False).normalized
@@ -412,10 +440,11 @@ def guess_identity(text: str) -> ResetInput:
     if "@" in text:
         return ResetInput(email=text)
     digits = re.sub(r"[\s-]", "", text)
-    if digits.isdigit() and len(digits) >= 12:
+    if digits.isdigit() and len(digits) >= CARD_DIGITS:
         return ResetInput(card=digits)
     if digits.isdigit():
-        return ResetInput(account_id=digits)
+        # As typed: "555-123-4567" is pointed out (an account id is digits only).
+        return ResetInput(account_id=text)
     return ResetInput(username=text)
 
 
@@ -458,6 +487,7 @@ SPEC = Spec(
     vendor_of=lambda request: request.vendor,
     from_outcome=_sent_to,
     status_of=lambda outcome: ResetStatus.NOT_FOUND if outcome.no_such_member else None,
+    masker=lambda request: lambda text: mask_member_in(text, request.identity or {}),
 )
 
 
@@ -622,15 +652,19 @@ class ResetService:
     def get(self, request_id: str) -> ResetRequest | None:
         return self.lifecycle.get(request_id)
 
-    def try_again(self, actor: Actor, request_id: str) -> tuple[str, dict[str, str]]:
-        """Where and whom a finished reset was for, to start a new one from (Try again
-        after "no such member"): the member as typed, for the person who typed it only."""
+    def try_again(self, actor: Actor, request_id: str) -> tuple[str, dict[str, str], str]:
+        """Where and whom a finished reset was for, and how it ended, to start a new one
+        from (Try again after "no such member" or a refusal): the member as typed, for
+        the person who typed it only. The old request's screen is left to the new form."""
         with self.db.session() as session:
             request, _ = self._load_for(session, actor, request_id)
             typed = actor.is_person(request.org_id, request.user_id)
             identity = dict(request.identity or {}) if typed else {}
+            if typed:
+                self._forget_screen(request)
         fields = ("email", "username", "account_id", "card")
-        return request.location_id, {k: str(v) for k, v in identity.items() if k in fields and v}
+        prefill = {k: str(v) for k, v in identity.items() if k in fields and v}
+        return request.location_id, prefill, request.status
 
     def _load_for(
         self, session: Session, actor: Actor, request_id: str
@@ -713,15 +747,43 @@ class ResetService:
         hashes = hashes if hashes is not None else self.member_hashes(session, request)
         return session.scalar(self._member_count(request, hashes)) or 0
 
-    def _watch(self, request: ResetRequest, screen: Screen | None) -> None:
-        """The click's screen becomes the one kept in step with the request."""
+    def _watch(self, request: ResetRequest, screen: Screen | None) -> bool:
+        """The click's screen becomes the one kept in step with the request; whether it
+        is another one than before (a click elsewhere, the DM, changes nothing)."""
         if screen is None or not (screen.view_id or screen.response_url):
-            return
+            return False
+        if (screen.view_id, screen.response_url) == (request.screen_view_id, request.screen_url):
+            return False
         request.screen_view_id = screen.view_id
         request.screen_url = screen.response_url
         request.screen_until = (
             self.clock.now() + SCREEN_URL_LIFETIME if screen.response_url else None
         )
+        return True
+
+    def screen_done(self, request_id: str, *, shown: str | None = None, gone: bool = False) -> None:
+        """Wipe a private message's response_url once it has nothing more to carry:
+        ``shown`` through it, the outcome nothing follows (sent, no such member,
+        cancelled: :data:`SCREEN_FINAL`); ``gone``: Slack no longer takes the screen; or
+        past its lifetime. (A failure keeps it while it lives: support's retry or a late
+        answer may follow.) Only the URL that was used: a newer screen stays."""
+        now = self.clock.now()
+        wipe = update(ResetRequest).where(ResetRequest.id == request_id)
+        if gone:
+            wipe = wipe.values(screen_url=None, screen_until=None, screen_view_id=None)
+        else:
+            done = (ResetRequest.screen_until <= now) | (ResetRequest.screen_url == shown)
+            wipe = wipe.where(ResetRequest.screen_url.is_not(None), done).values(
+                screen_url=None, screen_until=None
+            )
+        with self.db.session() as session:
+            session.execute(wipe)
+
+    @staticmethod
+    def _forget_screen(request: ResetRequest) -> None:
+        request.screen_view_id = None
+        request.screen_url = None
+        request.screen_until = None
 
     def confirm(
         self,
@@ -737,7 +799,7 @@ class ResetService:
         now = self.clock.now()
         with self.db.session() as session:
             request, grants = self._load_for(session, actor, request_id)
-            self._watch(request, screen)
+            moved = self._watch(request, screen)
             session.flush()
             can_override = allows(grants, Permission.RESET_OVERRIDE_LIMIT, request.location_id)
             if override and not can_override:
@@ -745,7 +807,10 @@ class ResetService:
                     session, actor, Permission.RESET_OVERRIDE_LIMIT, request.location_id
                 )
             if request.status != ResetStatus.DRAFT:
-                self.notices.screen(session, request)  # shows where it is now
+                # A screen new to it shows where it is now; the one it has is in step
+                # already (each re-post would spend a use of its response_url).
+                if moved:
+                    self.notices.screen(session, request)
                 return ConfirmResult.ALREADY_HANDLED
             # Count and queue under the member's (and the person's) lock.
             hashes = self.member_hashes(session, request)
@@ -791,7 +856,8 @@ class ResetService:
             )
             if not won:
                 session.refresh(request)
-                self.notices.screen(session, request)
+                if moved:
+                    self.notices.screen(session, request)
                 return ConfirmResult.ALREADY_HANDLED
             self.notices.confirmation(session, request)
             self.notices.screen(session, request)
@@ -801,7 +867,7 @@ class ResetService:
         now = self.clock.now()
         with self.db.session() as session:
             request, _ = self._load_for(session, actor, request_id)
-            self._watch(request, screen)
+            moved = self._watch(request, screen)
             session.flush()
             won = self.lifecycle.transition(
                 session,
@@ -813,7 +879,8 @@ class ResetService:
             )
             if won:
                 self.notices.confirmation(session, request)
-            self.notices.screen(session, request)
+            if won or moved:
+                self.notices.screen(session, request)
             return won
 
     # -- the worker's side ------------------------------------------------------------
@@ -976,6 +1043,8 @@ class ResetService:
             )
             result = RetryResult(True, retry_id, actor.user_id, now)
             self.notices.triage(session, original)
+            self.notices.confirmation(session, original)  # "support is retrying it"
+            self.notices.screen(session, original)
             self.outbox.reply(session, reply_to, result.as_notice())
             self.signals.queued(session, Topic.WORK)
         return result

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Select, String, cast, delete, null, or_, select, tuple_, union
+from sqlalchemy import Select, String, cast, delete, exists, null, or_, select, tuple_, union
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -227,6 +227,31 @@ class Roles:
             else granted
         )
         return sorted({(org_id, user_id) for org_id, user_id in session.execute(query)})
+
+    def may_hold(self, org_id: Any, user_id: Any, roles: Iterable[Role]) -> Any:
+        """SQL, over the person in columns ``org_id``/``user_id``: they may hold one of
+        ``roles`` (a stored grant, a mapped user group, a bootstrap admin). A superset,
+        narrow enough to filter in the database before :func:`allows` decides."""
+        wanted = set(roles)
+        conditions = [
+            exists().where(
+                RoleGrant.org_id == org_id,
+                RoleGrant.user_id == user_id,
+                RoleGrant.role.in_([role.value for role in wanted]),
+            )
+        ]
+        groups = [m.usergroup for m in self.usergroup_roles if Role(m.role) in wanted]
+        if groups:
+            conditions.append(
+                exists().where(
+                    GroupMembership.org_id == org_id,
+                    GroupMembership.user_id == user_id,
+                    GroupMembership.usergroup_id.in_(groups),
+                )
+            )
+        if Role.ADMIN in wanted and self._bootstrap:
+            conditions.append(user_id.in_(sorted({e.rsplit(":", 1)[-1] for e in self._bootstrap})))
+        return or_(*conditions)
 
     def admins(self, session: Session, actor: Actor, *, limit: int = 5) -> list[str]:
         """User ids of some admins who can grant ``actor`` a role, to name in a refusal:

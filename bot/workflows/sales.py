@@ -45,12 +45,13 @@ from bot.clock import Clock
 from bot.config import CatalogItem, ClubReadyLocation, Location
 from bot.vendor_clients import VendorClients
 from bot.workflows import audit
+from bot.workflows.asks import AskReason, Target, escalated_to, version_started
 from bot.workflows.errors import Conflict, InvalidInput, NotFound, SelfApproval
 from bot.workflows.lifecycle import ClaimResult, Lifecycle, NotSent, Settled, Spec
 from bot.workflows.masking import identifier_hash, mask_email
 from bot.workflows.outbox import Audience, NoticeKind, Outbox
 from bot.workflows.people import named
-from bot.workflows.roles import Actor, Permission, Roles, allows
+from bot.workflows.roles import Actor, Grant, Permission, Roles, allows
 from bot.workflows.sale_fields import (
     GENDERS,
     PAYMENT_KINDS,
@@ -121,6 +122,14 @@ class SubmitResult(StrEnum):
     QUEUED = "queued"  # approved: the worker sells it
     ALREADY_HANDLED = "already_handled"
 
+
+#: Another sale to the same member in these states may sell the membership twice.
+OPEN_ELSEWHERE = (
+    SaleStatus.PENDING_APPROVAL,
+    SaleStatus.APPROVED,
+    SaleStatus.SUBMITTING,
+    SaleStatus.UNKNOWN,
+)
 
 #: What people see of a sale once it has finished (support's counts, managers' lists).
 FINISHED = frozenset({SaleStatus.SOLD, SaleStatus.REFUSED, SaleStatus.UNKNOWN, SaleStatus.NOT_SOLD})
@@ -240,6 +249,8 @@ class ReviewSheet:
     approvals: list[SaleApproval]
     changes: list[Change]
     last_seen_at: datetime | None
+    #: Other open sales to the same member at the same location (same email).
+    others: list[Sale] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -449,15 +460,32 @@ def validate_details(
             errors["payment1_amount"] = (
                 f"This package costs {money(price)}: add a payment method that covers it."
             )
-        elif total < price:
-            errors["payment1_amount"] = (
-                f"The payments add up to {money(total)} but the package costs {money(price)}."
-            )
+        elif total != price:
+            errors.update(coverage_errors(total, price, methods))
     if price == 0 and methods and not errors:
         errors["payment1_amount"] = "This package is free: leave the payment fields empty."
     if errors:
         raise InvalidInput(errors)
     return member, methods
+
+
+def coverage_errors(
+    total: Decimal, price: Decimal, methods: list[dict[str, str]]
+) -> dict[str, str]:
+    """The amounts must add up to exactly the price: less leaves the sale unpaid, more
+    than the price is never charged (ClubReady charges the first methods their amounts
+    and the last one what is left, nothing once the price is reached). The error sits
+    on the amount to change, with the amount that makes the total right."""
+    if total == price:
+        return {}
+    what = f"The payments add up to {money(total)} but the package costs {money(price)}"
+    if len(methods) < 2:
+        return {"payment1_amount": f"{what}: the amount is the price, {money(price)}."}
+    others = total - Decimal(methods[0]["amount"])
+    fix = price - others
+    if fix > 0:
+        return {"payment1_amount": f"{what}: make Payment 1 {money(fix)}, so they add up."}
+    return {"payment2_amount": f"{what}: lower Payment 2 so they add up to the price."}
 
 
 def new_member_sale(
@@ -562,6 +590,7 @@ def _member_values(
     shown (``…last4``) and the tokens sealed."""
     return {
         "member": member,
+        "typed_member": None,
         "member_masked": masked_member(member),
         "member_email_hash": identifier_hash("email", member["email"]),
         "payments": [
@@ -572,8 +601,12 @@ def _member_values(
 
 
 def _wipe_tokens(status: str) -> dict[str, Any]:
-    """Payment tokens exist only while a sale may still be sold."""
-    return {} if SaleStatus(status) in HOLDS_TOKENS else {"sealed_tokens": None}
+    """Payment tokens exist only while a sale may still be sold; what was typed but
+    never added, only while it is a draft."""
+    wiped: dict[str, Any] = {} if SaleStatus(status) in HOLDS_TOKENS else {"sealed_tokens": None}
+    if SaleStatus(status) is not SaleStatus.DRAFT:
+        wiped["typed_member"] = None
+    return wiped
 
 
 def _vendor_user(sale: Sale, outcome: Outcome) -> dict[str, Any]:
@@ -706,25 +739,30 @@ class SaleService:
         self.roles.require(session, actor, Permission.REQUEST_SALE, sale.location_id)
 
     def _ask_approvals_channel(self, session: Session, sale: Sale) -> None:
-        """Record that the location's approvals channel was asked about this version."""
+        """Record that the location's approvals channel was asked about this round (the
+        submission, or the change just made)."""
         location = self.locations.get(sale.location_id)
         channel = getattr(location, "approvals_channel", None)
-        if not channel:
+        started = version_started(sale)
+        if not channel or started is None:
             return
         try:
+            # A savepoint: the edit that changed nothing is this round already (its
+            # notices, recorded before, wait for the outermost commit: storage.db).
             with session.begin_nested():
                 session.add(
                     SaleAsk(
                         sale_id=sale.id,
                         fingerprint=sale.fingerprint,
-                        reason="request",
-                        target_kind="channel",
+                        round_at=started,
+                        reason=AskReason.REQUEST.value,
+                        target_kind=Target.CHANNEL.value,
                         target_id=channel,
                         at=self.clock.now(),
                     )
                 )
         except IntegrityError:
-            pass  # asked about this very version already
+            pass  # asked in this very round already
 
     def asks(self, sale_id: str) -> list[SaleAsk]:
         """Who has been asked to decide this sale, how and when, oldest first."""
@@ -740,6 +778,30 @@ class SaleService:
     def required_approvals(self, location_id: str, amount: str) -> int:
         limit = self._location(location_id).manager_sale_limit
         return 2 if limit is not None and Decimal(amount) > limit else 1
+
+    def same_member(self, sale: Sale) -> list[Sale]:
+        """Other open sales (waiting, approved, being sold, or of unknown outcome) to the
+        same member (same email) at the same location: pointed out to the requester and
+        the approvers, so that nobody sells a membership twice."""
+        with self.db.session() as session:
+            return self._same_member(session, sale)
+
+    def _same_member(self, session: Session, sale: Sale) -> list[Sale]:
+        if not sale.member_email_hash:
+            return []
+        return list(
+            session.scalars(
+                select(Sale)
+                .where(
+                    Sale.location_id == sale.location_id,
+                    Sale.member_email_hash == sale.member_email_hash,
+                    Sale.id != sale.id,
+                    Sale.status.in_(OPEN_ELSEWHERE),
+                )
+                .order_by(Sale.created_at)
+                .limit(5)
+            )
+        )
 
     def get(self, sale_id: str) -> Sale | None:
         with self.db.session() as session:
@@ -891,9 +953,10 @@ class SaleService:
         return self.add_details_for_review(actor, sale_id, raw)[0]
 
     def can_sell_now(self, actor: Actor, sale: Sale) -> bool:
-        """Whether this person may sell this sale without approval (a manager there)."""
+        """Whether this person may sell this sale without approval (a manager there,
+        within the location's limit)."""
         with self.db.session() as session:
-            return self.roles.can(session, actor, Permission.APPROVE_SALE, sale.location_id)
+            return self.may_sell_now(self.roles.grants(session, actor), sale)
 
     def add_details_for_review(
         self, actor: Actor, sale_id: str, raw: SaleDetails
@@ -926,8 +989,9 @@ class SaleService:
                 action="sale.details",
                 details={"member": masked_member(stored_member), "methods": len(methods)},
             ):
-                raise Conflict("This sale was already submitted: it can no longer change.")
-        return sale, allows(grants, Permission.APPROVE_SALE, sale.location_id)
+                session.refresh(sale)
+                raise Conflict(_gone(sale))
+        return sale, self.may_sell_now(grants, sale)
 
     def _checked(
         self,
@@ -971,6 +1035,8 @@ class SaleService:
             self._require_requester(session, actor, sale)
             if sale.member is None:
                 raise Conflict("Add the member and payment first.")
+            if not self._require_open_draft(sale, fingerprint):
+                return SubmitResult.ALREADY_HANDLED
             won = self._transition(
                 session,
                 sale,
@@ -991,8 +1057,9 @@ class SaleService:
         return SubmitResult.PENDING_APPROVAL if won else SubmitResult.ALREADY_HANDLED
 
     def sell_now(self, actor: Actor, sale_id: str, fingerprint: str) -> SubmitResult:
-        """A manager sells directly: their decision is one approval. Within their
-        location's limit that is enough; above it a second manager must approve."""
+        """A manager of the location sells directly, within the location's limit only:
+        above it the sale needs two managers other than the requester (who never
+        approves their own sale), so it is submitted for approval instead."""
         now = self.clock.now()
         with self.db.session() as session:
             sale = self._load(session, sale_id, lock=True)
@@ -1000,54 +1067,78 @@ class SaleService:
             self.roles.require(session, actor, Permission.APPROVE_SALE, sale.location_id)
             if sale.member is None:
                 raise Conflict("Add the member and payment first.")
-            required = self.required_approvals(sale.location_id, sale.amount)
-            enough = required <= 1
+            if not self._require_open_draft(sale, fingerprint):
+                return SubmitResult.ALREADY_HANDLED
+            if self.required_approvals(sale.location_id, sale.amount) > 1:
+                raise Conflict(
+                    f"${sale.amount} is above this location's limit for selling without "
+                    "approval: two other managers must approve it. Choose “Ask another "
+                    "manager to approve”."
+                )
             won = self._transition(
                 session,
                 sale,
                 expected=(Sale.status == SaleStatus.DRAFT) & (Sale.fingerprint == fingerprint),
                 values={
-                    "status": SaleStatus.APPROVED if enough else SaleStatus.PENDING_APPROVAL,
+                    "status": SaleStatus.APPROVED,
                     "submitted_at": now,
                     "expires_at": now + self.approval_window,
-                    "required_approvals": required,
-                    **(
-                        {"decided_by": actor.user_id, "decided_at": now, "available_at": now}
-                        if enough
-                        else {}
-                    ),
+                    "required_approvals": 1,
+                    "decided_by": actor.user_id,
+                    "decided_at": now,
+                    "available_at": now,
                 },
                 actor=actor.key,
                 action="sale.sell_now",
-                details={"amount": sale.amount, "required_approvals": required},
+                details={"amount": sale.amount, "required_approvals": 1},
             )
             if not won:
                 return SubmitResult.ALREADY_HANDLED
-            if not enough:
-                self._ask_approvals_channel(session, sale)
-            session.add(
-                SaleApproval(
-                    sale_id=sale.id,
-                    approver=actor.key,
-                    approver_user_id=actor.user_id,
-                    fingerprint=fingerprint,
-                    at=now,
-                )
-            )
-            session.flush()
             self.notices.status(session, sale)
-        return SubmitResult.QUEUED if enough else SubmitResult.PENDING_APPROVAL
+        return SubmitResult.QUEUED
+
+    def may_sell_now(self, grants: list[Grant], sale: Sale) -> bool:
+        """A manager of the sale's location, within its limit (PRODUCT: Sell now)."""
+        return (
+            allows(grants, Permission.APPROVE_SALE, sale.location_id)
+            and self.required_approvals(sale.location_id, sale.amount) <= 1
+        )
+
+    def _require_open_draft(self, sale: Sale, fingerprint: str) -> bool:
+        """Whether a Submit or Sell now has a draft to act on: False when this very
+        version was submitted already (a retry); a draft that is gone or changed says
+        so (never a modal that closes as if the sale was sent)."""
+        status = SaleStatus(sale.status)
+        if status is SaleStatus.DRAFT:
+            if sale.fingerprint != fingerprint:
+                raise Conflict(
+                    "This sale changed after this review was opened: nothing was submitted. "
+                    "Go back and review it again."
+                )
+            return True
+        if sale.submitted_at is not None and sale.fingerprint == fingerprint:
+            return False
+        raise Conflict(_gone(sale))
 
     def edit(
-        self, actor: Actor, sale_id: str, raw: SaleStart, member: SaleDetails | None = None
+        self,
+        actor: Actor,
+        sale_id: str,
+        raw: SaleStart,
+        member: SaleDetails | None = None,
+        seen: str | None = None,
     ) -> tuple[Sale, bool]:
         """Change package, start date or promo code before the sale is approved, and
         with ``member`` (the member and payment view) those too (a payment whose token is left empty
         keeps the token on file for the same kind of method: tokens are never shown
         back, so only a new method needs one pasted).
 
+        ``seen``: the fingerprint the Change view was opened on; a sale changed since
+        (from another screen) is not overwritten with that view's older values.
+
         Returns (sale, was_pending). A pending sale's earlier approvals no longer
-        count (they are bound to the old fingerprint) and its expiry restarts.
+        count (they are bound to the old fingerprint) and its expiry restarts; saved
+        with nothing changed, nothing happens (the expiry stays).
         """
         now = self.clock.now()
         with self.db.session() as session:
@@ -1062,6 +1153,11 @@ class SaleService:
             status = SaleStatus(sale.status)
             if status not in (SaleStatus.DRAFT, SaleStatus.PENDING_APPROVAL):
                 raise Conflict(f"This sale is {_words(status)}: it can no longer change.")
+            if seen is not None and seen != sale.fingerprint:
+                raise Conflict(
+                    "This sale was changed after you opened this view (on another screen?): "
+                    "nothing was saved. Open Change again from your message to see it as it is."
+                )
             methods: list[dict[str, str]] = (
                 self._vault().open(sale.sealed_tokens) if sale.sealed_tokens else []
             )
@@ -1071,16 +1167,19 @@ class SaleService:
                     location, sale, item, member, methods, now
                 )
             covered = sum((Decimal(m["amount"]) for m in methods), Decimal(0))
-            if sale.member is not None and covered < item.amount:
-                raise InvalidInput(
-                    {
-                        "package": f"The payments cover {money(covered)} but {item.name} costs "
-                        f"{money(item.amount)}: withdraw this sale and start a new one."
-                    }
-                )
             if sale.member is not None and item.amount == 0 and methods:
                 raise InvalidInput(
                     {"package": "This package is free: withdraw this sale and start a new one."}
+                )
+            if sale.member is not None and covered != item.amount:
+                # Kept payments too: a cheaper package cannot keep a larger payment.
+                if member is not None and methods:
+                    raise InvalidInput(coverage_errors(covered, item.amount, methods))
+                raise InvalidInput(
+                    {
+                        "package": f"The payments add up to {money(covered)} but {item.name} "
+                        f"costs {money(item.amount)}: withdraw this sale and start a new one."
+                    }
                 )
             amount = money(item.amount)
             changes: dict[str, Any] = {
@@ -1101,6 +1200,8 @@ class SaleService:
             }
             details: dict[str, Any] = {"package": item.name, "amount": money(item.amount)}
             pending = status is SaleStatus.PENDING_APPROVAL
+            if values["fingerprint"] == sale.fingerprint:
+                return sale, pending  # nothing changed: the approval window stays
             if pending:
                 values["expires_at"] = now + self.approval_window
                 values["required_approvals"] = self.required_approvals(sale.location_id, amount)
@@ -1173,7 +1274,12 @@ class SaleService:
                 location, item.amount, SaleDetails(raw.member, tuple(filled)), now
             )
         preview = _preview(
-            sale, {"package_id": item.package_id, "installment_plan_id": item.installment_plan_id}
+            sale,
+            {
+                "package_id": item.package_id,
+                "installment_plan_id": item.installment_plan_id,
+                "amount": money(item.amount),  # ClubReady checks the new package's price
+            },
         )
         stored_member = self._checked(location, preview, member, methods)
         return methods, _member_values(stored_member, methods, self._vault())
@@ -1195,6 +1301,36 @@ class SaleService:
                 self.notices.status(session, sale)
                 self.notices.note(session, sale, "withdrawn", actor.user_id)
             return won
+
+    def keep_typed(self, actor: Actor, sale_id: str, typed: dict[str, Any]) -> bool:
+        """The requester went Back from the member view without submitting it: the
+        member fields they typed (text only, never a token) are kept on their draft, so
+        that Next shows them again. Compare-and-set on their own draft; bounded like
+        the fields themselves."""
+        kept = {
+            name: text[:255]
+            for name in MEMBER_FIELDS
+            if isinstance(typed.get(name), str | date)
+            and (text := str(typed[name]).strip())
+            and not _has_control(text)
+        }
+        with self.db.session() as session:
+            sale = session.get(Sale, sale_id)
+            if sale is None or not actor.is_person(sale.org_id, sale.user_id):
+                return False
+            if sale.status != SaleStatus.DRAFT or not kept:
+                return False
+            return bool(
+                session.execute(
+                    update(Sale)
+                    .where(
+                        Sale.id == sale.id,
+                        Sale.status == SaleStatus.DRAFT,
+                        Sale.user_id == sale.user_id,
+                    )
+                    .values(typed_member=kept, updated_at=self.clock.now())
+                ).rowcount  # type: ignore[attr-defined]
+            )
 
     def abandon_draft(self, actor: Actor, sale_id: str) -> bool:
         """The requester closed a sale's modal without submitting it: its sealed payment
@@ -1229,7 +1365,12 @@ class SaleService:
 
     # -- approvers --------------------------------------------------------------------
     def _require_approver(self, session: Session, actor: Actor, sale: Sale) -> None:
-        self.roles.require(session, actor, Permission.APPROVE_SALE, sale.location_id)
+        # A manager of the location, or someone this sale was escalated to (the
+        # escalation is there to get it decided: PRODUCT.md, Contract sale step 3).
+        if not self.roles.can(session, actor, Permission.APPROVE_SALE, sale.location_id) and not (
+            actor.org_id == sale.org_id and escalated_to(session, sale, actor.user_id)
+        ):
+            self.roles.require(session, actor, Permission.APPROVE_SALE, sale.location_id)
         if actor.is_person(sale.org_id, sale.user_id):
             raise SelfApproval()
 
@@ -1273,7 +1414,8 @@ class SaleService:
                         .values(**values)
                     )
             approvals = self._approvals(session, sale)
-        return ReviewSheet(sale, approvals, changes, last_seen_at)
+            others = self._same_member(session, sale)
+        return ReviewSheet(sale, approvals, changes, last_seen_at, others)
 
     def _reviewable(self, session: Session, actor: Actor, sale_id: str) -> Sale:
         sale = self._load(session, sale_id)
@@ -1365,7 +1507,9 @@ class SaleService:
             self.notices.status(session, sale)
         return ApproveResult.APPROVED
 
-    def reject(self, actor: Actor, sale_id: str, reason: str) -> bool:
+    def reject(self, actor: Actor, sale_id: str, reason: str, seen: str | None = None) -> bool:
+        """Reject with a reason the version the approver reviewed (``seen``, its
+        fingerprint): a sale changed since (its requester fixed it) is not rejected."""
         reason = (reason or "").strip()
         if not reason:
             raise InvalidInput({"reason": "Say why, so the requester can fix it."})
@@ -1375,10 +1519,18 @@ class SaleService:
         with self.db.session() as session:
             sale = self._load(session, sale_id)
             self._require_approver(session, actor, sale)
+            expected = Sale.status == SaleStatus.PENDING_APPROVAL
+            if seen is not None:
+                if sale.status == SaleStatus.PENDING_APPROVAL and sale.fingerprint != seen:
+                    raise Conflict(
+                        "This sale changed after you opened it: nothing was rejected. "
+                        "Open Review again from the approvals channel to see the new version."
+                    )
+                expected = expected & (Sale.fingerprint == seen)
             won = self._transition(
                 session,
                 sale,
-                expected=Sale.status == SaleStatus.PENDING_APPROVAL,
+                expected=expected,
                 values={
                     "status": SaleStatus.REJECTED,
                     "rejection_reason": reason,
@@ -1397,7 +1549,8 @@ class SaleService:
 
     def expire_due(self) -> list[Sale]:
         """Pending sales past their window expire (returned, to tell people);
-        drafts never submitted are cancelled quietly. Both lose their tokens."""
+        drafts untouched for the draft window are cancelled quietly (their Submit or
+        Review then says so). Both lose their tokens."""
         now = self.clock.now()
         expired: list[Sale] = []
         with self.db.session() as session:
@@ -1421,7 +1574,10 @@ class SaleService:
                     expired.append(sale)
             stale = session.scalars(
                 select(Sale).where(
-                    Sale.status == SaleStatus.DRAFT, Sale.created_at <= now - self.draft_window
+                    # By last activity (each step of the modal writes the draft), not by
+                    # creation: a person still working on the sale keeps it.
+                    Sale.status == SaleStatus.DRAFT,
+                    Sale.updated_at <= now - self.draft_window,
                 )
             ).all()
             for sale in stale:
@@ -1542,6 +1698,19 @@ class SaleService:
                 self.notices.status(session, sale)
                 self.notices.tell(session, sale)
             return won
+
+
+def _gone(sale: Sale) -> str:
+    """Why a sale's draft views can no longer change it, in plain words."""
+    status = SaleStatus(sale.status)
+    if status is SaleStatus.CANCELLED and sale.submitted_at is None:
+        return (
+            "This sale was closed before it was submitted (withdrawn, or left untouched "
+            "for a while): nothing was submitted or charged. Start again with /sell."
+        )
+    if status is SaleStatus.DRAFT:
+        return "This sale changed meanwhile: open it again."
+    return f"This sale is {_words(status)}: it can no longer change here."
 
 
 def _words(status: SaleStatus) -> str:

@@ -299,7 +299,7 @@ def test_member_and_location_by_id_or_name(stack: Stack, text: str, shown: str) 
             "in the form.",
         ),
         (
-            "jane@example.com nowhere",
+            "jane@example.com nowhere sparkle",
             ":thinking_face: “nowhere” is not one of your locations. Your locations: "
             "Downtown Fitness (`downtown`), Sparkle Car Wash (`sparkle`), Bistro Rewards "
             "(`bistro`), Partner Bistro (`partner-bistro`).",

@@ -37,9 +37,21 @@ def test_review_shows_first_what_changed_since_that_manager_saw_it(stack: Stack)
     first = open_review(stack, "UMANAGER", sale_id)
     assert "Changed since you last saw it" not in str(first["blocks"])  # nothing seen before
 
-    assert change(stack, sale_id, package="2001:3001", promo_code="SPRING").text == ""
+    # A cheaper package, and the payment made to match it (a larger one is refused).
+    assert (
+        change(
+            stack, sale_id, package="2001:3001", promo_code="SPRING", payment1_amount="49.00"
+        ).text
+        == ""
+    )
     changed = sale(stack, sale_id)
-    assert changed.changed_fields == ["Package", "Amount", "Promo code", "Approvals needed"]
+    assert changed.changed_fields == [
+        "Package",
+        "Amount",
+        "Promo code",
+        "Approvals needed",
+        "Payment 1",
+    ]
 
     # The approval message says it changed, and when.
     message = wait_for(
@@ -47,7 +59,7 @@ def test_review_shows_first_what_changed_since_that_manager_saw_it(stack: Stack)
     )
     line = next(t for t in blocks_text(message) if "Changed by" in t)
     assert f"<!date^{int(changed.changed_at.timestamp())}^" in line
-    assert "(package, amount, promo code, approvals needed)" in line
+    assert "(package, amount, promo code, approvals needed, payment 1)" in line
     assert "earlier approvals no longer count" in line
 
     # The manager who saw the first version: what differs, first, field by field.
@@ -58,7 +70,8 @@ def test_review_shows_first_what_changed_since_that_manager_saw_it(stack: Stack)
     assert "• Amount: $599.00 → *$49.00*" in top
     assert "• Promo code: none → *SPRING*" in top
     assert "• Approvals needed: 2 managers → *1 manager*" in top
-    assert "First name" not in top and "Payment" not in top  # unchanged: not listed
+    assert "• Payment 1: " in top and "49.00" in top
+    assert "First name" not in top  # unchanged: not listed
     # Another manager never saw it: the plain review.
     other = open_review(stack, "UMANAGER2", sale_id)
     assert "Changed since" not in str(other["blocks"])
@@ -96,7 +109,7 @@ def test_who_was_asked_and_when_is_recorded_per_version(stack: Stack) -> None:
     out and again for the changed version."""
     sale_id = request_approval(stack, **ANNUAL)
     first_version = sale(stack, sale_id).fingerprint
-    change(stack, sale_id, package="2001:3001")
+    assert change(stack, sale_id, package="2001:3001", payment1_amount="49.00").text == ""
     asks = stack.frontdesk.services.sales.asks(sale_id)
     assert [(a.reason, a.target_kind, a.target_id) for a in asks] == [
         ("request", "channel", APPROVALS),

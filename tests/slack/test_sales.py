@@ -116,22 +116,27 @@ def test_front_desk_is_not_offered_sell_now(stack: Stack) -> None:
     assert stack.sandbox.received("clubready", "contract_sale") == []
 
 
-def test_sell_now_above_the_limit_needs_a_second_manager(stack: Stack) -> None:
+def test_above_the_limit_a_manager_asks_two_other_managers(stack: Stack) -> None:
+    """PRODUCT: Sell now only within the manager's limit, and the requester never
+    approves their own sale: above it, two managers other than the seller approve."""
+    stack.grant("UMANAGER3", Role.MANAGER, "downtown")
     annual = [{"amount": "599.00", "token": PROFILE_TOKEN}]
     review = review_view(stack, "UMANAGER", package="2003:3003", payments=annual)
     sale_id = sale_id_of(review)
-    decide(stack, "UMANAGER", review, SaleDecision.SELL_NOW)
+    assert choices(review) == [] and review["submit"]["text"] == "Submit for approval"
+    decide(stack, "UMANAGER", review)
     wait_for(lambda: sale(stack, sale_id).approval_ts)
     pending = sale(stack, sale_id)
     assert pending.status == SaleStatus.PENDING_APPROVAL and pending.required_approvals == 2
-    assert "1 of 2" in str(approval_message(stack, sale_id)["blocks"])
-    assert stack.sandbox.received("clubready", "contract_sale") == []
+    assert "Approved by" not in str(approval_message(stack, sale_id)["blocks"])
 
-    # The same manager cannot be the second approval.
+    # The requester cannot be one of the two.
     refusal = click_review_expecting_refusal(stack, "UMANAGER", sale_id)
     assert "requested this sale" in refusal
-    view = open_review(stack, "UMANAGER2", sale_id)
-    assert approve(stack, "UMANAGER2", view).text == ""
+    assert approve(stack, "UMANAGER2", open_review(stack, "UMANAGER2", sale_id)).text == ""
+    wait_for(lambda: "1 of 2" in str(approval_message(stack, sale_id)["blocks"]))
+    assert stack.sandbox.received("clubready", "contract_sale") == []
+    assert approve(stack, "UMANAGER3", open_review(stack, "UMANAGER3", sale_id)).text == ""
     assert wait_finished(stack, sale_id).status == SaleStatus.SOLD
     assert len(stack.sandbox.received("clubready", "contract_sale")) == 1
 
@@ -203,8 +208,8 @@ MEMBER_ERRORS = [
     (
         {},
         [{"amount": "49.00", "method": "acct", "token": "tok_acct_1234"}],
-        "payment1_token",
-        "ProfileToken",
+        "payment1_method",
+        "Choose ProfileToken",
     ),
     # ...and an amount too large for a decimal is a field error (no InvalidOperation).
     (
@@ -255,7 +260,7 @@ def test_the_requesters_review_shows_what_they_typed_and_tokens_as_last4(stack: 
     for typed in ("jane.walker@example.com", "555-010-1234", "janew", "Walker"):
         assert typed in shown
     assert "…4242" in shown and PROFILE_TOKEN not in shown
-    assert "Managers see the member as *Jane W. · j•••@example.com*" in shown
+    assert "The approvals channel sees the member as *Jane W. · j•••@example.com*" in shown
     decide(stack, "UFRONT", review)
     sale_id = sale_id_of(review)
     wait_for(lambda: sale(stack, sale_id).approval_ts and sale(stack, sale_id).dm_ts)
@@ -419,7 +424,7 @@ def test_an_approved_sale_can_no_longer_change(stack: Stack) -> None:
 def test_an_edit_that_payments_no_longer_cover_is_refused(stack: Stack) -> None:
     sale_id = request_approval(stack)
     errors = field_errors(change(stack, sale_id, package="2003:3003"))
-    assert "599.00" in errors[block("package")]
+    assert "599.00" in errors[block("payment1_amount")]
     assert sale(stack, sale_id).package_id == 2001
 
 

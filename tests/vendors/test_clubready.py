@@ -210,9 +210,10 @@ def check_errors(adapters: Any, sale: Any) -> dict[str | None, str]:
 def test_acct_token_only_needs_a_profile_token_unless_paid_in_full(adapters: Any) -> None:
     acct_only = (PaymentInstruction("acct", ACCT, Decimal("49.00")),)
     errors = check_errors(adapters, new_sale(payments=acct_only))
-    assert set(errors) == {"payment1_token"}
-    assert "ProfileToken" in errors["payment1_token"]
-    assert "instalments" in errors["payment1_token"]
+    # On "Pays with": the choice to change is named, not only the token to paste.
+    assert set(errors) == {"payment1_method"}
+    assert "Choose ProfileToken" in errors["payment1_method"]
+    assert "instalments" in errors["payment1_method"]
     adapters[1].check(new_sale(payments=acct_only, paid_in_full=True))  # accepted
 
 

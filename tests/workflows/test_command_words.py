@@ -30,6 +30,37 @@ def test_help_and_empty(known: dict[str, Location]) -> None:
     assert not empty.help and empty.member is None and empty.location is None
 
 
+def test_help_words_with_their_punctuation(known: dict[str, Location]) -> None:
+    allowed = list(known.values())
+    for word in ("info", "usage", "help!", "Help?", "?"):
+        assert plan_reset(word, known, allowed).help, word
+
+
+def test_numbers_are_never_merged_into_one_account_id(known: dict[str, Location]) -> None:
+    allowed = list(known.values())
+    plan = plan_reset("7001 7002", known, allowed)
+    assert plan.member is None and plan.problem is not None and "“7001” and “7002”" in plan.problem
+    # A card number typed in groups is one number.
+    card = plan_reset("6000 1000 2000 3000", known, allowed)
+    assert card.member is not None and card.member.card == "6000100020003000"
+
+
+def test_an_email_and_a_username_where_the_location_takes_both(
+    known: dict[str, Location],
+) -> None:
+    allowed = list(known.values())
+    plan = plan_reset("jane@example.com janedoe", known, allowed)
+    assert plan.location is not None and plan.location.id == "downtown"
+    assert plan.member is not None
+    assert (plan.member.email, plan.member.username) == ("jane@example.com", "janedoe")
+    # Where the location takes an email alone, the word is pointed out as a place.
+    plan = plan_reset("jane@example.com janedoe sparkle", known, allowed)
+    assert plan.member is None and "is not one of your locations" in str(plan.problem)
+    # A word close to a location's name is asked about, not read as a username.
+    plan = plan_reset("jane@example.com downtwn", known, allowed)
+    assert plan.member is None and "Downtown Fitness" in str(plan.problem)
+
+
 def test_locations_by_id_or_name_any_case_longest_first(known: dict[str, Location]) -> None:
     found, left = take_locations(["jane@example.com", "PARTNER", "bistro"], known.values())
     assert [loc.id for loc in found] == ["partner-bistro"] and left == ["jane@example.com"]

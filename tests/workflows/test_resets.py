@@ -15,7 +15,7 @@ from bot.config import Settings, load_locations
 from bot.devtools.stack import DEMO_SECRETS, LOCATIONS_YAML
 from bot.vendor_clients import VendorClients
 from bot.workflows.errors import InvalidInput, NotAuthorized
-from bot.workflows.masking import mask_card, mask_email, mask_phone
+from bot.workflows.masking import mask_card, mask_email, mask_member_in, mask_phone
 from bot.workflows.resets import (
     ConfirmResult,
     ResetInput,
@@ -48,11 +48,26 @@ def test_masking() -> None:
     assert mask_card("6000 1000 2000 3000") == "•••• 3000"
 
 
+def test_a_vendors_words_are_masked_where_they_echo_the_member() -> None:
+    identity = {"email": "jane@example.com", "username": "janedoe", "card": "6000100020003000"}
+    words = "No JANE@example.com; user janedoe/janedoes; card 6000100020003000; ann@x.org"
+    assert mask_member_in(words, identity) == (
+        "No j•••@example.com; user j•••/janedoes; card •••• 3000; a•••@x.org"
+    )
+    assert mask_member_in("Member account is locked.", identity) == "Member account is locked."
+    # As a stored exchange's URL carries it.
+    assert mask_member_in("/reset?Email=jane%40example.com&x=1", identity) == (
+        "/reset?Email=j•••@example.com&x=1"
+    )
+
+
 def test_guess_identity() -> None:
     assert guess_identity(" jane@example.com ") == ResetInput(email="jane@example.com")
     assert guess_identity("6000 1000 2000 3000") == ResetInput(card="6000100020003000")
     assert guess_identity("7001") == ResetInput(account_id="7001")
     assert guess_identity("janedoe") == ResetInput(username="janedoe")
+    # A phone number is not an account id: kept as typed, for validation to point out.
+    assert guess_identity("555-123-4567") == ResetInput(account_id="555-123-4567")
 
 
 def test_validation_per_vendor(locations: dict) -> None:
@@ -71,6 +86,14 @@ def test_validation_per_vendor(locations: dict) -> None:
     with pytest.raises(InvalidInput) as caught:
         validate_input(locations["downtown"], ResetInput(email="jane\x00@example.com"))
     assert "control characters" in caught.value.errors["email"]
+    for invisible in ("\u200b", "\u200e", "\ufeff", "\u2028"):
+        with pytest.raises(InvalidInput) as caught:
+            validate_input(locations["downtown"], ResetInput(username=f"jane{invisible}doe"))
+        assert f"U+{ord(invisible):04X}" in caught.value.errors["username"]
+    # The joiner inside an emoji is part of it.
+    assert validate_input(locations["downtown"], ResetInput(username="jane👩\u200d💻")) == {
+        "username": "jane👩\u200d💻"
+    }
 
 
 @pytest.fixture

@@ -93,7 +93,7 @@ def test_start_date_follows_the_locations_time_zone(locations: dict) -> None:
         assert validate_start(downtown, raw, SystemClock().now()).package_id == 2001
     with freeze_time("2026-11-24 06:00:00"), pytest.raises(InvalidInput) as caught:
         validate_start(downtown, raw, SystemClock().now())
-    assert "2026-11-24" in caught.value.errors["start_date"]
+    assert "Tuesday, November 24" in caught.value.errors["start_date"]
 
 
 def test_fingerprint_covers_every_part_of_the_sale() -> None:
@@ -162,8 +162,10 @@ def test_an_edit_voids_earlier_approvals(service: SaleService) -> None:
     sale = draft(service, package="2003:3003", amount="599.00")
     service.submit(FRONT, sale.id, sale.fingerprint)
     assert service.approve(BOSS, sale.id, sale.fingerprint) is ApproveResult.RECORDED
+    # The cheaper package with the payment made to match (the token on file is kept).
+    paid = SaleDetails(dict(MEMBER), (PaymentInput("49.00", None, "profile"),))
     edited, was_pending = service.edit(
-        FRONT, sale.id, SaleStart("downtown", "2001:3001", date(2026, 11, 23), "SPRING")
+        FRONT, sale.id, SaleStart("downtown", "2001:3001", date(2026, 11, 23), "SPRING"), paid
     )
     assert was_pending and edited.fingerprint != sale.fingerprint
     assert edited.required_approvals == 1 and edited.amount == "49.00"
