@@ -12,7 +12,9 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy import Engine, Table, create_engine, event, make_url
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -91,6 +93,30 @@ def _drop_after_commit(session: Session, previous: Any) -> None:
         for key in _DEFERRED:
             session.info.pop(key, None)
         session.info.update(mark)
+
+
+def insert_for(session_or_dialect: Session | str) -> Any:
+    """The ``INSERT`` of the session's database that knows ``ON CONFLICT`` (SQLite's or
+    PostgreSQL's): the one place that chooses between them."""
+    dialect = (
+        session_or_dialect
+        if isinstance(session_or_dialect, str)
+        else session_or_dialect.get_bind().dialect.name
+    )
+    return pg_insert if dialect == "postgresql" else sqlite_insert
+
+
+def insert_once(session: Session, table: Any, keys: list[str], **values: Any) -> bool:
+    """Insert one row unless one with the same ``keys`` is there: True when this call
+    inserted it. A compare-and-set by unique key, safe across threads and processes."""
+    target = table if isinstance(table, Table) else table.__table__
+    statement = (
+        insert_for(session)(target)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=keys)
+        .returning(*target.primary_key.columns)
+    )
+    return session.execute(statement).first() is not None
 
 
 def normalise_url(url: str) -> str:

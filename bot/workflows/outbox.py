@@ -53,15 +53,13 @@ from enum import StrEnum
 from typing import Any, cast
 
 from sqlalchemy import Table, and_, case, delete, exists, func, or_, select, text, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 from bot.clock import Clock
 from bot.workflows import queue
 from bot.workflows.signals import Signals, Topic
-from storage.db import Database, before_commit
+from storage.db import Database, before_commit, insert_for, insert_once
 from storage.models import PENDING_NOTICE, Notice, RateBudget, ResetRequest, Sale
 
 log = logging.getLogger("frontdesk.outbox")
@@ -203,7 +201,7 @@ class Outbox:
         statement = self._statements.get(key)
         if statement is not None:
             return statement
-        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        insert = insert_for(dialect)
         statement = insert(cast(Table, Notice.__table__))
         if upsert:
             table = Notice.__table__.c
@@ -775,12 +773,8 @@ class Outbox:
             with self.db.session() as session:
                 row = session.get(RateBudget, name)
                 if row is None:
-                    postgres = session.get_bind().dialect.name == "postgresql"
-                    insert = pg_insert if postgres else sqlite_insert
-                    session.execute(
-                        insert(RateBudget)
-                        .values(name=name, tokens=burst - 1, updated_at=now)
-                        .on_conflict_do_nothing(index_elements=["name"])
+                    insert_once(
+                        session, RateBudget, ["name"], name=name, tokens=burst - 1, updated_at=now
                     )
                     created = session.get(RateBudget, name)
                     if created is not None and created.updated_at == now:

@@ -11,18 +11,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from bot.clock import Clock
+from storage.db import insert_for
 from storage.models import RateLock
 
 
 def hold(session: Session, clock: Clock, keys: Iterable[str]) -> None:
     """Lock ``keys`` (sorted: two holders never wait on each other in a cycle) until
     the session's transaction ends."""
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    insert = insert_for(session)
     now = clock.now()
     rows = [{"key": key[:160], "touched_at": now} for key in sorted(set(keys))]
     if not rows:

@@ -41,12 +41,10 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
-from typing import Any, cast
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, exists, func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from bot.clock import Clock
@@ -63,7 +61,7 @@ from bot.workflows.asks import (
 from bot.workflows.outbox import NoticeKind, Outbox
 from bot.workflows.roles import Permission, Roles
 from bot.workflows.sales import SaleStatus
-from storage.db import Database
+from storage.db import Database, insert_once
 from storage.models import Sale, SaleApproval, SaleAsk, SaleSeen
 
 log = logging.getLogger("frontdesk.reminders")
@@ -419,26 +417,19 @@ class Reminders:
         now: datetime,
     ) -> bool:
         """Record one ask; False if it was recorded already (the unique key)."""
-        postgres = session.get_bind().dialect.name == "postgresql"
-        insert = pg_insert if postgres else sqlite_insert
-        table = cast(Table, SaleAsk.__table__)
-        added = session.execute(
-            insert(table)
-            .values(
-                sale_id=due.sale_id,
-                fingerprint=due.fingerprint,
-                round_at=due.round_at,
-                reason=reason.value,
-                target_kind=target.value,
-                target_id=target_id,
-                at=now,
-            )
-            .on_conflict_do_nothing(
-                index_elements=["sale_id", "round_at", "reason", "target_kind", "target_id"]
-            )
-            .returning(table.c.id)
-        ).first()
-        return added is not None
+        added = insert_once(
+            session,
+            SaleAsk,
+            ["sale_id", "round_at", "reason", "target_kind", "target_id"],
+            sale_id=due.sale_id,
+            fingerprint=due.fingerprint,
+            round_at=due.round_at,
+            reason=reason.value,
+            target_kind=target.value,
+            target_id=target_id,
+            at=now,
+        )
+        return added
 
     def _notices(
         self,

@@ -14,11 +14,9 @@ import hashlib
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from bot.clock import Clock
-from storage.db import Database
+from storage.db import Database, insert_once
 from storage.models import SeenRequest
 
 #: Slack's window: a request whose timestamp is further than this from now is refused.
@@ -37,15 +35,10 @@ class SeenRequests:
         digest = hashlib.sha256(f"{timestamp}:{signature}".encode()).hexdigest()
         # A timestamp may lie up to the window ahead of now; it passes until then.
         expires_at = datetime.fromtimestamp(timestamp, UTC) + SIGNATURE_WINDOW + MARGIN
-        insert = pg_insert if self._db.is_postgres else sqlite_insert
-        statement = (
-            insert(SeenRequest)
-            .values(digest=digest, expires_at=expires_at)
-            .on_conflict_do_nothing(index_elements=["digest"])
-            .returning(SeenRequest.digest)
-        )
         with self._db.session() as session:
-            return session.execute(statement).scalar() is not None
+            return insert_once(
+                session, SeenRequest, ["digest"], digest=digest, expires_at=expires_at
+            )
 
     def prune(self) -> int:
         """Forget the requests whose signatures can no longer pass the window."""

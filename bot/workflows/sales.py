@@ -31,13 +31,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
-from typing import Any, cast
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import ColumnElement, Table, func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -62,7 +60,7 @@ from bot.workflows.sale_fields import (
 )
 from bot.workflows.signals import Signals
 from bot.workflows.vault import TokenVault, VaultError
-from storage.db import Database
+from storage.db import Database, insert_once
 from storage.models import Sale, SaleApproval, SaleAsk, SaleSeen
 from vendors import InvalidVendorRequest, NewMemberSale, Outcome, OutcomeKind, PaymentInstruction
 
@@ -1452,21 +1450,16 @@ class SaleService:
                 return ApproveResult.CHANGED
             if sale.expires_at is not None and sale.expires_at <= now:
                 return ApproveResult.EXPIRED
-            postgres = session.get_bind().dialect.name == "postgresql"
-            insert = pg_insert if postgres else sqlite_insert
-            table = cast(Table, SaleApproval.__table__)
-            added = session.execute(
-                insert(table)
-                .values(
-                    sale_id=sale.id,
-                    approver=actor.key,
-                    approver_user_id=actor.user_id,
-                    fingerprint=fingerprint,
-                    at=now,
-                )
-                .on_conflict_do_nothing(index_elements=["sale_id", "approver", "fingerprint"])
-                .returning(table.c.id)
-            ).first()
+            added = insert_once(
+                session,
+                SaleApproval,
+                ["sale_id", "approver", "fingerprint"],
+                sale_id=sale.id,
+                approver=actor.key,
+                approver_user_id=actor.user_id,
+                fingerprint=fingerprint,
+                at=now,
+            )
             if not added:
                 return ApproveResult.ALREADY_APPROVED_BY_YOU
             count = session.scalar(
