@@ -127,9 +127,13 @@ def test_slack_away_mid_burst_every_notice_delivered_exactly_once(cluster: Clust
     time.sleep(max(0.0, OUTAGE - (time.monotonic() - down_at)))
     # Back, but answering 429 to everything for a while; then fully back, with the
     # first answers of two posts lost after Slack acted on them.
-    slack.rate_limit_all(RATE_LIMITED, retry_after=2)
+    # The 429 phase lasts until calls have met it (the notifiers' backoff after the
+    # outage may hold them for a while on a loaded machine), then RATE_LIMITED more.
+    slack.rate_limit_all(600, retry_after=2)
     slack.come_back()
+    wait_for(lambda: slack.rate_limited, 90)
     time.sleep(RATE_LIMITED)
+    slack.rate_limit_all(0)
     slack.drop_answers("chat.postMessage", times=2)
     back_at = time.monotonic()
 
