@@ -19,6 +19,7 @@ from bot.config import ClubReadyLocation, Location
 from bot.slack import home_views, reminder_views, sale_views, views
 from bot.workflows.home import HomeService
 from bot.workflows.outbox import NoticeKind
+from bot.workflows.people import named
 from bot.workflows.reminders import AskReason, current_asks, still_asking
 from bot.workflows.resets import NEEDS_TRIAGE as RESET_TRIAGE_STATUSES
 from bot.workflows.resets import SCREEN_FINAL, ResetService, ResetStatus, RetryResult
@@ -295,7 +296,7 @@ def _reply(notice: Notice, ctx: Context) -> Delivery:
         return Nothing("no response_url")
     what = payload.get("what")
     if what == "claim_lost":
-        text = f"<@{payload.get('holder')}> has already claimed this one."
+        text = f"{named(payload.get('holder'))} has already claimed this one."
     elif what == "retry":
         text = views.retry_words(RetryResult.from_notice(payload))
     else:

@@ -43,7 +43,7 @@ from bot.slack.wording import (
     vendor_name,
 )
 from bot.workflows.home import Home, HomeStart
-from bot.workflows.people import any_of
+from bot.workflows.people import any_of, named
 from bot.workflows.roles import ALL_LOCATIONS, Role
 from bot.workflows.triage import Item, Kind
 from storage.models import RoleGrant
@@ -345,7 +345,7 @@ def roles_modal(grants: list[RoleGrant], locations: dict[str, Location]) -> dict
         plain_where = location.name if location else grant.location_id or "all locations"
         blocks.append(
             SectionBlock(
-                text=MarkdownTextObject(text=f"<@{grant.user_id}> · {role} · {where}"),
+                text=MarkdownTextObject(text=f"{named(grant.user_id)} · {role} · {where}"),
                 accessory=ButtonElement(
                     action_id=AdminAction.REVOKE,
                     text="Revoke",

@@ -21,6 +21,7 @@ from bot.config import Location
 from bot.slack.ids import SaleAction
 from bot.slack.sale_views import sale_summary
 from bot.slack.views import as_blocks, slack_date
+from bot.workflows.people import named
 from bot.workflows.reminders import AskReason, Target, round_of
 from storage.models import Sale, SaleAsk
 
@@ -49,10 +50,10 @@ def _review(sale: Sale) -> ActionsBlock:
 def _people(users: Sequence[str], groups: Sequence[str] = ()) -> str:
     """Mentions of the groups and people, the first :data:`NAMED` of them, then how
     many others."""
-    named = [group_mention(g) for g in groups] + [f"<@{user}>" for user in users]
-    if len(named) <= NAMED:
-        return ", ".join(named)
-    return f"{', '.join(named[:NAMED])} and {len(named) - NAMED} others"
+    mentions = [group_mention(g) for g in groups] + [named(user) for user in users]
+    if len(mentions) <= NAMED:
+        return ", ".join(mentions)
+    return f"{', '.join(mentions[:NAMED])} and {len(mentions) - NAMED} others"
 
 
 def group_mention(usergroup: str) -> str:

@@ -536,7 +536,7 @@ def others_block(others: Sequence[Sale]) -> SectionBlock:
         )
         lines.append(
             f"• {escape(other.package_name)} ${escape(other.amount)}, asked by "
-            f"<@{other.user_id}> {_when(other.submitted_at or other.created_at)}: {words} "
+            f"{named(other.user_id)} {_when(other.submitted_at or other.created_at)}: {words} "
             f"(ref `{other.id}`)"
         )
     lines.append("Check it is not the same sale before going on.")
@@ -664,13 +664,13 @@ def approval_modal(sheet: ReviewSheet, location: Location | None) -> dict[str, A
     blocks += [
         SectionBlock(
             text=MarkdownTextObject(
-                text=f"<@{sale.user_id}> asks to sell at *{_where(sale, location)}*."
+                text=f"{named(sale.user_id)} asks to sell at *{_where(sale, location)}*."
             )
         ),
         *_sale_fields(sale, masked=False),
     ]
     if sale.required_approvals > 1:
-        who = ", ".join(f"<@{a.approver_user_id}>" for a in approvals) or "nobody yet"
+        who = ", ".join(named(a.approver_user_id) for a in approvals) or "nobody yet"
         blocks.append(
             ContextBlock(
                 elements=[
@@ -800,7 +800,7 @@ def approval_message(
     if approvals:
         lines.append(
             "Approved by "
-            + ", ".join(f"<@{a.approver_user_id}> {_when(a.at)}" for a in approvals)
+            + ", ".join(f"{named(a.approver_user_id)} {_when(a.at)}" for a in approvals)
             + (
                 f" ({len(approvals)} of {sale.required_approvals})"
                 if status is SaleStatus.PENDING_APPROVAL

@@ -55,7 +55,7 @@ def retry_words(result: RetryResult) -> str:
         )
     when = slack_date(result.at) if result.at else "earlier"
     return (
-        f"<@{result.by}> already retried this one {when} (ref `{result.retry_id}`): "
+        f"{named(result.by)} already retried this one {when} (ref `{result.retry_id}`): "
         "nothing new was sent."
     )
 
@@ -295,7 +295,7 @@ def try_again_note(status: str) -> str:
 
 def _retried(request: ResetRequest, summary: str, retry: ResetRequest | None) -> str:
     """A failure support retried, as its requester reads it: the retry's outcome leads."""
-    who = f"<@{request.retried_by}>" if request.retried_by else "Support"
+    who = named(request.retried_by) if request.retried_by else "Support"
     if retry is not None and retry.status == ResetStatus.SENT:
         to = f" to {escape(retry.sent_to_masked)}" if retry.sent_to_masked else ""
         return f":white_check_mark: Reset sent for {summary}{to}: {who} retried it."
